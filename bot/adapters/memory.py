@@ -1,0 +1,59 @@
+"""In-memory implementations of the review-side ports, for the single-process mode and for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from guardrails import budget
+
+
+class InMemoryBudgetLedger:
+    """A `BudgetLedger` in one process: reserve is atomic under an asyncio lock."""
+
+    def __init__(self) -> None:
+        self._used: dict[str, int] = {}
+        self._open: dict[str, budget.Reservation] = {}
+        self._settled: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    async def reserve(self, reservation: budget.Reservation) -> budget.BudgetDecision:
+        async with self._lock:
+            if reservation.id in self._open or reservation.id in self._settled:
+                return budget.BudgetDecision(True)
+            decision = budget.check(self._used, reservation)
+            if decision.allowed:
+                for cap in reservation.caps:
+                    self._used[cap.key] = self._used.get(cap.key, 0) + reservation.amount_micro
+                self._open[reservation.id] = reservation
+            return decision
+
+    async def settle(self, reservation_id: str, actual_micro: int) -> bool:
+        async with self._lock:
+            reservation = self._open.pop(reservation_id, None)
+            if reservation is None:
+                return False
+            self._settled.add(reservation_id)
+            for cap in reservation.caps:
+                self._used[cap.key] += actual_micro - reservation.amount_micro
+            return True
+
+    async def used(self, key: str) -> int:
+        return self._used.get(key, 0)
+
+
+class InMemoryQueryCache:
+    """A `QueryCache` with per-entry expiry on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, str]] = {}
+
+    async def get(self, key: str) -> str | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    async def put(self, key: str, value: str, ttl_s: int) -> None:
+        self._entries[key] = (time.monotonic() + ttl_s, value)

@@ -1,0 +1,256 @@
+"""Domain types shared by every layer: diffs, findings, rounds, decisions. Pure data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    """Which version of a file a diff line belongs to (GitHub's review-comment `side`)."""
+
+    LEFT = "LEFT"  # the base version: deleted lines
+    RIGHT = "RIGHT"  # the head version: added and context lines
+
+
+class LineKind(StrEnum):
+    """What a diff line does."""
+
+    ADDED = "+"
+    REMOVED = "-"
+    CONTEXT = " "
+
+
+class FileStatus(StrEnum):
+    """How a file changed between base and head."""
+
+    ADDED = "added"
+    DELETED = "deleted"
+    MODIFIED = "modified"
+    RENAMED = "renamed"
+    COPIED = "copied"
+    MODE_CHANGED = "mode_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class DiffLine:
+    """One line of a hunk with its exact line numbers in the old and new file (None where absent).
+
+    `text` is the line without its trailing newline; bytes that are not UTF-8 are kept losslessly with
+    the `surrogateescape` error handler, and a CRLF line keeps its `\\r`.
+    """
+
+    kind: LineKind
+    old_no: int | None
+    new_no: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hunk:
+    """One `@@ -a,b +c,d @@ section` block."""
+
+    old_start: int
+    old_count: int
+    new_start: int
+    new_count: int
+    section: str
+    lines: tuple[DiffLine, ...]
+    old_no_newline_at_eof: bool = False
+    new_no_newline_at_eof: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FileDiff:
+    """The change to one file. `old_path` is None for an added file, `new_path` None for a deleted one."""
+
+    old_path: str | None
+    new_path: str | None
+    status: FileStatus
+    hunks: tuple[Hunk, ...] = ()
+    is_binary: bool = False
+    old_mode: str | None = None
+    new_mode: str | None = None
+    similarity: int | None = None
+
+    @property
+    def path(self) -> str:
+        """The path a reviewer talks about: the new one, or the old one for a deletion."""
+        path = self.new_path if self.new_path is not None else self.old_path
+        assert path is not None, "a file diff has at least one path"
+        return path
+
+    @property
+    def added(self) -> int:
+        return sum(1 for h in self.hunks for ln in h.lines if ln.kind is LineKind.ADDED)
+
+    @property
+    def removed(self) -> int:
+        return sum(1 for h in self.hunks for ln in h.lines if ln.kind is LineKind.REMOVED)
+
+    def commentable(self, side: Side) -> frozenset[int]:
+        """Line numbers a review comment may anchor to on `side` (GitHub: lines inside a hunk)."""
+        if side is Side.RIGHT:
+            return frozenset(ln.new_no for h in self.hunks for ln in h.lines if ln.new_no is not None)
+        return frozenset(
+            ln.old_no for h in self.hunks for ln in h.lines if ln.kind is LineKind.REMOVED and ln.old_no
+        )
+
+    def hunk_of(self, line: int, side: Side) -> int | None:
+        """Index of the hunk holding `line` on `side`, or None."""
+        for index, hunk in enumerate(self.hunks):
+            for ln in hunk.lines:
+                number = ln.new_no if side is Side.RIGHT else ln.old_no
+                if number == line and (side is Side.RIGHT or ln.kind is LineKind.REMOVED):
+                    return index
+        return None
+
+
+class SkipReason(StrEnum):
+    """Why a file was not reviewed. Policy skips are by design; the others make coverage incomplete."""
+
+    BINARY = "binary"
+    LOCK_FILE = "lock_file"
+    GENERATED = "generated"
+    VENDORED = "vendored"
+    EXCLUDED = "excluded"  # a configured glob
+    TOO_LARGE = "too_large"
+    TOO_MANY_FILES = "too_many_files"
+    EXCEEDS_CONTEXT = "exceeds_context"
+    NO_TEXT_CHANGE = "no_text_change"  # a pure rename or mode change: nothing to read
+
+    @property
+    def is_policy(self) -> bool:
+        """True when skipping is a configured choice, not a limit that left code unread."""
+        return self not in {SkipReason.TOO_LARGE, SkipReason.TOO_MANY_FILES, SkipReason.EXCEEDS_CONTEXT}
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    path: str
+    reason: SkipReason
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What was reviewed and what was skipped, and why."""
+
+    files_total: int
+    files_reviewed: int
+    skipped: tuple[SkippedFile, ...] = ()
+    redactions: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """True when every skip was a policy choice, so no code was left unread by a limit."""
+        return all(s.reason.is_policy for s in self.skipped)
+
+
+class Verdict(StrEnum):
+    """A round's verdict. `none` is what invalid output, a timeout or a refusal count as."""
+
+    APPROVE = "approve"
+    REQUEST_CHANGES = "request_changes"
+    COMMENT = "comment"
+    NONE = "none"
+
+
+class Severity(StrEnum):
+    NIT = "nit"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+    @property
+    def blocking(self) -> bool:
+        return self in {Severity.MAJOR, Severity.CRITICAL}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One review comment anchored on a diff line (`start_line` only for a range, and then < `line`)."""
+
+    path: str
+    line: int
+    side: Side
+    severity: Severity
+    body: str
+    start_line: int | None = None
+
+    @property
+    def key(self) -> tuple[str, int, Side]:
+        """Identity used to merge duplicates across chunks and rounds."""
+        return (self.path, self.line, self.side)
+
+
+class Decision(StrEnum):
+    """The outcome of a review."""
+
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    ESCALATED = "escalated"
+
+
+class Reason(StrEnum):
+    """Why a review ended as it did."""
+
+    CONSENSUS = "consensus"
+    CHANGES_REQUESTED = "changes_requested"
+    MAX_ROUNDS = "max_rounds"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    TIMEOUT = "timeout"
+    INCOMPLETE_COVERAGE = "incomplete_coverage"
+    PROVIDER_ERROR = "provider_error"
+    NOTHING_TO_REVIEW = "nothing_to_review"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one model call consumed."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_micro_usd: int = 0
+    duration_ms: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cost_micro_usd + other.cost_micro_usd,
+            self.duration_ms + other.duration_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoundResult:
+    """One full review of one head commit."""
+
+    index: int
+    model: str
+    verdict: Verdict
+    summary: str
+    findings: tuple[Finding, ...]
+    usage: Usage
+    dropped: tuple[str, ...] = ()  # notes on findings moved out of the inline comments, and why
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewOutcome:
+    """Everything a review produced: the decision, its reason, the rounds and what was covered."""
+
+    decision: Decision
+    reason: Reason
+    base_sha: str
+    head_sha: str
+    rounds: tuple[RoundResult, ...]
+    comments: tuple[Finding, ...]
+    summary: str
+    coverage: Coverage
+    detail: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cost_micro_usd(self) -> int:
+        return sum(r.usage.cost_micro_usd for r in self.rounds)

@@ -1,0 +1,96 @@
+"""The one exception tree of Quorum. Expected outcomes are values; these are failures.
+
+    QuorumError                      retryable: may the same operation succeed if tried again?
+    ├── ConfigError                  bad settings; never retryable
+    ├── InputError                   bad input from a user, a webhook or a repository
+    │   └── WorkspaceError           git or worktree trouble, an unsafe path
+    ├── GuardrailError               a guardrail stopped the operation
+    │   ├── BudgetExceeded           no reservation fits under a cap, or the cost is unbounded
+    │   └── DeadlineExceeded         a call, round or job ran past its deadline
+    └── ProviderError                an LLM provider failed (status, retry_after)
+        └── ProviderUnavailable      it cannot be reached at all; says what to start or set
+"""
+
+from __future__ import annotations
+
+
+class QuorumError(Exception):
+    """Root of every error Quorum raises on purpose."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class ConfigError(QuorumError):
+    """The configuration is invalid; `problems` names every bad field (never a secret's value)."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message, retryable=False)
+        self.problems = problems
+
+
+class InputError(QuorumError):
+    """Input Quorum refuses to work on (a bad ref, a malformed payload, a broken repository)."""
+
+
+class WorkspaceError(InputError):
+    """A git operation failed, a checkout is too large, or a path would leave the worktree."""
+
+
+class GuardrailError(QuorumError):
+    """A guardrail refused or stopped the operation."""
+
+    guardrail: str = "guardrail"
+
+
+class BudgetExceeded(GuardrailError):
+    """A reservation does not fit under a cap, or the call's cost cannot be bounded."""
+
+    guardrail = "budget"
+
+    def __init__(self, message: str, *, cap: str, limit_micro: int = 0, needed_micro: int = 0) -> None:
+        super().__init__(message, retryable=False)
+        self.cap = cap
+        self.limit_micro = limit_micro
+        self.needed_micro = needed_micro
+
+
+class DeadlineExceeded(GuardrailError):
+    """A call, round or job passed its deadline and was cancelled."""
+
+    guardrail = "deadline"
+
+    def __init__(self, message: str, *, scope: str, seconds: float) -> None:
+        super().__init__(message, retryable=False)
+        self.scope = scope
+        self.seconds = seconds
+
+
+class ProviderError(QuorumError):
+    """An LLM provider answered with an error or could not be read."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool = False,
+        billed: bool = False,
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.provider = provider
+        self.status_code = status_code
+        self.retry_after = retry_after
+        # True when the provider may have charged for the attempt (the answer was lost mid-way).
+        self.billed = billed
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider cannot be reached; the message says what to start or which setting to change."""

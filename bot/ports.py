@@ -1,0 +1,66 @@
+"""Ports of the review side that are not guardrails: the language model, the query cache, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """One chat completion. `json_schema` asks the provider to constrain decoding where it can."""
+
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int
+    temperature: float = 0.0
+    json_schema: Mapping[str, object] | None = None
+    schema_name: str = "review"
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The provider's answer with the usage it reported."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    model: str
+    finish_reason: str | None = None
+
+
+class LanguageModel(Protocol):
+    """A chat model behind one provider. One attempt per call: retries belong to the caller.
+
+    Raises `ProviderError` (with `retryable`, `retry_after`, `billed`) or `ProviderUnavailable`.
+    """
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    async def complete(self, request: CompletionRequest, *, timeout: float) -> Completion: ...
+
+
+class QueryCache(Protocol):
+    """Answers of analysis queries keyed by prompt version + model + content hash."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str, ttl_s: int) -> None: ...
+
+
+class Progress(Protocol):
+    """Where a long local run reports what it is doing (a terminal, or nothing)."""
+
+    def step(self, message: str) -> None: ...
