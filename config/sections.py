@@ -1,0 +1,272 @@
+"""The sections of Quorum's settings: one frozen pydantic model per TOML table, unknown keys refused."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+Provider = Literal["local", "openai", "ollama", "anthropic"]
+DiscordEvent = Literal["decided", "merged", "escalated", "budget_exceeded", "failures"]
+DISCORD_EVENTS: tuple[DiscordEvent, ...] = ("decided", "merged", "escalated", "budget_exceeded", "failures")
+
+# provider -> (base URL, model) used when the setting is left unset; `local` runs a managed child server.
+PROVIDER_DEFAULTS: dict[str, tuple[str | None, str]] = {
+    "local": (None, "SmolLM2-135M-Instruct"),
+    "openai": ("https://api.openai.com/v1", "gpt-4o-mini"),
+    "ollama": ("http://localhost:11434", "qwen2.5-coder:7b"),
+    "anthropic": ("https://api.anthropic.com", "claude-sonnet-4-20250514"),
+}
+
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_NAMESPACE = re.compile(r"[a-z0-9_]{1,100}")
+
+
+def _blank_is_none(value: Any) -> Any:
+    """Treat an empty or blank value (an empty secret file, `key = ""`) as not set."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _http_url(value: str) -> str:
+    """Accept only absolute http(s) URLs; the message never repeats the value (it may hold a token)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise ValueError("must be an http:// or https:// URL") from exc
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _http_url_or_none(value: str | None) -> str | None:
+    """Like `_http_url`, for an optional URL."""
+    return None if value is None else _http_url(value)
+
+
+def _redis_url(value: str) -> str:
+    """Accept the URL schemes the Redis client understands."""
+    if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
+def _repository(value: str) -> str:
+    """Accept `owner/name` only."""
+    if not _REPOSITORY.fullmatch(value):
+        raise ValueError("must be a repository as owner/name")
+    return value
+
+
+def _namespace(value: str) -> str:
+    """Accept a data stream namespace: Elasticsearch wants it lowercase, without '-', at most 100 bytes."""
+    if not _NAMESPACE.fullmatch(value):
+        raise ValueError(
+            "must be 1 to 100 lowercase letters, digits or underscores (a data stream namespace)"
+        )
+    return value
+
+
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+OptionalHttpUrl = Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(_http_url_or_none)]
+UserPath = Annotated[Path, AfterValidator(Path.expanduser)]
+
+
+def default_state_dir() -> Path:
+    """Where Quorum keeps mirrors and worktrees: systemd's StateDirectory, else the XDG state home."""
+    systemd = os.environ.get("STATE_DIRECTORY", "")
+    if systemd:
+        # systemd joins several StateDirectory= entries with ':'; the first is ours.
+        return Path(systemd.split(":", 1)[0])
+    xdg = os.environ.get("XDG_STATE_HOME", "")
+    # The XDG spec says relative values are invalid and must be ignored.
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "quorum"
+    return Path.home() / ".local" / "state" / "quorum"
+
+
+class Section(BaseModel):
+    """Base of every section: immutable, unknown keys are errors, inputs never echoed in errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False)
+
+
+class LlmSettings(Section):
+    """The language model provider, its limits and retry policy."""
+
+    provider: Provider = "local"
+    base_url: OptionalHttpUrl = None
+    model: OptionalText = None
+    api_key: OptionalSecret = None
+    price_input_per_mtok: float | None = Field(default=None, ge=0)
+    price_output_per_mtok: float | None = Field(default=None, ge=0)
+    max_output_tokens: int = Field(default=1024, gt=0)
+    context_tokens: int = Field(default=8192, gt=0)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_retries: int = Field(default=3, ge=0)
+    retry_base_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+    fallback_models: list[str] = Field(default_factory=list)
+    model_path: UserPath | None = None
+    local_threads: int | None = Field(default=None, ge=1)
+    local_startup_timeout_s: float = Field(default=120.0, gt=0)
+
+    def effective_base_url(self) -> str | None:
+        """Return the configured base URL, else the provider's default (None: a managed local server)."""
+        return self.base_url if self.base_url is not None else PROVIDER_DEFAULTS[self.provider][0]
+
+    def effective_model(self) -> str:
+        """Return the configured model name, else the provider's default."""
+        return self.model if self.model is not None else PROVIDER_DEFAULTS[self.provider][1]
+
+
+class BudgetSettings(Section):
+    """Spending caps in USD."""
+
+    per_pr_usd: float = Field(default=8.00, ge=0)
+    per_round_usd: float = Field(default=2.00, ge=0)
+    per_repo_daily_usd: float = Field(default=50.00, ge=0)
+    daily_usd: float = Field(default=200.00, ge=0)
+
+
+class TimeoutSettings(Section):
+    """Deadlines and periods in seconds."""
+
+    llm_call_s: float = Field(default=1800.0, gt=0)
+    round_s: float = Field(default=2700.0, gt=0)
+    review_job_s: float = Field(default=3600.0, gt=0)
+    pr_lock_ttl_s: float = Field(default=3600.0, gt=0)
+    monitor_interval_s: float = Field(default=15.0, gt=0)
+
+
+class ConcurrencySettings(Section):
+    """Limits on reviews running at once, across all replicas."""
+
+    max_concurrent_agents: int = Field(default=6, ge=1)
+    max_per_repo: int = Field(default=2, ge=1)
+
+
+class ConsensusSettings(Section):
+    """How many approving rounds a merge needs, and how many rounds before escalating."""
+
+    min_approvals: int = Field(default=2, ge=1)
+    max_rounds: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _rounds_allow_consensus(self) -> ConsensusSettings:
+        if self.max_rounds < self.min_approvals:
+            raise ValueError("max_rounds must be at least min_approvals, or consensus can never be reached")
+        return self
+
+
+class Reviewer(Section):
+    """One reviewer of a round: a persona and, optionally, its own model."""
+
+    persona: str = Field(min_length=1)
+    model: OptionalText = None
+
+
+def _default_reviewers() -> list[Reviewer]:
+    return [Reviewer(persona=name) for name in ("correctness", "security", "maintainability")]
+
+
+class ReviewSettings(Section):
+    """What is reviewed, size caps, and the reviewers of each round."""
+
+    exclude: list[str] = Field(default_factory=list)
+    lock_files: list[str] = Field(
+        default_factory=lambda: [
+            "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
+            "poetry.lock", "Pipfile.lock", "pdm.lock", "uv.lock", "Cargo.lock", "go.sum", "composer.lock",
+            "Gemfile.lock", "mix.lock", "pubspec.lock", "Podfile.lock", "packages.lock.json", "flake.lock",
+        ]
+    )  # fmt: skip
+    generated: list[str] = Field(
+        default_factory=lambda: [
+            "*.min.js", "*.min.css", "*.map", "*_pb2.py", "*_pb2.pyi", "*_pb2_grpc.py", "*.pb.go",
+            "*.pb.cc", "*.pb.h", "*.generated.*", "*.g.dart", "*.freezed.dart", "__snapshots__/**",
+            "dist/**",
+        ]
+    )  # fmt: skip
+    vendored: list[str] = Field(default_factory=lambda: ["vendor/**", "third_party/**", "node_modules/**"])
+    max_files: int = Field(default=300, ge=1)
+    max_file_lines: int = Field(default=3000, ge=1)
+    max_file_bytes: int = Field(default=512 * KIB, ge=1)
+    max_comments: int = Field(default=25, ge=0)
+    require_full_coverage: bool = True
+    prompt_version: str = Field(default="review-v1", min_length=1)
+    cache_ttl_s: int = Field(default=7 * 24 * 3600, ge=0)
+    reviewers: list[Reviewer] = Field(default_factory=_default_reviewers, min_length=1)
+
+
+class WorkspaceSettings(Section):
+    """Where mirrors and worktrees live, and how much may be checked out or read."""
+
+    state_dir: UserPath = Field(default_factory=default_state_dir)
+    max_checkout_bytes: int = Field(default=2 * GIB, gt=0)
+    max_read_bytes: int = Field(default=1 * MIB, gt=0)
+
+
+class RedisSettings(Section):
+    """The shared Redis holding queues, leases, budgets and state."""
+
+    url: Annotated[str, AfterValidator(_redis_url)] = "redis://127.0.0.1:6379/0"
+    password: OptionalSecret = None
+    key_prefix: str = Field(default="quorum", min_length=1)
+    lease_ttl_s: float = Field(default=90.0, gt=0)
+    socket_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class GitHubSettings(Section):
+    """GitHub API access: a token or a GitHub App, the webhook secret, the repositories to watch."""
+
+    base_url: HttpUrl = "https://api.github.com"
+    token: OptionalSecret = None
+    app_id: int | None = Field(default=None, ge=1)
+    private_key: OptionalSecret = None
+    webhook_secret: OptionalSecret = None
+    clone_url_template: str = "https://github.com/{repo}.git"
+    repositories: list[Annotated[str, AfterValidator(_repository)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _template_names_repo(self) -> GitHubSettings:
+        if "{repo}" not in self.clone_url_template:
+            raise ValueError("clone_url_template must contain {repo}")
+        return self
+
+
+class ElasticsearchSettings(Section):
+    """Metrics shipping; no hosts means metrics are off."""
+
+    hosts: list[HttpUrl] = Field(default_factory=list)
+    api_key: OptionalSecret = None
+    kibana_url: OptionalHttpUrl = None
+    environment: Annotated[str, AfterValidator(_namespace)] = "default"
+
+
+class DiscordSettings(Section):
+    """Notifications through a Discord webhook; no URL means they are off."""
+
+    webhook_url: OptionalSecret = None
+    events: list[DiscordEvent] = Field(default_factory=lambda: list(DISCORD_EVENTS))
+
+
+class ServerSettings(Section):
+    """The webhook and health HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=25 * MIB, gt=0)
