@@ -1,14 +1,15 @@
 """The one exception tree of Quorum. Expected outcomes are values; these are failures.
 
-    QuorumError                      retryable: may the same operation succeed if tried again?
-    ├── ConfigError                  bad settings; never retryable
-    ├── InputError                   bad input from a user, a webhook or a repository
-    │   └── WorkspaceError           git or worktree trouble, an unsafe path
-    ├── GuardrailError               a guardrail stopped the operation
-    │   ├── BudgetExceeded           no reservation fits under a cap, or the cost is unbounded
-    │   └── DeadlineExceeded         a call, round or job ran past its deadline
-    └── ProviderError                an LLM provider failed (status, retry_after)
-        └── ProviderUnavailable      it cannot be reached at all; says what to start or set
+QuorumError                      retryable: may the same operation succeed if tried again?
+├── ConfigError                  bad settings; never retryable
+├── InputError                   bad input from a user, a webhook or a repository
+│   └── WorkspaceError           git or worktree trouble, an unsafe path
+├── GuardrailError               a guardrail stopped the operation
+│   ├── BudgetExceeded           no reservation fits under a cap, or the cost is unbounded
+│   ├── DeadlineExceeded         a call, round or job ran past its deadline
+│   └── IllegalTransition        a state change the lifecycle does not allow
+└── ProviderError                an LLM provider failed (status, retry_after)
+    └── ProviderUnavailable      it cannot be reached at all; says what to start or set
 """
 
 from __future__ import annotations
@@ -69,6 +70,17 @@ class DeadlineExceeded(GuardrailError):
         super().__init__(message, retryable=False)
         self.scope = scope
         self.seconds = seconds
+
+
+class IllegalTransition(GuardrailError):
+    """The lifecycle refused a state change; it is escalated and never reaches GitHub."""
+
+    guardrail = "state_machine"
+
+    def __init__(self, message: str, *, state: str, trigger: str) -> None:
+        super().__init__(message, retryable=False)
+        self.state = state
+        self.trigger = trigger
 
 
 class ProviderError(QuorumError):

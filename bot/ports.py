@@ -49,7 +49,9 @@ class LanguageModel(Protocol):
     @property
     def model(self) -> str: ...
 
-    async def complete(self, request: CompletionRequest, *, timeout: float) -> Completion: ...
+    # The transport timeout is a parameter because the adapter sets it on its HTTP client; the caller
+    # also enforces the deadline with asyncio.timeout.
+    async def complete(self, request: CompletionRequest, *, timeout: float) -> Completion: ...  # noqa: ASYNC109
 
 
 class QueryCache(Protocol):

@@ -1,0 +1,223 @@
+"""Validation of LLM output in three levels: schema, semantics, runtime. LLM output is untrusted.
+
+1. schema: the JSON parses into `ReviewOutput` (pydantic); anything else is no verdict, never approval;
+2. semantics: every inline finding sits on a line inside the diff, on the right side, `start_line` in the
+   same hunk and before `line`; the rest move to the summary; duplicates merge; the count is capped;
+3. runtime: bodies are trimmed and cannot smuggle a hidden marker; verdicts contradicting their own
+   findings (an approval with a blocking finding) do not count as approval.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.domain import FileDiff, Finding, Severity, Side, Verdict
+
+MAX_BODY_CHARS = 2000
+MAX_SUMMARY_CHARS = 4000
+
+# The JSON schema sent to providers that constrain decoding. Written flat (no $ref) on purpose:
+# grammar converters of local servers handle inline schemas best.
+REVIEW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "verdict": {"type": "string", "enum": ["approve", "request_changes", "comment"]},
+        "summary": {"type": "string"},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "findings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string"},
+                    "line": {"type": "integer", "minimum": 1},
+                    "side": {"type": "string", "enum": ["RIGHT", "LEFT"]},
+                    "severity": {"type": "string", "enum": ["nit", "minor", "major", "critical"]},
+                    "body": {"type": "string"},
+                },
+                "required": ["path", "line", "side", "severity", "body"],
+            },
+        },
+    },
+    "required": ["verdict", "summary", "confidence", "findings"],
+}
+
+
+class FindingOutput(BaseModel):
+    """One finding as the model must write it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    path: str = Field(min_length=1, max_length=1000)
+    line: int = Field(ge=1)
+    side: Literal["LEFT", "RIGHT"] = "RIGHT"
+    start_line: int | None = Field(default=None, ge=1)
+    severity: Literal["nit", "minor", "major", "critical"]
+    body: str = Field(min_length=1)
+
+    @field_validator("side", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class ReviewOutput(BaseModel):
+    """The review JSON a model must produce."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    verdict: Literal["approve", "request_changes", "comment"]
+    summary: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    findings: list[FindingOutput] = Field(default_factory=list, max_length=100)
+
+    @field_validator("verdict", mode="before")
+    @classmethod
+    def _verdict(cls, value: object) -> object:
+        return value.strip().lower().replace(" ", "_") if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """Level 1 result: the review, or why there is none."""
+
+    review: ReviewOutput | None
+    error: str | None = None
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def extract_json(text: str) -> str | None:
+    """The JSON object inside a reply that may wrap it in a code fence or prose."""
+    fenced = _FENCE.search(text)
+    candidate = fenced.group(1) if fenced else text
+    start, end = candidate.find("{"), candidate.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    return candidate[start : end + 1]
+
+
+def parse(text: str) -> Parsed:
+    """Level 1: schema. Never raises on bad model output."""
+    body = extract_json(text)
+    if body is None:
+        return Parsed(None, "the reply holds no JSON object")
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return Parsed(None, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    try:
+        return Parsed(ReviewOutput.model_validate(data))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)[:8]
+        )
+        return Parsed(None, f"the JSON does not match the schema: {problems}")
+
+
+@dataclass(frozen=True, slots=True)
+class Anchored:
+    """Level 2 result: findings that may become inline comments, and notes for the rest."""
+
+    findings: tuple[Finding, ...]
+    notes: tuple[str, ...]
+
+
+def clean_text(text: str, limit: int) -> str:
+    """Level 3: trim, drop control characters, and defuse HTML comments (no forged hidden markers)."""
+    text = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
+    text = text.replace("<!--", "<!- -").replace("-->", "- ->").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _note(item: FindingOutput, why: str) -> str:
+    return f"{item.path}:{item.line} ({item.severity}, {why}): {clean_text(item.body, 300)}"
+
+
+def _anchor_one(item: FindingOutput, files: Mapping[str, FileDiff]) -> Finding | str:
+    """A finding on a commentable line, or a note saying why it cannot be inline."""
+    diff = files.get(item.path.removeprefix("a/").removeprefix("b/").lstrip("/"))
+    if diff is None:
+        return _note(item, "file not in the reviewed diff")
+    side = Side(item.side)
+    if item.line not in diff.commentable(side):
+        return _note(item, f"line not inside the diff on side {side.value}")
+    start = item.start_line
+    if start is not None and (
+        start >= item.line or diff.hunk_of(start, side) != diff.hunk_of(item.line, side)
+    ):
+        start = None  # GitHub refuses a range that is not ascending inside one hunk
+    return Finding(
+        diff.path, item.line, side, Severity(item.severity), clean_text(item.body, MAX_BODY_CHARS), start
+    )
+
+
+def merge_duplicates(findings: Sequence[Finding]) -> list[Finding]:
+    """One finding per (path, line, side): the highest severity, distinct bodies joined."""
+    order = list(Severity)
+    merged: dict[tuple[str, int, Side], Finding] = {}
+    for finding in findings:
+        seen = merged.get(finding.key)
+        if seen is None:
+            merged[finding.key] = finding
+            continue
+        severity = max(seen.severity, finding.severity, key=order.index)
+        body = seen.body if finding.body in seen.body else f"{seen.body}\n\n{finding.body}"
+        merged[finding.key] = Finding(
+            seen.path,
+            seen.line,
+            seen.side,
+            severity,
+            clean_text(body, MAX_BODY_CHARS),
+            seen.start_line or finding.start_line,
+        )
+    return list(merged.values())
+
+
+def cap(findings: Sequence[Finding], max_comments: int) -> tuple[list[Finding], list[str]]:
+    """Keep the most severe `max_comments`; the rest become notes."""
+    order = list(Severity)
+    ranked = sorted(findings, key=lambda f: (-order.index(f.severity), f.path, f.line))
+    kept, rest = ranked[:max_comments], ranked[max_comments:]
+    notes = [f"{f.path}:{f.line} ({f.severity}, over the comment cap): {f.body[:300]}" for f in rest]
+    return kept, notes
+
+
+def anchor(items: Sequence[FindingOutput], files: Mapping[str, FileDiff], max_comments: int) -> Anchored:
+    """Level 2: place each finding on the diff or move it to the notes."""
+    placed: list[Finding] = []
+    notes: list[str] = []
+    for item in items:
+        result = _anchor_one(item, files)
+        if isinstance(result, Finding):
+            placed.append(result)
+        else:
+            notes.append(result)
+    kept, over = cap(merge_duplicates(placed), max_comments)
+    return Anchored(tuple(kept), (*notes, *over))
+
+
+def effective_verdict(review: ReviewOutput, carried: Sequence[Finding] = ()) -> Verdict:
+    """Level 3: the verdict as the policy counts it. An approval that carries a blocking finding of its
+    own contradicts itself, and one that leaves a blocking finding of an earlier round on the same commit
+    standing forgets it: both count as a comment, never as approval."""
+    verdict = Verdict(review.verdict)
+    blocking = any(Severity(f.severity).blocking for f in review.findings) or any(
+        f.severity.blocking for f in carried
+    )
+    if verdict is Verdict.APPROVE and blocking:
+        return Verdict.COMMENT
+    return verdict
