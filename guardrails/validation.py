@@ -115,7 +115,7 @@ def parse(text: str) -> Parsed:
     if body is None:
         return Parsed(None, "the reply holds no JSON object")
     try:
-        data = json.loads(body)
+        data = json.loads(body, strict=False)  # local grammars let raw newlines into strings
     except json.JSONDecodeError as exc:
         return Parsed(None, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     try:

@@ -1,0 +1,112 @@
+"""A `LanguageModel` over an OpenAI-compatible `/chat/completions` endpoint (hosted or self-hosted)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+
+from bot import ports
+from bot.adapters import llm_http
+
+SchemaMode = Literal["json_schema", "json_object_schema", "none"]
+
+
+class OpenAICompatibleModel:
+    """One chat completion per call against `{base_url}/chat/completions`.
+
+    `schema_mode` says how a JSON schema is sent: `json_schema` is the standard structured-output shape;
+    `json_object_schema` (`{"type": "json_object", "schema": ...}`) is the shape llama.cpp's Python server
+    turns into a decoding grammar; `none` sends no constraint and relies on the prompt.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None,
+        provider: str = "openai",
+        schema_mode: SchemaMode = "json_schema",
+    ) -> None:
+        self._client = client
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._model = model
+        self._api_key = api_key
+        self._provider = provider
+        self._schema_mode = schema_mode
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    async def complete(
+        self,
+        request: ports.CompletionRequest,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the LanguageModel port names its deadline `timeout`
+    ) -> ports.Completion:
+        """Send `request` once and return the answer with the usage the server reported."""
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        data = await llm_http.post_json(
+            self._client,
+            self._url,
+            self._body(request),
+            provider=self._provider,
+            timeout_s=timeout,
+            headers=headers,
+            secrets=(self._api_key,),
+        )
+        return self._read(data, request)
+
+    def _body(self, request: ports.CompletionRequest) -> dict[str, object]:
+        body: dict[str, object] = {
+            "model": self._model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        schema = request.json_schema
+        if schema is not None and self._schema_mode == "json_schema":
+            # strict=False: strict mode rejects common schema keywords; validation happens on our side anyway.
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": request.schema_name, "schema": schema, "strict": False},
+            }
+        elif schema is not None and self._schema_mode == "json_object_schema":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        return body
+
+    def _read(self, data: dict[str, Any], request: ports.CompletionRequest) -> ports.Completion:
+        provider = self._provider
+        message = llm_http.dig(data, "choices", 0, "message", provider=provider)
+        content = message.get("content") if isinstance(message, dict) else None
+        if content is not None and not isinstance(content, str):
+            raise llm_http.malformed(provider, "choices.0.message.content is not text")
+        text = content or ""
+        choice = llm_http.dig(data, "choices", 0, provider=provider)
+        finish = choice.get("finish_reason") if isinstance(choice, dict) else None
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        input_tokens = llm_http.optional_int(usage.get("prompt_tokens"))
+        output_tokens = llm_http.optional_int(usage.get("completion_tokens"))
+        if input_tokens is None or output_tokens is None:
+            if provider != "local":
+                # Counting zero would let a paid call through the budget for free: refuse the answer.
+                raise llm_http.malformed(provider, "provider reported no token usage")
+            # The managed local server costs nothing; an estimate keeps token metrics and limits meaningful.
+            prompt = "".join(m.content for m in request.messages)
+            input_tokens = input_tokens if input_tokens is not None else llm_http.estimate_tokens(prompt)
+            output_tokens = output_tokens if output_tokens is not None else llm_http.estimate_tokens(text)
+        return ports.Completion(
+            text=text,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            model=str(data.get("model") or self._model),
+            finish_reason=finish if isinstance(finish, str) else None,
+        )
