@@ -81,11 +81,24 @@ class BudgetLedger(Protocol):
         ...
 
 
+class BudgetReaper(BudgetLedger, Protocol):
+    """A ledger whose reservations left by a crashed caller can be charged in full."""
+
+    async def reap_expired(self) -> int:
+        """Charge every reservation past its `ttl_s` at its full estimate; return how many."""
+        ...
+
+
+def pipeline_key(job: str) -> str:
+    """The counter of one PR's review pipeline."""
+    return f"pr:{job}"
+
+
 def caps_for(scope: BudgetScope, limits: BudgetLimits, day: str) -> tuple[Cap, ...]:
     """The four caps a call in `scope` on UTC `day` is charged against."""
     return (
         Cap("round", f"round:{scope.job}:{scope.round_index}", limits.per_round),
-        Cap("pr", f"pr:{scope.job}", limits.per_pr),
+        Cap("pr", pipeline_key(scope.job), limits.per_pr),
         Cap("repo_day", f"repo_day:{scope.repo}:{day}", limits.per_repo_day),
         Cap("day", f"day:{day}", limits.per_day),
     )

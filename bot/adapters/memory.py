@@ -17,6 +17,7 @@ class InMemoryBudgetLedger:
     def __init__(self) -> None:
         self._used: dict[str, int] = {}
         self._open: dict[str, budget.Reservation] = {}
+        self._expires: dict[str, float] = {}
         self._settled: set[str] = set()
         self._lock = asyncio.Lock()
 
@@ -29,6 +30,7 @@ class InMemoryBudgetLedger:
                 for cap in reservation.caps:
                     self._used[cap.key] = self._used.get(cap.key, 0) + reservation.amount_micro
                 self._open[reservation.id] = reservation
+                self._expires[reservation.id] = time.monotonic() + reservation.ttl_s
             return decision
 
     async def settle(self, reservation_id: str, actual_micro: int) -> bool:
@@ -36,6 +38,7 @@ class InMemoryBudgetLedger:
             reservation = self._open.pop(reservation_id, None)
             if reservation is None:
                 return False
+            del self._expires[reservation_id]
             self._settled.add(reservation_id)
             for cap in reservation.caps:
                 self._used[cap.key] += actual_micro - reservation.amount_micro
@@ -43,6 +46,17 @@ class InMemoryBudgetLedger:
 
     async def used(self, key: str) -> int:
         return self._used.get(key, 0)
+
+    async def reap_expired(self) -> int:
+        """Charge reservations of crashed callers in full: they stay at their estimate, and a late
+        settle finds nothing."""
+        async with self._lock:
+            now = time.monotonic()
+            dead = [rid for rid, at in self._expires.items() if at <= now]
+            for rid in dead:
+                del self._open[rid], self._expires[rid]
+                self._settled.add(rid)
+            return len(dead)
 
 
 class InMemoryQueryCache:
