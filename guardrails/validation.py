@@ -23,23 +23,25 @@ MAX_BODY_CHARS = 2000
 MAX_SUMMARY_CHARS = 4000
 
 # The JSON schema sent to providers that constrain decoding. Written flat (no $ref) on purpose:
-# grammar converters of local servers handle inline schemas best.
+# grammar converters of local servers handle inline schemas best. The length bounds make a constrained
+# decoder close its strings and arrays instead of rambling into `max_tokens` and a truncated object.
 REVIEW_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "verdict": {"type": "string", "enum": ["approve", "request_changes", "comment"]},
-        "summary": {"type": "string"},
+        "summary": {"type": "string", "maxLength": 800},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "findings": {
             "type": "array",
+            "maxItems": 10,
             "items": {
                 "type": "object",
                 "properties": {
-                    "path": {"type": "string"},
+                    "path": {"type": "string", "maxLength": 300},
                     "line": {"type": "integer", "minimum": 1},
                     "side": {"type": "string", "enum": ["RIGHT", "LEFT"]},
                     "severity": {"type": "string", "enum": ["nit", "minor", "major", "critical"]},
-                    "body": {"type": "string"},
+                    "body": {"type": "string", "maxLength": 600},
                 },
                 "required": ["path", "line", "side", "severity", "body"],
             },

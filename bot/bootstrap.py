@@ -1,0 +1,224 @@
+"""The one composition root: every adapter is built here from `Settings`, and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from bot.adapters import memory
+from bot.adapters.git_worktrees import GitWorktrees
+from bot.adapters.lazy_model import LazyModel
+from bot.adapters.llm_anthropic import AnthropicModel
+from bot.adapters.llm_local import LocalLlamaServer
+from bot.adapters.llm_ollama import OllamaModel
+from bot.adapters.llm_openai import OpenAICompatibleModel
+from bot.errors import ConfigError
+from bot.pipeline import PrepareDeps, ReviewDeps
+from bot.ports import LanguageModel, Progress
+from bot.review import filters, prompts
+from bot.review.llm_call import CallRecord, GuardedModel, PricedModel, RetryPolicy
+from bot.review.planning import ReviewerPlan
+from bot.review.rounds import Reviewer, RoundConfig, RoundRunner
+from config.sections import LlmSettings, ReviewSettings
+from config.settings import Settings
+from guardrails import budget, consensus, pricing, redaction
+from guardrails.clock import Clock, SystemClock
+
+# Room in the context window for the instructions and PR text around a chunk of diff.
+_PROMPT_OVERHEAD_TOKENS = 1200
+
+
+def limits(settings: Settings) -> budget.BudgetLimits:
+    b = settings.budget
+    return budget.BudgetLimits(
+        pricing.usd_to_micro(b.per_round_usd),
+        pricing.usd_to_micro(b.per_pr_usd),
+        pricing.usd_to_micro(b.per_repo_daily_usd),
+        pricing.usd_to_micro(b.daily_usd),
+    )
+
+
+def price_for(llm: LlmSettings, model: str) -> pricing.Price | None:
+    """The configured price for the configured model, else the built-in table (None: unknown)."""
+    if (
+        model == llm.effective_model()
+        and llm.price_input_per_mtok is not None
+        and llm.price_output_per_mtok is not None
+    ):
+        return pricing.Price.from_usd(llm.price_input_per_mtok, llm.price_output_per_mtok)
+    return pricing.lookup(llm.provider, model)
+
+
+def filter_policy(review: ReviewSettings) -> filters.FilterPolicy:
+    return filters.FilterPolicy(
+        exclude=tuple(review.exclude),
+        lock_files=tuple(review.lock_files),
+        generated=tuple(review.generated),
+        vendored=tuple(review.vendored),
+        max_files=review.max_files,
+        max_file_lines=review.max_file_lines,
+        max_file_bytes=review.max_file_bytes,
+    )
+
+
+def known_secrets(settings: Settings) -> list[str]:
+    """Every configured secret value, so none can reach a prompt, a log or a report."""
+    values = [
+        settings.llm.api_key,
+        settings.github.token,
+        settings.github.private_key,
+        settings.github.webhook_secret,
+        settings.elasticsearch.api_key,
+        settings.discord.webhook_url,
+        settings.redis.password,
+    ]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+def chunk_budget(settings: Settings) -> int:
+    return max(256, settings.llm.context_tokens - settings.llm.max_output_tokens - _PROMPT_OVERHEAD_TOKENS)
+
+
+def reviewer_plan(settings: Settings) -> ReviewerPlan:
+    """The first round's reviewer, for the dry run."""
+    first = settings.review.reviewers[0]
+    model = (
+        first.model if first.model and settings.llm.provider != "local" else settings.llm.effective_model()
+    )
+    return ReviewerPlan(first.persona, model, price_for(settings.llm, model))
+
+
+async def _model_factory(
+    settings: Settings, stack: AsyncExitStack, client: httpx.AsyncClient, progress: Progress
+) -> Callable[[str], LanguageModel]:
+    llm = settings.llm
+    key = llm.api_key.get_secret_value() if llm.api_key else None
+    if llm.provider == "local":
+        # One child server serves one model, started on the first call: reviewer model overrides do not
+        # apply to `local`, and a dry run or a run that fails before any call starts nothing.
+        async def start() -> LanguageModel:
+            progress.step("starting the local model server")
+            server = await stack.enter_async_context(
+                LocalLlamaServer(
+                    model_path=llm.model_path,
+                    n_ctx=llm.context_tokens,
+                    n_threads=llm.local_threads,
+                    startup_timeout_s=llm.local_startup_timeout_s,
+                )
+            )
+            return server.language_model(client)
+
+        shared = LazyModel("local", llm.effective_model(), start)
+        return lambda _name: shared
+    base = llm.effective_base_url()
+    assert base is not None
+    if llm.provider == "ollama":
+        return lambda name: OllamaModel(client, base_url=base, model=name)
+    if llm.provider == "anthropic":
+        if key is None:
+            raise ConfigError(
+                "provider anthropic needs an API key", ("llm.api_key (env QUORUM_LLM__API_KEY): missing",)
+            )
+        return lambda name: AnthropicModel(client, base_url=base, model=name, api_key=key)
+    return lambda name: OpenAICompatibleModel(client, base_url=base, model=name, api_key=key)
+
+
+@dataclass
+class Observed:
+    """Collects every LLM attempt of a run (the transcript; metrics come with the metrics sink)."""
+
+    calls: list[CallRecord]
+
+    def __call__(self, record: CallRecord) -> None:
+        self.calls.append(record)
+
+
+@asynccontextmanager
+async def local_review(
+    settings: Settings, progress: Progress, *, clock: Clock | None = None
+) -> AsyncIterator[tuple[ReviewDeps, Observed]]:
+    """Everything a single-process review needs: in-memory coordination, a real git workspace and the
+    configured model (a managed llama.cpp child for `local`), closed again on exit."""
+    clock = clock or SystemClock()
+    observed = Observed([])
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient())
+        make = await _model_factory(settings, stack, client, progress)
+        ledger = memory.InMemoryBudgetLedger()
+        reviewers = [
+            Reviewer(
+                r.persona,
+                _guarded(settings, make, r.model or settings.llm.effective_model(), ledger, clock, observed),
+            )
+            for r in settings.review.reviewers
+        ]
+        runner = RoundRunner(
+            prompts.load(settings.review.prompt_version),
+            reviewers,
+            memory.InMemoryQueryCache(),
+            clock,
+            _round_config(settings),
+            progress,
+        )
+        policy = consensus.ConsensusPolicy(
+            settings.consensus.min_approvals,
+            settings.consensus.max_rounds,
+            settings.review.require_full_coverage,
+        )
+        yield (
+            ReviewDeps(
+                prepare_deps(settings, progress),
+                runner,
+                clock,
+                policy,
+                settings.timeouts.review_job_s,
+                settings.review.max_comments,
+            ),
+            observed,
+        )
+
+
+def _guarded(
+    settings: Settings,
+    make: Callable[[str], LanguageModel],
+    model: str,
+    ledger: budget.BudgetLedger,
+    clock: Clock,
+    observed: Observed,
+) -> GuardedModel:
+    llm = settings.llm
+    chain = [PricedModel(make(name), price_for(llm, name)) for name in [model, *llm.fallback_models]]
+    return GuardedModel(
+        chain,
+        ledger,
+        limits(settings),
+        clock,
+        call_timeout_s=settings.timeouts.llm_call_s,
+        retry=RetryPolicy(llm.max_retries, llm.retry_base_s, llm.retry_max_s),
+        observe=observed,
+    )
+
+
+def _round_config(settings: Settings) -> RoundConfig:
+    return RoundConfig(
+        settings.llm.max_output_tokens,
+        settings.llm.temperature,
+        settings.review.max_comments,
+        settings.review.cache_ttl_s,
+        settings.timeouts.round_s,
+    )
+
+
+def prepare_deps(settings: Settings, progress: Progress) -> PrepareDeps:
+    """The git workspace, filters and redaction: enough for a dry run, which starts no model."""
+    ws = GitWorktrees(settings.workspace.state_dir, max_checkout_bytes=settings.workspace.max_checkout_bytes)
+    return PrepareDeps(
+        ws,
+        redaction.Redactor(known_secrets(settings)),
+        filter_policy(settings.review),
+        chunk_budget(settings),
+        progress,
+    )

@@ -1,0 +1,201 @@
+"""The review pipeline for one head commit: diff, filter, redact, chunk, rounds, consensus, decision.
+
+Every state change goes through the lifecycle; the whole review runs under the job deadline and inside
+a worktree that is removed at the end, whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.domain import (
+    Coverage,
+    Decision,
+    FileDiff,
+    Finding,
+    Reason,
+    ReviewOutcome,
+    RoundResult,
+)
+from bot.errors import BudgetExceeded, DeadlineExceeded
+from bot.ports import Progress
+from bot.review import chunking, diffparse, filters
+from bot.review.rounds import Change, RoundAborted, RoundRunner
+from guardrails import consensus, deadlines, redaction, validation, workspace
+from guardrails.clock import Clock
+from statemachine.lifecycle import Lifecycle
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRequest:
+    source: workspace.RepoSource
+    head: str
+    base: str | None = None
+    job_id: str = "local"
+    pr_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareDeps:
+    """What turning refs into chunks needs (and all a dry run needs)."""
+
+    workspaces: workspace.Workspaces
+    redactor: redaction.Redactor
+    filter_policy: filters.FilterPolicy
+    chunk_budget_tokens: int
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewDeps:
+    prep: PrepareDeps
+    runner: RoundRunner
+    clock: Clock
+    policy: consensus.ConsensusPolicy
+    job_timeout_s: float
+    max_comments: int
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The change as the rounds will see it."""
+
+    base_sha: str
+    head_sha: str
+    merge_base: str
+    files: tuple[FileDiff, ...]  # reviewed files, redacted
+    chunks: tuple[chunking.Chunk, ...]
+    coverage: Coverage
+
+
+def redact_files(files: Sequence[FileDiff], redactor: redaction.Redactor) -> tuple[list[FileDiff], int]:
+    """The files with every secret in their lines replaced, and how many were found."""
+    out: list[FileDiff] = []
+    total = 0
+    for diff in files:
+        texts = [line.text for hunk in diff.hunks for line in hunk.lines]
+        clean, count = redactor.redact_lines(texts)
+        total += count
+        if count == 0:
+            out.append(diff)
+            continue
+        it = iter(clean)
+        hunks = tuple(
+            dataclasses.replace(h, lines=tuple(dataclasses.replace(ln, text=next(it)) for ln in h.lines))
+            for h in diff.hunks
+        )
+        out.append(dataclasses.replace(diff, hunks=hunks))
+    return out, total
+
+
+async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
+    """Resolve refs, diff merge-base...head in the mirror, and turn it into reviewable chunks."""
+    ws = deps.workspaces
+    deps.progress.step("resolving refs")
+    base_ref = request.base or await ws.default_branch(request.source)
+    base_sha = await ws.resolve(request.source, base_ref)
+    head_sha = await ws.resolve(request.source, request.head)
+    await ws.fetch(request.source, [base_sha, head_sha])
+    deps.progress.step("computing the diff")
+    merge_base, raw = await ws.diff(request.source, base_sha, head_sha)
+    parsed = await asyncio.to_thread(diffparse.parse, raw)
+    kept, skipped = filters.apply(parsed, deps.filter_policy)
+    redacted, redactions = redact_files(kept, deps.redactor)
+    chunks, too_big = chunking.build_chunks(redacted, deps.chunk_budget_tokens)
+    reviewed = {f.path for c in chunks for f in c.files}
+    coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), redactions)
+    files = tuple(f for f in redacted if f.path in reviewed)
+    return Prepared(base_sha, head_sha, merge_base, files, tuple(chunks), coverage)
+
+
+async def review(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
+    """Review one head commit to a decision."""
+    lifecycle = Lifecycle(deps.clock)
+    lifecycle.fire("start_review", actor="quorum", reason=f"review of {request.head}")
+    job_deadline = deadlines.Deadline.after(deps.clock, "review_job", deps.job_timeout_s)
+    prepared: Prepared | None = None
+    rounds: list[RoundResult] = []
+    try:
+        async with deadlines.enforce(job_deadline, deps.clock):
+            prepared = await prepare(request, deps.prep)
+            gate = await _rounds(request, deps, prepared, rounds, job_deadline)
+    except DeadlineExceeded as exc:
+        gate = consensus.GateResult(Decision.ESCALATED, Reason.TIMEOUT, 0, str(exc))
+    if prepared is None:  # the job deadline passed before the diff was ready
+        prepared = Prepared("", "", "", (), (), Coverage(0, 0))
+    assert gate.decision is not None and gate.reason is not None
+    trigger = {Decision.APPROVED: "approve", Decision.CHANGES_REQUESTED: "request_changes"}
+    lifecycle.fire(trigger.get(gate.decision, "escalate"), actor="quorum", reason=gate.reason.value)
+    return _outcome(prepared, rounds, gate, deps.max_comments)
+
+
+async def _rounds(
+    request: ReviewRequest,
+    deps: ReviewDeps,
+    prepared: Prepared,
+    rounds: list[RoundResult],
+    job_deadline: deadlines.Deadline,
+) -> consensus.GateResult:
+    if not prepared.chunks:
+        return consensus.GateResult(
+            Decision.ESCALATED, Reason.NOTHING_TO_REVIEW, 0, "no file of the change could be reviewed"
+        )
+    change = Change(
+        request.source.name,
+        request.job_id,
+        prepared.chunks,
+        {f.path: f for f in prepared.files},
+        request.pr_text,
+    )
+    async with deps.prep.workspaces.worktree(request.source, prepared.head_sha, request.job_id):
+        while True:
+            gate = consensus.decide(
+                [r.verdict for r in rounds], deps.policy, coverage_complete=prepared.coverage.complete
+            )
+            if gate.final:
+                return gate
+            carried = validation.merge_duplicates([f for r in rounds for f in r.findings])
+            try:
+                rounds.append(await deps.runner.run(len(rounds) + 1, change, carried, job_deadline))
+            except RoundAborted as exc:
+                rounds.append(exc.partial)
+                return consensus.GateResult(Decision.ESCALATED, _reason(exc), 0, str(exc.cause))
+
+
+def _reason(exc: RoundAborted) -> Reason:
+    if isinstance(exc.cause, BudgetExceeded):
+        return Reason.BUDGET_EXCEEDED
+    if isinstance(exc.cause, DeadlineExceeded):
+        return Reason.TIMEOUT
+    return Reason.PROVIDER_ERROR
+
+
+def _outcome(
+    prepared: Prepared, rounds: Sequence[RoundResult], gate: consensus.GateResult, max_comments: int
+) -> ReviewOutcome:
+    assert gate.decision is not None and gate.reason is not None
+    findings: list[Finding] = validation.merge_duplicates([f for r in rounds for f in r.findings])
+    comments, over = validation.cap(findings, max_comments)
+    notes = [n for r in rounds for n in r.dropped] + over
+    last = next((r.summary for r in reversed(rounds) if r.summary), "")
+    summary = "\n\n".join(p for p in (last, gate.detail, _notes(notes)) if p)
+    return ReviewOutcome(
+        gate.decision,
+        gate.reason,
+        prepared.base_sha,
+        prepared.head_sha,
+        tuple(rounds),
+        tuple(comments),
+        summary,
+        prepared.coverage,
+        gate.detail,
+        {"merge_base": prepared.merge_base},
+    )
+
+
+def _notes(notes: Sequence[str]) -> str:
+    unique = list(dict.fromkeys(notes))
+    return "Not placed on a diff line:\n" + "\n".join(f"- {n}" for n in unique) if unique else ""

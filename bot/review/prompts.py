@@ -1,0 +1,102 @@
+"""Versioned prompt templates (files under `prompts/<version>/`) and the messages built from them.
+
+Code and PR text are fenced as untrusted data. The fence's tag carries a digest of its own content, so
+text inside cannot forge a closing tag, and the prompt stays deterministic (cacheable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from string import Template
+
+from bot.domain import Finding
+from bot.errors import ConfigError
+from bot.ports import ChatMessage
+from bot.review.chunking import Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSet:
+    version: str
+    system: Template
+    user: Template
+    repair: Template
+
+
+def load(version: str) -> PromptSet:
+    """The templates of one prompt version; a ConfigError names an unknown version."""
+    folder = resources.files("bot.review").joinpath("prompts", version)
+    try:
+        texts = {
+            name: folder.joinpath(f"{name}.md").read_text("utf-8") for name in ("system", "user", "repair")
+        }
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise ConfigError(
+            f"unknown prompt version {version!r}", (f"review.prompt_version: {version!r}",)
+        ) from exc
+    return PromptSet(version, Template(texts["system"]), Template(texts["user"]), Template(texts["repair"]))
+
+
+def fence(label: str, content: str) -> str:
+    """Wrap untrusted `content` in tags that it cannot close itself."""
+    tag = f"untrusted-{label}-{hashlib.sha256(content.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+    return f"<{tag}>\n{content}\n</{tag}>"
+
+
+def _carried(findings: Sequence[Finding]) -> str:
+    if not findings:
+        return "(none)"
+    lines = [f"- {f.path} {f.side.value} line {f.line} [{f.severity.value}]: {f.body}" for f in findings]
+    return fence("earlier-findings", "\n".join(lines))
+
+
+@dataclass(frozen=True, slots=True)
+class RoundInput:
+    """What one model call of a round is asked about."""
+
+    persona: str
+    round_index: int
+    chunk: Chunk
+    chunk_count: int
+    pr_text: str
+    carried: tuple[Finding, ...]
+
+
+def messages(prompts: PromptSet, item: RoundInput) -> tuple[ChatMessage, ...]:
+    """System and user messages for one analysis query."""
+    system = prompts.system.substitute(persona=item.persona)
+    user = prompts.user.substitute(
+        round_index=item.round_index,
+        chunk_number=item.chunk.index + 1,
+        chunk_count=item.chunk_count,
+        pr_text=fence("pr-text", item.pr_text or "(no description)"),
+        carried=_carried(item.carried),
+        diff=fence("diff", item.chunk.text),
+    )
+    return (ChatMessage("system", system), ChatMessage("user", user))
+
+
+def repair_messages(
+    prompts: PromptSet, original: Sequence[ChatMessage], reply: str, error: str
+) -> tuple[ChatMessage, ...]:
+    """The conversation asking once for a corrected answer."""
+    return (
+        *original,
+        ChatMessage("assistant", reply[:4000]),
+        ChatMessage("user", prompts.repair.substitute(error=error)),
+    )
+
+
+def cache_key(
+    version: str, model: str, msgs: Sequence[ChatMessage], max_tokens: int, temperature: float
+) -> str:
+    """Prompt version + model + content hash: equal keys mean an equal query."""
+    payload = json.dumps([[m.role, m.content] for m in msgs], ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"
+    )
+    digest = hashlib.sha256(payload + f"|{max_tokens}|{temperature}".encode()).hexdigest()
+    return f"{version}:{model}:{digest}"
