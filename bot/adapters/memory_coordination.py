@@ -1,0 +1,382 @@
+"""In-memory coordination for the single-process mode: scheduler, leases, publish gate, PR state, dedupe.
+
+The same semantics as the Redis scripts, on one `Board` shared by the four ports. Each operation runs
+without awaiting in between, so it is atomic within the event loop, as a script is within Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random as stdlib_random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from guardrails import admission, lease
+from guardrails.clock import Clock, SystemClock
+from statemachine import records
+
+
+@dataclass(slots=True)
+class _JobState:
+    head: str
+    attempts: int = 0
+    rerun: bool = False
+    error: str = ""
+
+
+@dataclass(slots=True)
+class _Held:
+    claim_id: str
+    token: str
+    fence: int
+    expires_at: float
+    deadline: float
+    ticket: int
+    head: str
+
+
+class Board:
+    """The shared state the in-memory ports read and write (what Redis holds for the others)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+        self.seq = 0
+        self.pending: dict[str, int] = {}
+        self.delayed: dict[str, float] = {}
+        self.running: dict[str, _Held] = {}
+        self.dead: dict[str, float] = {}
+        self.jobs: dict[str, _JobState] = {}
+        self.fences: dict[str, int] = {}
+        self.claims: dict[str, str] = {}
+        self.finished: dict[str, admission.FinishResult] = {}
+        self.deliveries: dict[str, float] = {}
+        self.publishing: dict[str, int] = {}
+        self.published: dict[str, str] = {}
+        self.records: dict[str, records.PullRequestRecord] = {}
+        self.audits: dict[str, list[records.AuditEntry]] = {}
+        self.bell = asyncio.Event()
+
+    def first_delivery(self, delivery_id: str) -> bool:
+        """Record a delivery for three days; True the first time."""
+        now = self.clock.now()
+        if self.deliveries.get(delivery_id, 0.0) > now:
+            return False
+        self.deliveries[delivery_id] = now + admission.DELIVERY_TTL_S
+        return True
+
+    def ticket(self) -> int:
+        """The next place in line."""
+        self.seq += 1
+        return self.seq
+
+    def release(self, job_id: str) -> _Held:
+        """Free the job's slot; its lease as it was."""
+        return self.running.pop(job_id)
+
+    def rerun(self, job_id: str) -> bool:
+        """Queue a job again, fresh, if a newer head arrived while it ran."""
+        state = self.jobs[job_id]
+        if not state.rerun:
+            return False
+        state.rerun, state.attempts = False, 0
+        self.pending[job_id] = self.ticket()
+        return True
+
+    def bury(self, job_id: str, now: float, error: str) -> None:
+        """Move a job to the dead letters."""
+        self.dead[job_id] = now
+        if error:
+            self.jobs[job_id].error = error
+
+
+class InMemoryScheduler:
+    """A `Scheduler` for one process."""
+
+    def __init__(
+        self,
+        board: Board,
+        *,
+        limits: admission.Limits | None = None,
+        policy: lease.LeasePolicy | None = None,
+        backoff: admission.Backoff | None = None,
+        random: Callable[[], float] | None = None,
+        max_block_s: float = 4.0,
+    ) -> None:
+        self._board = board
+        self._limits = limits or admission.Limits()
+        self._policy = policy or lease.LeasePolicy()
+        self._backoff = backoff or admission.Backoff()
+        self._random = random or stdlib_random.random
+        self._max_block_s = max_block_s
+        self._leases = InMemoryLeases(board, policy=self._policy)
+
+    @property
+    def leases(self) -> InMemoryLeases:
+        """The lease manager and publish gate over the same board."""
+        return self._leases
+
+    async def enqueue(
+        self, job_id: str, head_sha: str, delivery_id: str | None = None
+    ) -> admission.EnqueueResult:
+        admission.parse_job_id(job_id)
+        board = self._board
+        if delivery_id is not None and not board.first_delivery(delivery_id):
+            return admission.EnqueueResult.DUPLICATE_DELIVERY
+        state = board.jobs.get(job_id)
+        if state is not None and state.head == head_sha:
+            return admission.EnqueueResult.UNCHANGED
+        if job_id in board.running:
+            assert state is not None
+            state.head, state.rerun = head_sha, True
+            return admission.EnqueueResult.RERUN_MARKED
+        if job_id in board.pending or job_id in board.delayed:
+            assert state is not None
+            state.head = head_sha
+            return admission.EnqueueResult.UPDATED_IN_PLACE
+        board.dead.pop(job_id, None)
+        board.jobs[job_id] = _JobState(head_sha)
+        board.pending[job_id] = board.ticket()
+        board.bell.set()
+        return admission.EnqueueResult.QUEUED
+
+    async def claim(self, claim_id: str) -> admission.Claim | None:
+        board = self._board
+        served = board.claims.get(claim_id)
+        if served is not None:
+            held = board.running.get(served)
+            return self._claim_of(served, held) if held and held.claim_id == claim_id else None
+        self._reap()
+        self._promote()
+        per_repo: dict[str, int] = {}
+        for running_id in board.running:
+            repo = admission.parse_job_id(running_id).repo
+            per_repo[repo] = per_repo.get(repo, 0) + 1
+        ordered = sorted(board.pending, key=board.pending.__getitem__)
+        chosen = admission.pick_next(ordered, board.running, len(board.running), per_repo, self._limits)
+        return None if chosen is None else self._grant(chosen, claim_id)
+
+    def _grant(self, job_id: str, claim_id: str) -> admission.Claim:
+        board, now = self._board, self._board.clock.now()
+        fence = admission.next_fence(board.fences.get(job_id, 0), math.floor(now * 1_000_000))
+        board.fences[job_id] = fence
+        deadline = now + self._policy.max_hold_s
+        state = board.jobs[job_id]
+        state.rerun = False
+        held = _Held(
+            claim_id,
+            secrets.token_hex(16),
+            fence,
+            min(now + self._policy.ttl_s, deadline),
+            deadline,
+            board.pending.pop(job_id),
+            state.head,
+        )
+        board.running[job_id] = held
+        board.claims[claim_id] = job_id
+        return self._claim_of(job_id, held)
+
+    def _claim_of(self, job_id: str, held: _Held) -> admission.Claim:
+        ref = admission.parse_job_id(job_id)
+        attempts = self._board.jobs[job_id].attempts
+        job = admission.Job(job_id, ref.repo, ref.number, held.head, attempts, held.ticket)
+        token = lease.Lease(
+            job_id, held.token, held.fence, held.expires_at, held.deadline, self._policy.ttl_s
+        )
+        return admission.Claim(job, held.claim_id, token)
+
+    def _reap(self) -> list[str]:
+        board, now = self._board, self._board.clock.now()
+        expired = [job_id for job_id, held in board.running.items() if held.expires_at <= now]
+        for job_id in expired:
+            held = board.release(job_id)
+            state = board.jobs[job_id]
+            state.attempts += 1
+            if board.rerun(job_id):
+                continue
+            if state.attempts >= self._backoff.max_attempts:
+                board.bury(job_id, now, "lease expired")
+            else:
+                board.pending[job_id] = held.ticket
+        if expired:
+            board.bell.set()
+        return expired
+
+    def _promote(self) -> int:
+        board, now = self._board, self._board.clock.now()
+        due = sorted((at, job_id) for job_id, at in board.delayed.items() if at <= now)
+        for _, job_id in due:
+            del board.delayed[job_id]
+            board.pending[job_id] = board.ticket()
+        return len(due)
+
+    def _next_wake_s(self) -> float:
+        board, now = self._board, self._board.clock.now()
+        times = [*board.delayed.values(), *(held.expires_at for held in board.running.values())]
+        return max(0.0, min(times) - now) if times else math.inf
+
+    async def wait_for_work(self, timeout_s: float) -> bool:
+        wait = max(0.01, min(timeout_s, self._max_block_s, self._next_wake_s()))
+        try:
+            async with asyncio.timeout(wait):
+                await self._board.bell.wait()
+        except TimeoutError:
+            return False
+        self._board.bell.clear()
+        return True
+
+    async def renew(self, claim: admission.Claim) -> bool:
+        return await self._leases.renew(claim.lease)
+
+    async def finish(
+        self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str | None = None
+    ) -> admission.FinishResult:
+        board = self._board
+        if claim.token in board.finished:
+            return board.finished[claim.token]
+        self._reap()
+        held = board.running.get(claim.job.id)
+        if held is None or held.token != claim.token or board.fences.get(claim.job.id) != claim.fence:
+            return admission.FinishResult.NOT_HELD
+        board.release(claim.job.id)
+        result = self._route(claim, outcome, error or "")
+        board.finished[claim.token] = result
+        board.bell.set()
+        return result
+
+    def _route(
+        self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str
+    ) -> admission.FinishResult:
+        board, job_id, now = self._board, claim.job.id, self._board.clock.now()
+        if board.rerun(job_id):
+            return admission.FinishResult.REQUEUED
+        if outcome is admission.FinishOutcome.DONE:
+            del board.jobs[job_id]
+            return admission.FinishResult.DONE
+        state = board.jobs[job_id]
+        state.attempts += 1
+        if outcome is admission.FinishOutcome.RETRY and state.attempts < self._backoff.max_attempts:
+            board.delayed[job_id] = now + self._backoff.delay_s(claim.job.attempts + 1, self._random)
+            state.error = error or state.error
+            return admission.FinishResult.DELAYED
+        board.bury(job_id, now, error)
+        return admission.FinishResult.DEAD
+
+    async def dead_letters(self) -> list[admission.DeadLetter]:
+        board = self._board
+        return [
+            admission.DeadLetter(job_id, board.jobs[job_id].head, board.jobs[job_id].attempts,
+                                 board.jobs[job_id].error, died_at)
+            for job_id, died_at in sorted(board.dead.items(), key=lambda item: (item[1], item[0]))
+        ]  # fmt: skip
+
+    async def requeue_dead(self, job_id: str) -> bool:
+        board = self._board
+        if board.dead.pop(job_id, None) is None:
+            return False
+        state = board.jobs[job_id]
+        state.attempts, state.error = 0, ""
+        board.pending[job_id] = board.ticket()
+        board.bell.set()
+        return True
+
+    async def running(self) -> list[admission.RunningJob]:
+        return [
+            admission.RunningJob(job_id, held.fence, held.expires_at, held.deadline)
+            for job_id, held in sorted(self._board.running.items(), key=lambda item: item[1].expires_at)
+        ]
+
+    async def reap_expired(self) -> list[str]:
+        expired = self._reap()
+        if self._promote():
+            self._board.bell.set()
+        return expired
+
+
+class InMemoryLeases:
+    """A `LeaseManager` and `PublishGate` over a `Board`."""
+
+    def __init__(self, board: Board, *, policy: lease.LeasePolicy | None = None) -> None:
+        self._board = board
+        self._policy = policy or lease.LeasePolicy()
+
+    def _view(self, job_id: str) -> lease.HeldState | None:
+        current = self._board.running.get(job_id)
+        return lease.HeldState(current.token, current.expires_at, current.deadline) if current else None
+
+    async def renew(self, held: lease.Lease) -> bool:
+        board, now = self._board, self._board.clock.now()
+        if lease.lease_refusal(held, self._view(held.job_id), board.fences.get(held.job_id, 0), now):
+            return False
+        current = board.running[held.job_id]
+        current.expires_at = min(now + self._policy.ttl_s, current.deadline)
+        return True
+
+    async def check_publish(self, held: lease.Lease, head_sha: str) -> lease.GateDecision:
+        board = self._board
+        state = board.jobs.get(held.job_id)
+        decision = lease.decide_publish(
+            held,
+            head_sha,
+            self._view(held.job_id),
+            board.fences.get(held.job_id, 0),
+            state.head if state else "",
+            board.clock.now(),
+        )
+        if decision.allowed:
+            board.publishing[held.job_id] = held.fence
+        return decision
+
+    async def mark_published(self, held: lease.Lease, marker: str) -> bool:
+        if self._board.fences.get(held.job_id, 0) != held.fence:
+            return False
+        self._board.published[held.job_id] = marker
+        return True
+
+    async def publication(self, job_id: str) -> lease.Publication:
+        return lease.Publication(self._board.publishing.get(job_id), self._board.published.get(job_id))
+
+
+class InMemoryStateStore:
+    """A `StateStore` over a `Board` (fences come from the board's leases)."""
+
+    def __init__(self, board: Board) -> None:
+        self._board = board
+
+    async def load(self, job_id: str) -> records.PullRequestRecord | None:
+        return self._board.records.get(job_id)
+
+    async def save(self, record: records.PullRequestRecord, *, expected_version: int, fence: int) -> bool:
+        board, job_id = self._board, record.job_id
+        current_fence = board.fences.get(job_id, 0)
+        stored = board.records.get(job_id)
+        version = stored.version if stored else 0
+        replay = stored is not None and stored.fence == fence and records.same_content(stored, record)
+        if current_fence == fence and version == expected_version + 1 and replay:
+            return True
+        if not records.save_allowed(version, current_fence, expected_version=expected_version, fence=fence):
+            return False
+        board.records[job_id] = record.saved(expected_version + 1, fence)
+        return True
+
+    async def append_audit(self, job_id: str, entry: records.AuditEntry, fence: int) -> bool:
+        if self._board.fences.get(job_id, 0) != fence:
+            return False
+        trail = self._board.audits.setdefault(job_id, [])
+        if not trail or trail[-1] != entry:
+            trail.append(entry)
+        return True
+
+    async def audit(self, job_id: str) -> list[records.AuditEntry]:
+        return list(self._board.audits.get(job_id, []))
+
+
+class InMemoryDeliveryDedupe:
+    """A `DeliveryDedupe` over a `Board` (shared with the scheduler's enqueue)."""
+
+    def __init__(self, board: Board) -> None:
+        self._board = board
+
+    async def first_seen(self, delivery_id: str) -> bool:
+        return self._board.first_delivery(delivery_id)

@@ -1,0 +1,215 @@
+"""Admission guardrail: one job per PR, at most N running globally and M per repository, oldest first.
+
+The policy here is pure: job ids, the pick rule, fences and the retry backoff. A `Scheduler` (in memory,
+or on Redis as one script per operation) holds the queue and applies the rule atomically.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Container, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.errors import InputError
+from guardrails import lease
+
+# GitHub keeps webhook deliveries for three days; a replay older than that is new work anyway.
+DELIVERY_TTL_S = 3 * 24 * 3600
+
+_JOB_ID = re.compile(r"^(?P<repo>[^\s#/]+/[^\s#/]+)#(?P<number>[1-9][0-9]*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """Which PR a job reviews; its id `owner/repo#N` is also the PR lock's name."""
+
+    repo: str
+    number: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.repo}#{self.number}"
+
+
+def parse_job_id(job_id: str) -> JobRef:
+    """Split `owner/repo#N`; raises `InputError` on anything else."""
+    match = _JOB_ID.match(job_id)
+    if match is None:
+        raise InputError(f"not a job id (owner/repo#N): {job_id!r}")
+    return JobRef(match["repo"], int(match["number"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A queued review of one PR at its newest known head; `ticket` is its place in arrival order."""
+
+    id: str
+    repo: str
+    number: int
+    head_sha: str
+    attempts: int
+    ticket: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job handed to one worker, with the lease that makes it the PR's only live holder."""
+
+    job: Job
+    claim_id: str
+    lease: lease.Lease
+
+    @property
+    def token(self) -> str:
+        return self.lease.token
+
+    @property
+    def fence(self) -> int:
+        return self.lease.fence
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    """A job holding a lease, as an operator or the monitor sees it."""
+
+    job_id: str
+    fence: int
+    lease_expires_at: float
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A job that failed for good; an operator may requeue it."""
+
+    job_id: str
+    head_sha: str
+    attempts: int
+    error: str
+    died_at: float
+
+
+class EnqueueResult(StrEnum):
+    """What an enqueue did: jobs coalesce per PR, deliveries count once."""
+
+    QUEUED = "queued"
+    UPDATED_IN_PLACE = "updated_in_place"  # waiting job, new head, same place in line
+    RERUN_MARKED = "rerun_marked"  # running job, new head: runs again after it finishes
+    UNCHANGED = "unchanged"  # already waiting, running or dead at this head
+    DUPLICATE_DELIVERY = "duplicate_delivery"
+
+
+class FinishOutcome(StrEnum):
+    """How the worker ended a job."""
+
+    DONE = "done"
+    RETRY = "retry"  # transient failure: back off, try again while attempts remain
+    FAILED = "failed"  # permanent failure: dead letter
+
+
+class FinishResult(StrEnum):
+    """Where the job went after `finish`."""
+
+    DONE = "done"
+    REQUEUED = "requeued"  # a newer head arrived while it ran
+    DELAYED = "delayed"
+    DEAD = "dead"
+    NOT_HELD = "not_held"  # lease lost or fence stale: nothing changed
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How many jobs may hold leases at once, across all replicas."""
+
+    max_concurrent_agents: int = 6
+    max_per_repo: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Retry policy: exponential delay with jitter, `max_attempts` tries in all."""
+
+    max_attempts: int = 5
+    base_s: float = 30.0
+    cap_s: float = 900.0
+
+    def delay_s(self, attempts: int, random: Callable[[], float]) -> float:
+        """Delay before the next try after `attempts` failures: half fixed, half jitter from `random`."""
+        ceiling = min(self.cap_s, self.base_s * 2.0 ** max(0, attempts - 1))
+        return ceiling / 2 + ceiling / 2 * random()
+
+
+def pick_next(
+    pending: Iterable[str],
+    running: Container[str],
+    running_total: int,
+    running_per_repo: Mapping[str, int],
+    limits: Limits,
+) -> str | None:
+    """The first job in ticket order that may start now, or None; `pending` must be in ticket order."""
+    if running_total >= limits.max_concurrent_agents:
+        return None
+    for job_id in pending:
+        repo = parse_job_id(job_id).repo
+        if job_id not in running and running_per_repo.get(repo, 0) < limits.max_per_repo:
+            return job_id
+    return None
+
+
+def next_fence(stored: int, now_us: int) -> int:
+    """A per-PR fence that grows even when the stored one was lost or rolled back: max(stored+1, now)."""
+    return max(stored + 1, now_us)
+
+
+class Scheduler(Protocol):
+    """The shared job queue with admission limits, leases and retries. Every call is one atomic step."""
+
+    async def enqueue(self, job_id: str, head_sha: str, delivery_id: str | None = None) -> EnqueueResult:
+        """Queue or coalesce a review of `job_id` at `head_sha`; a seen `delivery_id` changes nothing."""
+        ...
+
+    async def claim(self, claim_id: str) -> Claim | None:
+        """Reap dead leases, then take the oldest eligible job; replays the same claim for `claim_id`."""
+        ...
+
+    async def wait_for_work(self, timeout_s: float) -> bool:
+        """Sleep until work may be claimable (True when rung), at most `timeout_s` and a few seconds."""
+        ...
+
+    async def renew(self, claim: Claim) -> bool:
+        """Extend the lease; False when it is lost, stale, expired or past its deadline."""
+        ...
+
+    async def finish(self, claim: Claim, outcome: FinishOutcome, error: str | None = None) -> FinishResult:
+        """Release the slot and route the job (done, rerun, retry later, dead). Idempotent by token."""
+        ...
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        """Jobs that failed for good, oldest first."""
+        ...
+
+    async def requeue_dead(self, job_id: str) -> bool:
+        """Put a dead job back at the end of the queue with fresh attempts; False if not dead."""
+        ...
+
+    async def running(self) -> list[RunningJob]:
+        """Jobs holding leases now."""
+        ...
+
+    async def reap_expired(self) -> list[str]:
+        """Return jobs whose lease expired to the queue (or the dead letters); their ids."""
+        ...
+
+
+class DeliveryDedupe(Protocol):
+    """Webhook deliveries seen in the last three days.
+
+    It shares its keys with `Scheduler.enqueue(..., delivery_id)`: a delivery that enqueues a job must be
+    passed there (dedupe and enqueue commit together), not checked here first.
+    """
+
+    async def first_seen(self, delivery_id: str) -> bool:
+        """Record the delivery; True only the first time."""
+        ...

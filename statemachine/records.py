@@ -1,0 +1,99 @@
+"""The stored record of a PR's review state, its audit trail, and the fenced compare-and-set store.
+
+`state` is a plain string here: the lifecycle decides which values and moves are legal, this module only
+says how a record is kept safe from stale writers (a version for compare-and-set, the PR's fence).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One state change: when, who, from where to where, on which trigger, and why."""
+
+    at: float
+    actor: str
+    from_state: str
+    to_state: str
+    trigger: str
+    reason: str = ""
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys), so a re-sent entry compares equal."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> AuditEntry:
+        """Read an entry written by `to_json`."""
+        data = json.loads(text)
+        return cls(
+            at=float(data["at"]),
+            actor=str(data["actor"]),
+            from_state=str(data["from_state"]),
+            to_state=str(data["to_state"]),
+            trigger=str(data["trigger"]),
+            reason=str(data.get("reason", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequestRecord:
+    """A PR's review state; `version` counts saves, `fence` is the lease fence of the last writer."""
+
+    repo: str
+    number: int
+    state: str
+    head_sha: str
+    version: int = 0
+    fence: int = 0
+    updated_at: float = 0.0
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.repo}#{self.number}"
+
+    def saved(self, version: int, fence: int) -> PullRequestRecord:
+        """This record as stored by a save that succeeded."""
+        return replace(self, version=version, fence=fence)
+
+
+def save_allowed(stored_version: int, current_fence: int, *, expected_version: int, fence: int) -> bool:
+    """The compare-and-set rule: the writer saw the latest version and holds the PR's current fence."""
+    return stored_version == expected_version and current_fence == fence
+
+
+def same_content(a: PullRequestRecord, b: PullRequestRecord) -> bool:
+    """Whether two records carry the same data, ignoring version and fence (to recognise a replay)."""
+    return (a.repo, a.number, a.state, a.head_sha, a.updated_at) == (
+        b.repo,
+        b.number,
+        b.state,
+        b.head_sha,
+        b.updated_at,
+    )
+
+
+class StateStore(Protocol):
+    """PR records with fenced compare-and-set, and their audit trail."""
+
+    async def load(self, job_id: str) -> PullRequestRecord | None:
+        """The stored record of `owner/repo#N`, or None."""
+        ...
+
+    async def save(self, record: PullRequestRecord, *, expected_version: int, fence: int) -> bool:
+        """Store `record` as version `expected_version + 1` if the stored version is `expected_version`
+        (0 when none) and `fence` is the PR's current fence; False otherwise. A re-sent identical save
+        reports True and changes nothing."""
+        ...
+
+    async def append_audit(self, job_id: str, entry: AuditEntry, fence: int) -> bool:
+        """Append to the PR's audit trail if `fence` is current; a re-sent identical entry is not doubled."""
+        ...
+
+    async def audit(self, job_id: str) -> list[AuditEntry]:
+        """The PR's audit trail, oldest first."""
+        ...
