@@ -99,7 +99,7 @@ def main() -> None:
         f"bench_diff files={parsed_files} diff_lines={diff_lines} diff_mb={len(raw) / 2**20:.1f} "
         f"chunks={chunk_count} git_diff_s={git_s:.3f} parse_filter_chunk_s={ours_s:.3f} "
         f"ratio_to_git_diff={ours_s / git_s:.2f} peak_mb={peak / 2**20:.1f} "
-        f"peak_per_diff_mb={peak / max(len(raw), 1):.1f}"
+        f"peak_to_diff_size={peak / max(len(raw), 1):.1f}"
     )
 
 
