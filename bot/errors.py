@@ -4,10 +4,12 @@ QuorumError                      retryable: may the same operation succeed if tr
 ├── ConfigError                  bad settings; never retryable
 ├── InputError                   bad input from a user, a webhook or a repository
 │   └── WorkspaceError           git or worktree trouble, an unsafe path
+├── CoordinationUnavailable      the shared store (Redis) failed; guarded work fails closed
 ├── GuardrailError               a guardrail stopped the operation
 │   ├── BudgetExceeded           no reservation fits under a cap, or the cost is unbounded
 │   ├── DeadlineExceeded         a call, round or job ran past its deadline
-│   └── IllegalTransition        a state change the lifecycle does not allow
+│   ├── IllegalTransition        a state change the lifecycle does not allow
+│   └── LeaseLost                a PR's lease could not be kept; its job was cancelled
 └── ProviderError                an LLM provider failed (status, retry_after)
     └── ProviderUnavailable      it cannot be reached at all; says what to start or set
 """
@@ -41,6 +43,16 @@ class InputError(QuorumError):
 
 class WorkspaceError(InputError):
     """A git operation failed, a checkout is too large, or a path would leave the worktree."""
+
+
+class CoordinationUnavailable(QuorumError):
+    """The coordination store cannot be reached or failed: every guarded operation fails closed.
+
+    Retryable by default (connection lost, timeout, a replica or a loading server); a script error or a
+    corrupt record is not.
+    """
+
+    retryable = True
 
 
 class GuardrailError(QuorumError):
@@ -81,6 +93,17 @@ class IllegalTransition(GuardrailError):
         super().__init__(message, retryable=False)
         self.state = state
         self.trigger = trigger
+
+
+class LeaseLost(GuardrailError):
+    """The lease could not be kept; the job was cancelled and must cause no further side effect."""
+
+    guardrail = "lease"
+
+    def __init__(self, message: str, *, job_id: str, reason: str) -> None:
+        super().__init__(message, retryable=False)
+        self.job_id = job_id
+        self.reason = reason
 
 
 class ProviderError(QuorumError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from bot.errors import GuardrailError, QuorumError
+from bot import errors
 from guardrails.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -95,15 +95,8 @@ class Marker:
     round: int
 
 
-class LeaseLost(GuardrailError):
-    """The lease could not be kept; the job was cancelled and must cause no further side effect."""
-
-    guardrail = "lease"
-
-    def __init__(self, message: str, *, job_id: str, reason: str) -> None:
-        super().__init__(message, retryable=False)
-        self.job_id = job_id
-        self.reason = reason
+# Kept under its old name for callers written before it moved to the error tree.
+LeaseLost = errors.LeaseLost
 
 
 class LeaseManager(Protocol):
@@ -178,12 +171,15 @@ async def _keep(manager: LeaseManager, held: Lease, clock: Clock) -> str:
         try:
             if not await manager.renew(held):
                 return "renewal refused"
-        except QuorumError as exc:
+        except errors.CoordinationUnavailable as exc:
+            # Only an outage is ridden out, and only while the lease the store holds is still valid.
             if not exc.retryable or clock.monotonic() >= valid_until - margin:
                 return f"renewal failed: {exc.message}"
             log.warning("lease renewal of %s failed, retrying: %s", held.job_id, exc.message)
             wait = min(interval, 0.25)
             continue
+        except errors.QuorumError as exc:
+            return f"renewal failed: {exc.message}"
         valid_until = started + held.ttl_s
         wait = interval
 
@@ -228,6 +224,6 @@ async def hold(manager: LeaseManager, held: Lease, *, clock: Clock | None = None
         raise _lost(held, cancelled_for[0])
 
 
-def _lost(held: Lease, reason: str) -> LeaseLost:
+def _lost(held: Lease, reason: str) -> errors.LeaseLost:
     log.warning("lease of %s (fence %d) lost: %s", held.job_id, held.fence, reason)
-    return LeaseLost(f"lease of {held.job_id} lost: {reason}", job_id=held.job_id, reason=reason)
+    return errors.LeaseLost(f"lease of {held.job_id} lost: {reason}", job_id=held.job_id, reason=reason)

@@ -20,10 +20,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot import errors
 from bot.adapters import redis_conn
 from guardrails import budget
 
@@ -109,10 +107,6 @@ return {#due, charged}
 """
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class RedisBudgetLedger:
     """A `BudgetLedger` shared by every replica; fails closed with `CoordinationUnavailable`."""
 
@@ -157,20 +151,18 @@ class RedisBudgetLedger:
         ]
         for _ in range(2):
             reply = await self._run(self._settle, [self._res, self._exp, *names], args)
-            status = _text(reply[0])
+            status = redis_conn.text(reply[0])
             if status != "keys":
                 return self._outcome(reservation_id, status)
-            names = tuple(json.loads(_text(reply[1])).get("k") or ())
-        raise redis_conn.CoordinationUnavailable(
+            names = tuple(json.loads(redis_conn.text(reply[1])).get("k") or ())
+        raise errors.CoordinationUnavailable(
             f"budget record {reservation_id!r} changed while it was settled", retryable=False
         )
 
     async def used(self, key: str) -> int:
         """Spent plus still-reserved micro-USD on one counter."""
-        try:
+        async with redis_conn.guarded("budget ledger"):
             value = await self._redis.get(self._keys("budget", key))
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
         return 0 if value is None else int(value)
 
     async def reap_expired(self) -> int:
@@ -181,10 +173,10 @@ class RedisBudgetLedger:
             for i in range(0, len(reaped), 2):
                 log.warning(
                     "budget reservation %s expired unsettled: charged in full (%s micro-USD)",
-                    _text(reaped[i]),
-                    _text(reaped[i + 1]),
+                    redis_conn.text(reaped[i]),
+                    redis_conn.text(reaped[i + 1]),
                 )
-                self._names.pop(_text(reaped[i]), None)
+                self._names.pop(redis_conn.text(reaped[i]), None)
             charged += len(reaped) // 2
             if int(due) < REAP_BATCH:
                 break
@@ -214,13 +206,6 @@ class RedisBudgetLedger:
         return False
 
     async def _run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        try:
+        # Fail closed: no LLM call without a reservation, whatever went wrong with Redis.
+        async with redis_conn.guarded("budget ledger"):
             return await script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from exc
-
-
-def _unavailable(exc: Exception) -> redis_conn.CoordinationUnavailable:
-    """Fail closed: no LLM call without a reservation, whatever went wrong with Redis."""
-    transient = isinstance(exc, RedisConnectionError | RedisTimeoutError | ReadOnlyError | OSError)
-    return redis_conn.CoordinationUnavailable(f"budget ledger on Redis failed: {exc}", retryable=transient)

@@ -1,26 +1,53 @@
-"""Connecting to Redis: version check, few blind retries, and hash-tagged key names."""
+"""Connecting to Redis: version check, few blind retries, hash-tagged key names, and failing closed."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.errors import ConfigError, QuorumError
+from bot import errors
 
 log = logging.getLogger(__name__)
 
 MIN_VERSION = (6, 2)
 
 
-class CoordinationUnavailable(QuorumError):
-    """Redis cannot be reached: every guarded operation fails closed until it comes back."""
+# Kept under its old name for callers written before it moved to the error tree.
+CoordinationUnavailable = errors.CoordinationUnavailable
 
-    retryable = True
+# Errors after which the same command may succeed: the connection, a failover (READONLY replica), a
+# server loading its data (LOADING is a ConnectionError subclass) or busy with a long script (BUSY).
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+
+
+def unavailable(operation: str, exc: BaseException) -> errors.CoordinationUnavailable:
+    """The error a failed Redis call becomes: the caller fails closed; retryable if Redis may recover."""
+    transient = isinstance(exc, _TRANSIENT) or (
+        isinstance(exc, ResponseError) and str(exc).startswith("BUSY")
+    )
+    return errors.CoordinationUnavailable(f"{operation}: Redis failed ({exc})", retryable=transient)
+
+
+@asynccontextmanager
+async def guarded(operation: str) -> AsyncIterator[None]:
+    """Turn any redis-py or socket error raised in the block into `CoordinationUnavailable`."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise unavailable(operation, exc) from exc
+
+
+def text(value: object) -> str:
+    """A reply item as text (clients decode, but redis-py's types allow bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Keys:
@@ -54,13 +81,11 @@ def parse_version(text: str) -> tuple[int, ...]:
 
 async def check_server(redis: aioredis.Redis) -> tuple[int, ...]:
     """Refuse a Redis older than 6.2 (the scripts use 6.2 commands); return its version."""
-    try:
+    async with guarded("cannot reach Redis"):
         info = await redis.info("server")
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise CoordinationUnavailable(f"cannot reach Redis: {exc}") from exc
     version = parse_version(str(info.get("redis_version", "0")))
     if version < MIN_VERSION:
-        raise ConfigError(
+        raise errors.ConfigError(
             f"Redis {'.'.join(map(str, version))} is too old: Quorum needs Redis >= 6.2",
             ("redis.url: server version below 6.2",),
         )

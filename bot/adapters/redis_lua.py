@@ -8,14 +8,11 @@ Lua's `tostring` would print them in exponent form.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.adapters import redis_conn
 
@@ -30,24 +27,15 @@ def queue_keys(keys: redis_conn.Keys) -> list[str]:
     return [keys(*part.split(":")) for part in QUEUE_PARTS]
 
 
-@asynccontextmanager
-async def guarded(operation: str) -> AsyncIterator[None]:
-    """Turn a lost connection into `CoordinationUnavailable`: the caller fails closed."""
-    try:
-        yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise redis_conn.CoordinationUnavailable(f"{operation}: Redis unavailable ({exc})") from exc
+# The one Redis-error mapping, under the names the queue adapters use.
+guarded = redis_conn.guarded
+text = redis_conn.text
 
 
 async def run(script: AsyncScript, operation: str, keys: Sequence[str], args: Sequence[object]) -> Any:
-    """Run a registered script (EVALSHA, reloaded after a restart) and fail closed on connection loss."""
-    async with guarded(operation):
-        return await script(keys=list(keys), args=[text(arg) for arg in args])
-
-
-def text(value: object) -> str:
-    """A reply item as text (the client decodes, but its types allow bytes)."""
-    return value.decode() if isinstance(value, bytes) else str(value)
+    """Run a registered script (EVALSHA, reloaded after a restart) and fail closed on any Redis error."""
+    async with redis_conn.guarded(operation):
+        return await script(keys=list(keys), args=[redis_conn.text(arg) for arg in args])
 
 
 def register(redis: aioredis.Redis, body: str) -> AsyncScript:

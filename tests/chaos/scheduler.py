@@ -4,14 +4,17 @@
 
 It starts its own redis-server (AOF on), enqueues the jobs (half of them from three hot repositories),
 spawns worker processes (`tests.chaos.scheduler_worker`), SIGKILLs random workers and respawns them,
-SIGSTOPs one holder past its lease and resumes it, and kill -9s and restarts redis-server once. An
-observer samples the running set; at the end the audit stream and the workers' logs are checked.
+SIGSTOPs one holder past its lease and resumes it, and kill -9s and restarts redis-server once. Every job
+spends budget through simulated LLM calls, and 50 more spenders start at once alongside the workers
+(`tests.chaos.scheduler_budget`), all against small caps. An observer samples the running set and the
+budget counters; at the end the audit stream, the counters and the workers' logs are checked.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import random
 import signal
@@ -19,12 +22,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bot.adapters import redis_conn, redis_scheduler
+from bot import errors
+from bot.adapters import redis_budget, redis_conn, redis_scheduler
+from guardrails import budget
+from tests.chaos import scheduler_budget as spending
 from tests.chaos import scheduler_invariants as invariants
 from tests.support.redis_server import RedisServer
 
@@ -45,6 +52,8 @@ class Options:
     max_repo: int = 2
     timeout_s: float = 300.0
     seed: int | None = None
+    calls: int = 3
+    reservation_ttl_s: float = 2.0
 
 
 @dataclass
@@ -56,6 +65,9 @@ class Figures:
     stale_writes_accepted: int = 0
     max_global: int = 0
     max_repo: int = 0
+    budget_overshoot_micro: int = 0
+    budget_refusals: int = 0
+    budget_reaped: int = 0
     stale_writes_rejected: int = 0
     dead: int = 0
     kills: int = 0
@@ -64,10 +76,17 @@ class Figures:
     seconds: float = 0.0
     timed_out: bool = False
     samples: int = field(default=0, repr=False)
+    budget_samples: int = field(default=0, repr=False)
+
+    @property
+    def budget_overshoot_usd(self) -> str:
+        micro = max(0, self.budget_overshoot_micro)
+        return "0" if micro == 0 else f"{micro / 1_000_000:.6f}"
 
     def line(self) -> str:
         names = ("jobs", "done", "lost", "double_runs", "stale_writes_accepted", "max_global", "max_repo",
-                 "stale_writes_rejected", "dead", "kills", "stops", "redis_restarts", "seconds")  # fmt: skip
+                 "budget_overshoot_usd", "budget_refusals", "budget_reaped", "stale_writes_rejected", "dead",
+                 "kills", "stops", "redis_restarts", "seconds")  # fmt: skip
         return " ".join(f"{name}={getattr(self, name)}" for name in names)
 
     def broken(self, options: Options) -> list[str]:
@@ -79,6 +98,7 @@ class Figures:
             "stale writes accepted": self.stale_writes_accepted != 0,
             "global limit exceeded": self.max_global > options.max_global,
             "repo limit exceeded": self.max_repo > options.max_repo,
+            "budget cap exceeded": self.budget_overshoot_micro > 0,
         }
         return [name for name, failed in checks.items() if failed]
 
@@ -96,6 +116,10 @@ class Chaos:
         self.spawned = 0
         self.protected: set[int] = set()  # the stopped worker, until its zombie write is done
         self.figures = Figures(options.jobs)
+        self.limits = spending.limits_for(options.jobs)
+        self.day = time.strftime("%Y-%m-%d", time.gmtime())
+        self.watch = spending.BudgetWatch(self.client, KEYS, self.limits)
+        self.spent: asyncio.Task[Counter[str]] | None = None
 
     def spawn(self) -> None:
         o = self.options
@@ -104,7 +128,9 @@ class Chaos:
                 str(self.logs / f"worker-{self.spawned:03d}.log"), "--slots", str(o.slots),
                 "--lease-s", str(o.lease_s), "--latency-min", str(o.latency[0]),
                 "--latency-max", str(o.latency[1]), "--max-global", str(o.max_global),
-                "--max-repo", str(o.max_repo)]  # fmt: skip
+                "--max-repo", str(o.max_repo), "--calls", str(o.calls), "--day", self.day,
+                "--reservation-ttl-s", str(o.reservation_ttl_s),
+                "--caps", *(str(cap) for cap in astuple(self.limits))]  # fmt: skip
         self.workers.append(subprocess.Popen(args, cwd=ROOT))
 
     async def enqueue(self) -> None:
@@ -122,7 +148,7 @@ class Chaos:
                 for part in ("pending", "delayed", "running"):
                     pipe.zcard(KEYS("q", part))
                 counts = await pipe.execute()
-        except (redis_conn.CoordinationUnavailable, ConnectionError, OSError, aioredis.RedisError):
+        except (errors.CoordinationUnavailable, ConnectionError, OSError, aioredis.RedisError):
             return None
         return int(sum(counts))
 
@@ -204,16 +230,27 @@ class Chaos:
         await self.enqueue()
         for _ in range(self.options.workers):
             self.spawn()
-        observer = asyncio.create_task(self.observe())
+        observers = [asyncio.create_task(self.observe()), asyncio.create_task(self.watch.watch())]
+        spend = spending.Spend(
+            budget.BudgetScope(spending.SPENDER_REPO, "", 0),
+            self.limits,
+            self.day,
+            self.options.reservation_ttl_s,
+        )
+        self.spent = asyncio.create_task(
+            spending.spenders(self.server.url, KEYS, spend, seed=self.options.seed)
+        )
         try:
             await self.faults()
         finally:
-            observer.cancel()
+            for observer in observers:
+                observer.cancel()
             for worker in self.workers:
                 if worker.poll() is None:
                     worker.send_signal(signal.SIGKILL)
                 worker.wait()
         await self.judge()
+        await self.judge_budget()
         self.figures.seconds = round(time.monotonic() - started, 1)
         await self.client.aclose()
         return self.figures
@@ -233,6 +270,21 @@ class Chaos:
         figures.dead = int(await self.client.zcard(KEYS("q", "dead")))
         queued = await self.remaining() or 0
         figures.lost = figures.jobs - figures.done - figures.dead - queued
+
+    async def judge_budget(self) -> None:
+        """Spenders done, every reservation left by a killed worker reaped, the counters read once more."""
+        assert self.spent is not None
+        outcomes = await self.spent
+        logs = invariants.read_logs(self.logs)
+        await asyncio.sleep(self.options.reservation_ttl_s)
+        reaped = await redis_budget.RedisBudgetLedger(self.client, KEYS).reap_expired()
+        await self.watch.sample()
+        figures = self.figures
+        figures.budget_overshoot_micro = self.watch.overshoot_micro
+        figures.budget_samples = self.watch.samples
+        refused = sum(1 for e in logs if e["ev"] == "spend" and e["result"] == "refused")
+        figures.budget_refusals = refused + outcomes["refused"]
+        figures.budget_reaped = reaped + sum(e["n"] for e in logs if e["ev"] == "reap")
 
 
 async def run(options: Options) -> Figures:
@@ -259,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     options = Options(ns.workers, ns.jobs, ns.repos, ns.kills, ns.slots, ns.lease_s, seed=ns.seed,
                       timeout_s=ns.timeout_s)  # fmt: skip
+    # The final reap warns once per reservation a killed worker left; the figures line says how many.
+    logging.basicConfig(level=logging.ERROR)
     figures = asyncio.run(run(options))
     print(figures.line())
     broken = figures.broken(options)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bot.adapters import redis_conn
+from bot import errors
 from guardrails import admission, lease
 from tests.contract.conftest import Coordination
 from tests.support.redis_server import RedisServer
@@ -125,7 +125,7 @@ async def test_hold_cancels_the_job_when_the_lease_is_lost(coord: Coordination) 
     reached_the_end = False
     started = time.monotonic()
 
-    with pytest.raises(lease.LeaseLost) as lost:
+    with pytest.raises(errors.LeaseLost) as lost:
         async with lease.hold(scheduler.leases, held.lease):
             await scheduler.finish(held, admission.FinishOutcome.DONE)  # someone ended it under our feet
             await asyncio.sleep(5)
@@ -159,11 +159,11 @@ async def test_hold_cancels_the_job_when_redis_stays_down(
     held = await claimed(scheduler)
     started = time.monotonic()
 
-    with pytest.raises(lease.LeaseLost):
+    with pytest.raises(errors.LeaseLost):
         async with lease.hold(scheduler.leases, held.lease):
             redis_server.stop(kill=True)
             await asyncio.sleep(5)
 
     assert time.monotonic() - started < 2.0
-    with pytest.raises(redis_conn.CoordinationUnavailable):
+    with pytest.raises(errors.CoordinationUnavailable):
         await scheduler.leases.check_publish(held.lease, "a1")

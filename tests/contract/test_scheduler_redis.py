@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from bot import errors
 from bot.adapters import redis_conn, redis_lua
 from guardrails import admission, lease
 from statemachine import records
@@ -96,7 +97,7 @@ async def test_every_operation_fails_closed_while_redis_is_down_and_works_after(
         redis_coord.dedupe().first_seen("d2"),
     ]
     for operation in operations:
-        with pytest.raises(redis_conn.CoordinationUnavailable):
+        with pytest.raises(errors.CoordinationUnavailable):
             await operation
     redis_server.start()
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from bot import errors
 from bot.adapters import redis_budget, redis_conn
 from guardrails import budget
 from tests.support.redis_server import RedisServer
@@ -211,13 +212,13 @@ async def test_redis_down_fails_closed(
     redis_server.stop(kill=True)
 
     try:
-        with pytest.raises(redis_conn.CoordinationUnavailable) as reserving:
+        with pytest.raises(errors.CoordinationUnavailable) as reserving:
             await ledger.reserve(budget.Reservation("r-2", 1, caps(), ttl_s=60))
-        with pytest.raises(redis_conn.CoordinationUnavailable):
+        with pytest.raises(errors.CoordinationUnavailable):
             await ledger.settle("r-1", 0)
-        with pytest.raises(redis_conn.CoordinationUnavailable):
+        with pytest.raises(errors.CoordinationUnavailable):
             await ledger.used(caps()[0].key)
-        with pytest.raises(redis_conn.CoordinationUnavailable):
+        with pytest.raises(errors.CoordinationUnavailable):
             await ledger.reap_expired()
     finally:
         redis_server.start()

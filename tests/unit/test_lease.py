@@ -70,7 +70,7 @@ async def test_hold_renews_every_third_of_the_ttl() -> None:
 
 
 async def test_hold_rides_out_a_brief_outage() -> None:
-    unavailable = errors.QuorumError("down", retryable=True)
+    unavailable = errors.CoordinationUnavailable("down")
     manager = FakeManager(unavailable, True, True)
 
     async with lease.hold(manager, HELD):
@@ -80,20 +80,31 @@ async def test_hold_rides_out_a_brief_outage() -> None:
 
 
 async def test_hold_gives_up_when_the_outage_outlasts_the_lease() -> None:
-    manager = FakeManager(*[errors.QuorumError("down", retryable=True)] * 20)
+    manager = FakeManager(*[errors.CoordinationUnavailable("down")] * 20)
 
-    with pytest.raises(lease.LeaseLost) as lost:
+    with pytest.raises(errors.LeaseLost) as lost:
         async with lease.hold(manager, HELD):
             await asyncio.sleep(5)
 
     assert "renewal failed" in lost.value.reason
 
 
+async def test_hold_gives_up_at_once_on_a_retryable_error_that_is_not_an_outage() -> None:
+    manager = FakeManager(errors.ProviderError("odd", provider="fake", retryable=True), True, True)
+
+    with pytest.raises(errors.LeaseLost) as lost:
+        async with lease.hold(manager, HELD):
+            await asyncio.sleep(5)
+
+    assert manager.calls == 1
+    assert lost.value.reason == "renewal failed: odd"
+
+
 async def test_hold_cancels_on_a_refused_renewal_even_if_the_body_swallows_it() -> None:
     manager = FakeManager(False)
     swallowed = False
 
-    with pytest.raises(lease.LeaseLost):
+    with pytest.raises(errors.LeaseLost):
         async with lease.hold(manager, HELD):
             try:
                 await asyncio.sleep(5)
@@ -107,7 +118,7 @@ async def test_hold_cancels_on_a_refused_renewal_even_if_the_body_swallows_it() 
 async def test_hold_treats_a_crashing_renewal_as_lost() -> None:
     manager = FakeManager(RuntimeError("bug"))
 
-    with pytest.raises(lease.LeaseLost) as lost:
+    with pytest.raises(errors.LeaseLost) as lost:
         async with lease.hold(manager, HELD):
             await asyncio.sleep(5)
 
@@ -132,5 +143,5 @@ async def test_lease_lost_surfaces_through_a_task_group_as_itself() -> None:
             tasks.create_task(other())
             tasks.create_task(job())
 
-    assert group.value.subgroup(lease.LeaseLost) is not None
+    assert group.value.subgroup(errors.LeaseLost) is not None
     assert not other_finished  # the group then cancels its siblings, as it does for any failure

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters import memory_coordination, redis_conn
+from bot import errors
+from bot.adapters import memory_coordination
 from bot.entrypoints import monitor
 from guardrails import admission, lease
 
@@ -32,10 +33,10 @@ class DownScheduler:
     """A scheduler whose Redis is unreachable."""
 
     async def reap_expired(self) -> list[str]:
-        raise redis_conn.CoordinationUnavailable("reap: Redis unavailable")
+        raise errors.CoordinationUnavailable("reap: Redis unavailable")
 
     async def running(self) -> list[admission.RunningJob]:
-        raise redis_conn.CoordinationUnavailable("running: Redis unavailable")
+        raise errors.CoordinationUnavailable("running: Redis unavailable")
 
 
 class Budget:
