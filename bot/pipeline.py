@@ -69,6 +69,7 @@ class Prepared:
     files: tuple[FileDiff, ...]  # reviewed files, redacted
     chunks: tuple[chunking.Chunk, ...]
     coverage: Coverage
+    pr_text: str = ""  # the PR's title and description, redacted like the diff
 
 
 def redact_files(files: Sequence[FileDiff], redactor: redaction.Redactor) -> tuple[list[FileDiff], int]:
@@ -104,11 +105,12 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     parsed = await asyncio.to_thread(diffparse.parse, raw)
     kept, skipped = filters.apply(parsed, deps.filter_policy)
     redacted, redactions = redact_files(kept, deps.redactor)
+    pr_text, in_text = deps.redactor.redact(request.pr_text)
     chunks, too_big = chunking.build_chunks(redacted, deps.chunk_budget_tokens)
     reviewed = {f.path for c in chunks for f in c.files}
-    coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), redactions)
+    coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), redactions + in_text)
     files = tuple(f for f in redacted if f.path in reviewed)
-    return Prepared(base_sha, head_sha, merge_base, files, tuple(chunks), coverage)
+    return Prepared(base_sha, head_sha, merge_base, files, tuple(chunks), coverage, pr_text)
 
 
 async def review(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
@@ -148,7 +150,7 @@ async def _rounds(
         request.job_id,
         prepared.chunks,
         {f.path: f for f in prepared.files},
-        request.pr_text,
+        prepared.pr_text,
     )
     async with deps.prep.workspaces.worktree(request.source, prepared.head_sha, request.job_id):
         while True:

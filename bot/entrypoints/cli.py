@@ -165,7 +165,7 @@ def _dry_run(
         settings.llm.max_output_tokens,
         settings.consensus.max_rounds,
         bootstrap.limits(settings),
-        request.pr_text,
+        prepared.pr_text,
     )
     if fmt == "json":
         out = report.plan_json(plan, reviewer.model) | {"base": prepared.base_sha, "head": prepared.head_sha}

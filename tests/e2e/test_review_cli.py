@@ -194,11 +194,15 @@ def test_rate_limits_are_retried_after_the_servers_delay(fake_llm, quorum, featu
 
 def test_secrets_never_reach_the_provider(fake_llm, quorum, feature_repo):
     fake = fake_llm("openai", approve_always)
+    leaky = "AWS key for testing: AKIAIOSFODNN7EXAMPLE and our key sk-test-key-123456"
 
-    run = quorum("review", str(feature_repo), "--format", "json", fake=fake)
+    run = quorum("review", str(feature_repo), "--format", "json", "--description", leaky, fake=fake)
 
     bodies = json.dumps([r.body for r in fake.requests])
-    assert SECRET not in bodies and "sk-test-key-123456" not in bodies
+    assert (
+        SECRET not in bodies and "sk-test-key-123456" not in bodies and "AKIAIOSFODNN7EXAMPLE" not in bodies
+    )
+    assert "AWS key for testing" in bodies  # the description itself did reach the reviewer
     assert "[REDACTED:" in bodies
     assert run.json["coverage"]["redactions"] >= 1
 
