@@ -58,6 +58,16 @@ class PricedModel:
     price: Price | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One guarded call as it travels through the fallback chain and the retries."""
+
+    request: CompletionRequest
+    scope: budget.BudgetScope
+    outer: deadlines.Deadline
+    kind: str
+
+
 class GuardedModel:
     """A fallback chain of models behind the budget and deadline guardrails."""
 
@@ -93,44 +103,31 @@ class GuardedModel:
     ) -> tuple[Completion, int]:
         """The completion and its cost in micro-USD. Raises BudgetExceeded, DeadlineExceeded or the last
         ProviderError when every model of the chain failed."""
+        call = _Call(request, scope, outer, kind)
         last: ProviderError | None = None
         for priced in self._chain:
             try:
-                return await self._with_retries(priced, request, scope, outer, kind)
+                return await self._with_retries(priced, call)
             except ProviderError as exc:
                 last = exc
         assert last is not None
         raise last
 
-    async def _with_retries(
-        self,
-        priced: PricedModel,
-        request: CompletionRequest,
-        scope: budget.BudgetScope,
-        outer: deadlines.Deadline,
-        kind: str,
-    ) -> tuple[Completion, int]:
+    async def _with_retries(self, priced: PricedModel, call: _Call) -> tuple[Completion, int]:
         for attempt in range(self._retry.max_retries + 1):
             try:
-                return await self._attempt(priced, request, scope, outer, kind)
+                return await self._attempt(priced, call)
             except ProviderError as exc:
                 if not exc.retryable or attempt == self._retry.max_retries:
                     raise
                 pause = self._retry.delay(attempt, exc.retry_after, self._rng)
-                if pause >= outer.remaining(self._clock):
+                if pause >= call.outer.remaining(self._clock):
                     raise  # waiting would outlive the deadline
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 
-    async def _attempt(
-        self,
-        priced: PricedModel,
-        request: CompletionRequest,
-        scope: budget.BudgetScope,
-        outer: deadlines.Deadline,
-        kind: str,
-    ) -> tuple[Completion, int]:
-        model = priced.model
+    async def _attempt(self, priced: PricedModel, call: _Call) -> tuple[Completion, int]:
+        model, request, kind = priced.model, call.request, call.kind
         texts = [m.content for m in request.messages]
         estimate = budget.upper_bound_micro(
             budget.input_tokens_upper_bound(texts), request.max_tokens, priced.price, model.model
@@ -138,7 +135,7 @@ class GuardedModel:
         reservation = budget.Reservation(
             f"call-{uuid.uuid4().hex}",
             estimate,
-            budget.caps_for(scope, self._limits, utc_day(self._clock)),
+            budget.caps_for(call.scope, self._limits, utc_day(self._clock)),
             self._call_timeout_s + 60,
         )
         decision = await self._ledger.reserve(reservation)
@@ -147,7 +144,7 @@ class GuardedModel:
             raise budget.refusal(decision, estimate)
         started = time.monotonic()
         call_deadline = deadlines.nearest(
-            outer, deadlines.Deadline.after(self._clock, "llm_call", self._call_timeout_s)
+            call.outer, deadlines.Deadline.after(self._clock, "llm_call", self._call_timeout_s)
         )
         try:
             async with deadlines.enforce(call_deadline, self._clock):
