@@ -10,8 +10,10 @@ QuorumError                      retryable: may the same operation succeed if tr
 │   ├── DeadlineExceeded         a call, round or job ran past its deadline
 │   ├── IllegalTransition        a state change the lifecycle does not allow
 │   └── LeaseLost                a PR's lease could not be kept; its job was cancelled
-└── ProviderError                an LLM provider failed (status, retry_after)
-    └── ProviderUnavailable      it cannot be reached at all; says what to start or set
+├── ProviderError                an LLM provider failed (status, retry_after)
+│   └── ProviderUnavailable      it cannot be reached at all; says what to start or set
+└── GitHubError                  the code host refused or failed (status, retry_after)
+    └── RateLimited              a primary or secondary rate limit; retry after `retry_after`
 """
 
 from __future__ import annotations
@@ -129,3 +131,27 @@ class ProviderError(QuorumError):
 
 class ProviderUnavailable(ProviderError):
     """The provider cannot be reached; the message says what to start or which setting to change."""
+
+
+class GitHubError(QuorumError):
+    """The code host answered with an error or could not be reached. Reads may be retried when
+    `retryable`; writes are commands and are never retried blindly."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class RateLimited(GitHubError):
+    """A primary or secondary rate limit: nothing may be sent before `retry_after` seconds."""
+
+    def __init__(self, message: str, *, status_code: int | None, retry_after: float) -> None:
+        super().__init__(message, status_code=status_code, retry_after=retry_after, retryable=True)

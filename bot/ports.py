@@ -1,10 +1,12 @@
-"""Ports of the review side that are not guardrails: the language model, the query cache, progress."""
+"""Ports of the review side that are not guardrails: the language model, the query cache, progress,
+and the two outlets operators watch: the metrics sink and the notifier."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from enum import StrEnum
+from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
 
@@ -66,3 +68,43 @@ class Progress(Protocol):
     """Where a long local run reports what it is doing (a terminal, or nothing)."""
 
     def step(self, message: str) -> None: ...
+
+
+class MetricsSink(Protocol):
+    """Where metric and audit documents go. `emit` never blocks and never raises: a slow or dead backend
+    must not slow a review (documents are buffered, and counted when dropped)."""
+
+    def emit(self, kind: str, fields: Mapping[str, Any]) -> None:
+        """Queue one document of `kind` (llm_call, round, transition, guardrail, budget, queue, review)."""
+        ...
+
+
+class NotificationKind(StrEnum):
+    """What operators are told about (the names of `discord.events`)."""
+
+    DECIDED = "decided"
+    MERGED = "merged"
+    ESCALATED = "escalated"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    FAILURES = "failures"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message for humans: about a PR (repo, number, url) or about the service (repo empty)."""
+
+    kind: NotificationKind
+    title: str
+    text: str
+    repo: str = ""
+    number: int = 0
+    url: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+class Notifier(Protocol):
+    """Sends notifications from a background queue. `notify` never blocks and never raises."""
+
+    def notify(self, notification: Notification) -> None:
+        """Queue one notification (dropped when its kind is not enabled)."""
+        ...

@@ -26,6 +26,35 @@ PROVIDER_DEFAULTS: dict[str, tuple[str | None, str]] = {
     "anthropic": ("https://api.anthropic.com", "claude-sonnet-4-20250514"),
 }
 
+ToolProtocol = Literal["auto", "native", "text"]
+MergeMethod = Literal["merge", "squash", "rebase"]
+LogFormat = Literal["auto", "json", "text"]
+
+# Changes here run in CI or change what gets installed: a human approves them, whatever the rounds said.
+PROTECTED_PATHS: tuple[str, ...] = (
+    ".github/workflows/**",
+    ".github/actions/**",
+    "CODEOWNERS",
+    ".github/CODEOWNERS",
+    "docs/CODEOWNERS",
+    ".quorum.toml",
+    "**/migrations/**",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "**/requirements*.txt",
+    "**/package.json",
+    "**/go.mod",
+    "**/Cargo.toml",
+    "**/Gemfile",
+    "**/pom.xml",
+    "**/build.gradle*",
+    "**/*.lock",
+    "**/package-lock.json",
+    "**/pnpm-lock.yaml",
+    "**/go.sum",
+)
+
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _NAMESPACE = re.compile(r"[a-z0-9_]{1,100}")
 
@@ -228,6 +257,9 @@ class RedisSettings(Section):
     key_prefix: str = Field(default="quorum", min_length=1)
     lease_ttl_s: float = Field(default=90.0, gt=0)
     socket_timeout_s: float = Field(default=5.0, gt=0)
+    job_max_attempts: int = Field(default=5, ge=1)
+    job_retry_base_s: float = Field(default=30.0, gt=0)
+    job_retry_cap_s: float = Field(default=900.0, gt=0)
 
 
 class GitHubSettings(Section):
@@ -240,6 +272,9 @@ class GitHubSettings(Section):
     webhook_secret: OptionalSecret = None
     clone_url_template: str = "https://github.com/{repo}.git"
     repositories: list[Annotated[str, AfterValidator(_repository)]] = Field(default_factory=list)
+    check_name: str = Field(default="quorum", min_length=1)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    poll_interval_s: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _template_names_repo(self) -> GitHubSettings:
@@ -255,6 +290,11 @@ class ElasticsearchSettings(Section):
     api_key: OptionalSecret = None
     kibana_url: OptionalHttpUrl = None
     environment: Annotated[str, AfterValidator(_namespace)] = "default"
+    buffer_size: int = Field(default=10_000, ge=1)
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval_s: float = Field(default=2.0, gt=0)
+    shutdown_flush_s: float = Field(default=5.0, gt=0)
+    retention_days: int = Field(default=90, ge=1)
 
 
 class DiscordSettings(Section):
@@ -270,3 +310,45 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=25 * MIB, gt=0)
+    workers: int = Field(default=2, ge=1)
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+
+
+class AgentSettings(Section):
+    """The agent loop of a round: read-only tools inside the worktree, and their bounds."""
+
+    enabled: bool = True
+    max_tool_calls: int = Field(default=12, ge=0)
+    max_turns: int = Field(default=8, ge=1)
+    max_read_bytes: int = Field(default=256 * KIB, ge=1)
+    max_result_bytes: int = Field(default=16 * KIB, ge=256)
+    max_wall_s: float = Field(default=600.0, gt=0)
+    tool_protocol: ToolProtocol = "auto"
+    context_lines: int = Field(default=20, ge=0)
+    max_context_lines: int = Field(default=200, ge=0)
+    analysers: list[str] = Field(default_factory=list)
+
+
+class MergeSettings(Section):
+    """The merge policy: when Quorum may merge, and what always needs a human."""
+
+    enabled: bool = False
+    method: MergeMethod = "squash"
+    required_checks: list[str] = Field(default_factory=list)
+    human_approval_contributors: int = Field(default=10, ge=0)
+    protected_paths: list[str] = Field(default_factory=lambda: list(PROTECTED_PATHS))
+    max_changed_lines: int = Field(default=1000, ge=1)
+    review_drafts: bool = False
+    review_bots: bool = False
+    ignore_authors: list[str] = Field(default_factory=list)
+    ignore_labels: list[str] = Field(default_factory=lambda: ["quorum:skip"])
+
+
+class EvalSettings(Section):
+    """`quorum eval --baseline`: how much worse than the baseline a run may be before it fails."""
+
+    max_accuracy_drop: float = Field(default=0.05, ge=0, le=1)
+    max_precision_drop: float = Field(default=0.10, ge=0, le=1)
+    max_recall_drop: float = Field(default=0.10, ge=0, le=1)
+    max_injection_approvals: int = Field(default=0, ge=0)
+    max_cost_increase: float = Field(default=0.25, ge=0)

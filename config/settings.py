@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     )
 
     log_level: LogLevel = "INFO"
+    log_format: sections.LogFormat = "auto"
     llm: sections.LlmSettings = Field(default_factory=sections.LlmSettings)
     budget: sections.BudgetSettings = Field(default_factory=sections.BudgetSettings)
     timeouts: sections.TimeoutSettings = Field(default_factory=sections.TimeoutSettings)
@@ -74,6 +75,9 @@ class Settings(BaseSettings):
     elasticsearch: sections.ElasticsearchSettings = Field(default_factory=sections.ElasticsearchSettings)
     discord: sections.DiscordSettings = Field(default_factory=sections.DiscordSettings)
     server: sections.ServerSettings = Field(default_factory=sections.ServerSettings)
+    agent: sections.AgentSettings = Field(default_factory=sections.AgentSettings)
+    merge: sections.MergeSettings = Field(default_factory=sections.MergeSettings)
+    eval: sections.EvalSettings = Field(default_factory=sections.EvalSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -76,6 +76,7 @@ def test_defaults_follow_the_design(tmp_path: Path) -> None:
     assert s.redis.model_dump() == {
         "url": "redis://127.0.0.1:6379/0", "password": None, "key_prefix": "quorum",
         "lease_ttl_s": 90, "socket_timeout_s": 5,
+        "job_max_attempts": 5, "job_retry_base_s": 30, "job_retry_cap_s": 900,
     }  # fmt: skip
     assert (s.github.base_url, s.github.token, s.github.app_id) == ("https://api.github.com", None, None)
     assert (s.github.private_key, s.github.webhook_secret, s.github.repositories) == (None, None, [])
