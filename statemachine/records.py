@@ -7,8 +7,8 @@ says how a record is kept safe from stale writers (a version for compare-and-set
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
-from typing import Protocol
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,12 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class PullRequestRecord:
-    """A PR's review state; `version` counts saves, `fence` is the lease fence of the last writer."""
+    """A PR's review state; `version` counts saves, `fence` is the lease fence of the last writer.
+
+    Beyond the lifecycle state it keeps what the daemon must not forget across jobs and crashes: the head
+    it last decided on, whether a maintainer paused it, Quorum's last posted review (to retire it when a
+    newer decision replaces it) and the outbox: a decided review not yet confirmed as posted.
+    """
 
     repo: str
     number: int
@@ -51,6 +56,16 @@ class PullRequestRecord:
     version: int = 0
     fence: int = 0
     updated_at: float = 0.0
+    paused: bool = False
+    reviewed_sha: str = ""  # the head the last decision was made on
+    decision: str = ""
+    approvals: int = 0  # approving rounds counted on `reviewed_sha`
+    review_id: int = 0  # Quorum's last posted review
+    review_sha: str = ""
+    review_blocking: bool = False
+    outbox: str = ""  # JSON of a decided review awaiting its post
+    human_approved_sha: str = ""  # a `/quorum merge` by a maintainer on this head
+    notice: str = ""  # key of the last notice posted (so a retry does not repeat it)
 
     @property
     def job_id(self) -> str:
@@ -60,6 +75,35 @@ class PullRequestRecord:
         """This record as stored by a save that succeeded."""
         return replace(self, version=version, fence=fence)
 
+    def to_fields(self) -> dict[str, str]:
+        """Every field but version and fence, as strings (the stores keep them in a hash)."""
+        out: dict[str, str] = {}
+        for item in fields(self):
+            if item.name in ("version", "fence"):
+                continue
+            value = getattr(self, item.name)
+            out[item.name] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        out["updated_at"] = repr(self.updated_at)
+        return out
+
+    @classmethod
+    def from_fields(cls, data: dict[str, str]) -> PullRequestRecord:
+        """Read what `to_fields` wrote (plus version and fence); missing newer fields take defaults."""
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            if item.name not in data:
+                continue
+            raw, kind = data[item.name], str(item.type)
+            if kind == "bool":
+                values[item.name] = raw == "1"
+            elif kind == "int":
+                values[item.name] = int(raw)
+            elif kind == "float":
+                values[item.name] = float(raw)
+            else:
+                values[item.name] = raw
+        return cls(**values)
+
 
 def save_allowed(stored_version: int, current_fence: int, *, expected_version: int, fence: int) -> bool:
     """The compare-and-set rule: the writer saw the latest version and holds the PR's current fence."""
@@ -68,13 +112,7 @@ def save_allowed(stored_version: int, current_fence: int, *, expected_version: i
 
 def same_content(a: PullRequestRecord, b: PullRequestRecord) -> bool:
     """Whether two records carry the same data, ignoring version and fence (to recognise a replay)."""
-    return (a.repo, a.number, a.state, a.head_sha, a.updated_at) == (
-        b.repo,
-        b.number,
-        b.state,
-        b.head_sha,
-        b.updated_at,
-    )
+    return a.to_fields() == b.to_fields()
 
 
 class StateStore(Protocol):

@@ -7,8 +7,6 @@ import redis.asyncio as aioredis
 from bot.adapters import redis_conn, redis_lua
 from statemachine import records
 
-_FIELDS = ("repo", "number", "state", "head_sha", "updated_at")
-
 
 class RedisStateStore:
     """Fenced compare-and-set of `PullRequestRecord`s and their audit trail."""
@@ -27,19 +25,10 @@ class RedisStateStore:
         if not raw:
             return None
         data = {redis_lua.text(k): redis_lua.text(v) for k, v in raw.items()}
-        return records.PullRequestRecord(
-            repo=data["repo"],
-            number=int(data["number"]),
-            state=data["state"],
-            head_sha=data["head_sha"],
-            version=int(data["version"]),
-            fence=int(data["fence"]),
-            updated_at=float(data["updated_at"]),
-        )
+        return records.PullRequestRecord.from_fields(data)
 
     async def save(self, record: records.PullRequestRecord, *, expected_version: int, fence: int) -> bool:
-        values = (record.repo, record.number, record.state, record.head_sha, repr(record.updated_at))
-        pairs = [str(item) for pair in zip(_FIELDS, values, strict=True) for item in pair]
+        pairs = [item for pair in record.to_fields().items() for item in pair]
         keys = [self._fence, self._keys("pr", record.job_id)]
         reply = await redis_lua.run(
             self._save, "save_record", keys, [record.job_id, expected_version, fence, *pairs]

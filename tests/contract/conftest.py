@@ -11,8 +11,10 @@ import redis.asyncio as aioredis
 
 from bot.adapters import (
     memory_coordination,
+    memory_inbox,
     redis_conn,
     redis_dedupe,
+    redis_inbox,
     redis_scheduler,
     redis_state,
 )
@@ -31,6 +33,7 @@ class Coordination:
     kind: str
     board: memory_coordination.Board | None = None
     redis: aioredis.Redis | None = None
+    _inbox: Any = None
 
     def scheduler(
         self,
@@ -57,6 +60,15 @@ class Coordination:
             return memory_coordination.InMemoryStateStore(self.board)
         assert self.redis is not None
         return redis_state.RedisStateStore(self.redis, redis_conn.Keys("quorum"))
+
+    def inbox(self) -> Any:
+        if self.board is not None:
+            # One inbox per board, so two handles act like two replicas on one store.
+            if self._inbox is None:
+                self._inbox = memory_inbox.InMemoryInbox()
+            return self._inbox
+        assert self.redis is not None
+        return redis_inbox.RedisInbox(self.redis, redis_conn.Keys("quorum"))
 
     def dedupe(self) -> Any:
         if self.board is not None:
