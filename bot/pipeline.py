@@ -114,9 +114,24 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
 
 
 async def review(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
-    """Review one head commit to a decision."""
+    """Review one head commit to a decision, through a lifecycle of its own (the local CLI's)."""
     lifecycle = Lifecycle(deps.clock)
     lifecycle.fire("start_review", actor="quorum", reason=f"review of {request.head}")
+    outcome = await decide(request, deps)
+    lifecycle.fire(TRIGGERS[outcome.decision], actor="quorum", reason=outcome.reason.value)
+    return outcome
+
+
+# The lifecycle trigger that records each decision.
+TRIGGERS = {
+    Decision.APPROVED: "approve",
+    Decision.CHANGES_REQUESTED: "request_changes",
+    Decision.ESCALATED: "escalate",
+}
+
+
+async def decide(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
+    """Review one head commit to a decision; the caller owns the PR's lifecycle."""
     job_deadline = deadlines.Deadline.after(deps.clock, "review_job", deps.job_timeout_s)
     prepared: Prepared | None = None
     rounds: list[RoundResult] = []
@@ -128,9 +143,6 @@ async def review(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
         gate = consensus.GateResult(Decision.ESCALATED, Reason.TIMEOUT, 0, str(exc))
     if prepared is None:  # the job deadline passed before the diff was ready
         prepared = Prepared("", "", "", (), (), Coverage(0, 0))
-    assert gate.decision is not None and gate.reason is not None
-    trigger = {Decision.APPROVED: "approve", Decision.CHANGES_REQUESTED: "request_changes"}
-    lifecycle.fire(trigger.get(gate.decision, "escalate"), actor="quorum", reason=gate.reason.value)
     return _outcome(prepared, rounds, gate, deps.max_comments)
 
 

@@ -167,7 +167,11 @@ class Scheduler(Protocol):
     """The shared job queue with admission limits, leases and retries. Every call is one atomic step."""
 
     async def enqueue(self, job_id: str, head_sha: str, delivery_id: str | None = None) -> EnqueueResult:
-        """Queue or coalesce a review of `job_id` at `head_sha`; a seen `delivery_id` changes nothing."""
+        """Queue or coalesce a review of `job_id` at `head_sha`; a seen `delivery_id` changes nothing.
+
+        An empty `head_sha` is a nudge: a running job is marked to run again and a waiting one is left
+        as it is, both keeping the head the queue knows; an absent job is queued with the last known
+        head (or none: the worker reads the PR's head itself)."""
         ...
 
     async def claim(self, claim_id: str) -> Claim | None:

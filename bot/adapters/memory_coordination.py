@@ -125,6 +125,13 @@ class InMemoryScheduler:
         if delivery_id is not None and not board.first_delivery(delivery_id):
             return admission.EnqueueResult.DUPLICATE_DELIVERY
         state = board.jobs.get(job_id)
+        if not head_sha:  # a nudge: keep the known head
+            if job_id in board.running and state is not None:
+                state.rerun = True
+                return admission.EnqueueResult.RERUN_MARKED
+            if job_id in board.pending or job_id in board.delayed or job_id in board.dead:
+                return admission.EnqueueResult.UNCHANGED
+            head_sha = state.head if state is not None else ""
         if state is not None and state.head == head_sha:
             return admission.EnqueueResult.UNCHANGED
         if job_id in board.running:

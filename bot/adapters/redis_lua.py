@@ -120,6 +120,16 @@ ENQUEUE = r"""
 local job, head, ttl = ARGV[1], ARGV[2], ARGV[3]
 if K_ID and not redis.call('SET', K_ID, '1', 'NX', 'EX', ttl) then return 'duplicate_delivery' end
 local known = jget(job, 'head')
+if head == '' then
+  -- A nudge: look at the PR again, keeping the head the queue knows (the publish gate compares with it).
+  if redis.call('ZSCORE', K_RUNNING, job) then
+    jset(job, 'rerun', '1')
+    return 'rerun_marked'
+  end
+  if redis.call('ZSCORE', K_PENDING, job) or redis.call('ZSCORE', K_DELAYED, job)
+    or redis.call('ZSCORE', K_DEAD, job) then return 'unchanged' end
+  head = known or ''
+end
 if redis.call('ZSCORE', K_RUNNING, job) then
   if known == head then return 'unchanged' end
   jset(job, 'head', head)

@@ -320,3 +320,30 @@ async def test_malformed_job_id_is_refused(coord: Coordination) -> None:
 
     with pytest.raises(errors.InputError):
         await scheduler.enqueue("not a job", "a1")
+
+
+async def test_a_nudge_reruns_a_running_job_without_moving_its_head(coord: Coordination) -> None:
+    scheduler = coord.scheduler()
+    await scheduler.enqueue("o/x#1", "a1")
+    claim = await scheduler.claim("w1")
+    assert claim is not None
+
+    assert await scheduler.enqueue("o/x#1", "") is admission.EnqueueResult.RERUN_MARKED
+    gate = await scheduler.leases.check_publish(claim.lease, "a1")
+    assert gate.allowed, gate  # the head the publish gate compares with did not move
+
+    assert await scheduler.finish(claim, admission.FinishOutcome.DONE) is admission.FinishResult.REQUEUED
+    again = await scheduler.claim("w2")
+    assert again is not None and again.job.head_sha == "a1"
+
+
+async def test_a_nudge_leaves_a_waiting_job_alone_and_queues_an_absent_one(coord: Coordination) -> None:
+    scheduler = coord.scheduler()
+    await scheduler.enqueue("o/x#1", "a1")
+
+    assert await scheduler.enqueue("o/x#1", "") is admission.EnqueueResult.UNCHANGED
+    assert await scheduler.enqueue("o/x#2", "") is admission.EnqueueResult.QUEUED
+    first, second = await scheduler.claim("w1"), await scheduler.claim("w2")
+    assert first is not None and second is not None
+    assert (first.job.id, first.job.head_sha) == ("o/x#1", "a1")
+    assert (second.job.id, second.job.head_sha) == ("o/x#2", "")

@@ -1,0 +1,87 @@
+"""What every step of a job needs: the ports, the server's policy, and the PR being worked on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import forge
+from bot.daemon.inbox import Inbox
+from bot.daemon.tracked import Tracked
+from bot.domain import ReviewOutcome
+from bot.ports import MetricsSink, Notification, Notifier
+from config import repo_policy, sections
+from guardrails import admission, lease
+from guardrails.clock import Clock
+from statemachine import records
+
+log = logging.getLogger("quorum.daemon")
+
+# Reviews one PR head under the effective policy of its repository (the pipeline, bound in bootstrap).
+ReviewFn = Callable[[forge.PullRequest, repo_policy.EffectivePolicy], Awaitable[ReviewOutcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPolicy:
+    """The server-wide settings the daemon decides with."""
+
+    merge: sections.MergeSettings
+    min_approvals: int
+    max_rounds: int
+    check_name: str
+    policy_file: str = ".quorum.toml"
+
+
+class _NoMetrics:
+    def emit(self, kind: str, fields: Mapping[str, Any]) -> None:
+        return None
+
+
+class _NoNotes:
+    def notify(self, notification: Notification) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonDeps:
+    """The ports a job works through. The review function is the only way to the LLMs."""
+
+    reader: forge.PullRequestReader
+    writer: forge.PullRequestWriter
+    store: records.StateStore
+    inbox: Inbox
+    gate: lease.PublishGate
+    scheduler: admission.Scheduler
+    review: ReviewFn
+    clock: Clock
+    policy: ServerPolicy
+    identity: forge.Identity
+    metrics: MetricsSink = field(default_factory=_NoMetrics)
+    notifier: Notifier = field(default_factory=_NoNotes)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+@dataclass(slots=True)
+class Work:
+    """One pass over one PR: its state on the code host now, its record, and the lease."""
+
+    pr: forge.PullRequest
+    tracked: Tracked
+    claim: admission.Claim
+    policy: repo_policy.EffectivePolicy
+    _reviews: list[forge.PostedReview] | None = None
+
+    @property
+    def lease(self) -> lease.Lease:
+        return self.claim.lease
+
+    async def reviews(
+        self, reader: forge.PullRequestReader, *, fresh: bool = False
+    ) -> list[forge.PostedReview]:
+        """The PR's reviews, read once per pass unless `fresh`."""
+        if self._reviews is None or fresh:
+            self._reviews = await reader.reviews(self.pr.repo, self.pr.number)
+        return self._reviews

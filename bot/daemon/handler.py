@@ -1,0 +1,236 @@
+"""One job: bring one PR to where it should be, as the code host shows it now.
+
+A job is level-triggered: it re-reads the PR, applies its inbox, then takes the next step (record a close,
+publish a decided review, review a new head, merge an approved one) and repeats until nothing is left to
+do. Events only say "look at this PR", so a lost or repeated event changes nothing but timing. Every step
+runs under the job's lease; a refused save or publish stops the job before anything reaches GitHub.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from bot import forge, publish
+from bot.daemon import commands, merger, publisher
+from bot.daemon.context import DaemonDeps, Work, log
+from bot.daemon.outbox import Pending
+from bot.daemon.tracked import Tracked
+from bot.domain import Decision, Reason, ReviewOutcome, Verdict
+from bot.errors import IllegalTransition, LeaseLost
+from bot.ports import Notification, NotificationKind
+from config import repo_policy
+from guardrails import admission, lease, merge_policy
+from statemachine.lifecycle import State, Transition
+
+_MAX_PASSES = 6
+_TRIGGERS = {
+    Decision.APPROVED: "approve",
+    Decision.CHANGES_REQUESTED: "request_changes",
+    Decision.ESCALATED: "escalate",
+}
+_REVIEWABLE = {State.OPEN, State.IN_REVIEW, State.CHANGES_REQUESTED, State.APPROVED}
+
+
+class JobHandler:
+    """Handles claimed jobs; `handle` returns how the scheduler should finish the job."""
+
+    def __init__(self, deps: DaemonDeps) -> None:
+        self._deps = deps
+
+    async def handle(self, claim: admission.Claim) -> admission.FinishOutcome:
+        """Work on the PR until nothing is left to do. Raises `LeaseLost` and code-host/coordination
+        errors; the worker turns them into a retry or a dead letter."""
+        deps = self._deps
+        for index in range(_MAX_PASSES):
+            items = await deps.inbox.drain(claim.job.id)
+            pr = await deps.reader.pull(claim.job.repo, claim.job.number)
+            if index == 0 and pr.head_sha != claim.job.head_sha:
+                # The queue's head is what the publish gate compares with: tell it the head we work on.
+                await deps.scheduler.enqueue(claim.job.id, pr.head_sha)
+            tracked = await Tracked.load(
+                deps.store, pr.repo, pr.number, pr.head_sha, claim.fence, deps.clock, self._on_transition(pr)
+            )
+            work = Work(pr, tracked, claim, await self._policy(pr, tracked))
+            await commands.apply(deps, work, items)
+            try:
+                progressed = await self._step(work)
+            except publisher.PublishRefused as exc:
+                if exc.decision.reason is lease.GateRefusal.HEAD_MOVED:
+                    log.info("%s: the head moved during the job; the newer head is next", claim.job.id)
+                    return admission.FinishOutcome.DONE
+                raise LeaseLost(
+                    f"publish gate refused {claim.job.id}: {exc}", job_id=claim.job.id, reason=str(exc)
+                ) from exc
+            except IllegalTransition as exc:
+                await self._illegal(work, exc)
+                return admission.FinishOutcome.DONE
+            if not progressed and not items:
+                break
+        return admission.FinishOutcome.DONE
+
+    async def _step(self, work: Work) -> bool:
+        """Take the next step; True when something changed and another pass may find more to do."""
+        pr, tracked = work.pr, work.tracked
+        if pr.state is not forge.PullState.OPEN:
+            return await self._closed(work)
+        if tracked.state is State.CLOSED:
+            tracked.fire("reopen", actor=pr.author, reason="reopened on GitHub")
+            tracked.update(reviewed_sha="", decision="")
+            await tracked.save()
+            return True
+        if tracked.record.paused or tracked.state is State.ESCALATED:
+            return False
+        if await publisher.publish_pending(self._deps, work):
+            return True
+        skip = self._skip_reason(work)
+        if skip:
+            log.info("%s: not reviewed: %s", pr.job_id, skip)
+            return False
+        if tracked.record.reviewed_sha != pr.head_sha and tracked.state in _REVIEWABLE:
+            await self._review(work)
+            return True
+        if tracked.state is State.APPROVED:
+            verdict = await merger.try_merge(self._deps, work)
+            await self._report_wait(work, verdict)
+        return False
+
+    async def _closed(self, work: Work) -> bool:
+        tracked = work.tracked
+        if tracked.state in (State.CLOSED, State.MERGED):
+            return False
+        merged = work.pr.state is forge.PullState.MERGED
+        tracked.fire("close", actor="github", reason="merged outside Quorum" if merged else "closed")
+        tracked.update(outbox="")
+        await tracked.save()
+        return False
+
+    def _skip_reason(self, work: Work) -> str:
+        pr, policy = work.pr, work.policy
+        if pr.draft and not policy.review_drafts:
+            return "draft"
+        if pr.author.casefold() == self._deps.identity.login.casefold():
+            return "opened by Quorum itself"
+        if pr.author_is_bot and not policy.review_bots:
+            return "opened by a bot"
+        if policy.ignores(pr.author, pr.labels):
+            return "ignored author or label"
+        return ""
+
+    async def _review(self, work: Work) -> None:
+        deps, pr, tracked = self._deps, work.pr, work.tracked
+        if tracked.state is not State.IN_REVIEW:
+            tracked.fire("start_review", actor="quorum", reason=f"review of {pr.head_sha[:12]}")
+        tracked.update(head_sha=pr.head_sha)
+        await tracked.save()
+        outcome = await deps.review(pr, work.policy)
+        if outcome.head_sha != pr.head_sha:  # a review that ended before the diff was read
+            outcome = dataclasses.replace(outcome, head_sha=pr.head_sha)
+        tracked.fire(_TRIGGERS[outcome.decision], actor="quorum", reason=outcome.reason.value)
+        rounds = len(outcome.rounds)
+        draft = publish.review_draft(
+            outcome, job_id=tracked.job_id, fence=work.lease.fence, round_index=rounds,
+            head_sha=pr.head_sha, check_name=deps.policy.check_name,
+        )  # fmt: skip
+        pending = Pending(draft, rounds, outcome.decision, *publish.tally(outcome))
+        tracked.update(
+            reviewed_sha=pr.head_sha,
+            decision=outcome.decision.value,
+            approvals=_trailing_approvals(outcome),
+            outbox=pending.to_json(),
+            human_approved_sha="" if tracked.record.human_approved_sha != pr.head_sha else pr.head_sha,
+        )
+        await tracked.save()
+        self._announce(pr, outcome)
+
+    async def _policy(self, pr: forge.PullRequest, tracked: Tracked) -> repo_policy.EffectivePolicy:
+        """The repository's `.quorum.toml` from its default branch (never from the PR) over the server's."""
+        server = self._deps.policy
+        text = await self._deps.reader.file_text(pr.repo, server.policy_file, pr.default_branch)
+        loaded = repo_policy.parse(text)
+        if loaded.problems:
+            await self._policy_notice(pr, tracked, loaded.problems)
+        return repo_policy.effective(
+            server.merge, server.min_approvals, loaded.policy, max_rounds=server.max_rounds
+        )
+
+    async def _policy_notice(
+        self, pr: forge.PullRequest, tracked: Tracked, problems: tuple[str, ...]
+    ) -> None:
+        key = f"policy:{pr.head_sha}"
+        if tracked.record.notice == key:
+            return
+        body = (
+            f"Quorum could not use `{self._deps.policy.policy_file}` from `{pr.default_branch}`; "
+            "the server's defaults apply and nothing is merged without a human:\n"
+            + "\n".join(f"- {p}" for p in problems)
+        )
+        tracked.update(notice=key)
+        await tracked.save()
+        await self._deps.writer.comment(pr.repo, pr.number, body)
+
+    async def _report_wait(self, work: Work, verdict: merge_policy.MergeVerdict) -> None:
+        key = f"human:{work.pr.head_sha}"
+        if verdict.action is not merge_policy.MergeAction.NEEDS_HUMAN or work.tracked.record.notice == key:
+            return
+        work.tracked.update(notice=key)
+        await work.tracked.save()
+        reasons = "\n".join(f"- {why}" for why in verdict.needs_human_because)
+        body = (
+            "Quorum approved this head, but a human must approve before it is merged:\n"
+            f"{reasons}\n\nAn approving review from a maintainer, or `/quorum merge`, lets it proceed."
+        )
+        await self._deps.writer.comment(work.pr.repo, work.pr.number, body)
+
+    async def _illegal(self, work: Work, exc: IllegalTransition) -> None:
+        """An illegal transition escalates, and nothing of the refused step reaches GitHub."""
+        log.error("%s: illegal transition %s from %s; escalating", work.pr.job_id, exc.trigger, exc.state)
+        self._deps.metrics.emit(
+            "guardrail",
+            {"repo": work.pr.repo, "pr": work.pr.number, "guardrail": "state_machine", "reason": exc.message},
+        )
+        fresh = await Tracked.load(
+            self._deps.store,
+            work.pr.repo,
+            work.pr.number,
+            work.pr.head_sha,
+            work.lease.fence,
+            self._deps.clock,
+        )
+        if fresh.state in (State.ESCALATED, State.CLOSED, State.MERGED, State.OPEN):
+            return
+        fresh.fire("escalate", actor="quorum", reason=f"illegal transition: {exc.message}")
+        fresh.update(outbox="")
+        await fresh.save()
+
+    def _announce(self, pr: forge.PullRequest, outcome: ReviewOutcome) -> None:
+        kind = NotificationKind.DECIDED
+        if outcome.decision is Decision.ESCALATED:
+            kind = NotificationKind.ESCALATED
+            if outcome.reason is Reason.BUDGET_EXCEEDED:
+                kind = NotificationKind.BUDGET_EXCEEDED
+        title = f"{pr.job_id}: {outcome.decision.value.replace('_', ' ')} ({outcome.reason.value})"
+        text = outcome.detail or pr.title
+        fields = (("rounds", str(len(outcome.rounds))), ("head", pr.head_sha[:12]))
+        self._deps.notifier.notify(Notification(kind, title, text, pr.repo, pr.number, pr.html_url, fields))
+
+    def _on_transition(self, pr: forge.PullRequest) -> Callable[[Transition], None]:
+        metrics = self._deps.metrics
+
+        def emit(t: Transition) -> None:
+            metrics.emit(
+                "transition",
+                {"repo": pr.repo, "pr": pr.number, "head_sha": pr.head_sha, "actor": t.actor,
+                 "trigger": t.trigger, "from": t.source.value, "to": t.dest.value, "reason": t.reason},
+            )  # fmt: skip
+
+        return emit
+
+
+def _trailing_approvals(outcome: ReviewOutcome) -> int:
+    count = 0
+    for result in reversed(outcome.rounds):
+        if result.verdict is not Verdict.APPROVE:
+            break
+        count += 1
+    return count

@@ -1,0 +1,97 @@
+"""Merging an approved PR, only through the merge policy, with the approved head SHA pinned in the call."""
+
+from __future__ import annotations
+
+from bot import forge
+from bot.daemon.context import DaemonDeps, Work, log
+from bot.daemon.publisher import PublishRefused
+from bot.ports import Notification, NotificationKind
+from guardrails import merge_policy
+
+_MAX_ATTEMPTS = 3
+
+
+async def facts(deps: DaemonDeps, work: Work) -> merge_policy.MergeFacts:
+    """Everything the merge policy decides on, read from the code host now."""
+    pr, policy, record = work.pr, work.policy, work.tracked.record
+    checks = await deps.reader.checks(pr.repo, pr.head_sha, policy.required_checks)
+    files = await deps.reader.changed_files(pr.repo, pr.number)
+    contributors = await deps.reader.contributors(pr.repo, cap=policy.human_approval_contributors)
+    return merge_policy.MergeFacts(
+        state=record.state,
+        approved_sha=record.reviewed_sha if record.decision == "approved" else "",
+        head_sha=pr.head_sha,
+        approvals=record.approvals,
+        min_approvals=policy.min_approvals,
+        checks=checks,
+        checks_sha=pr.head_sha,
+        merge_enabled=policy.merge_enabled,
+        changed_paths=tuple(merge_policy.ChangedPath(path) for path, _ in files),
+        changed_lines=sum(lines for _, lines in files),
+        protected_paths=policy.protected_paths,
+        max_changed_lines=policy.max_changed_lines,
+        contributors=contributors,
+        contributors_threshold=policy.human_approval_contributors,
+        human_approved=await _human_approved(deps, work),
+    )
+
+
+async def _human_approved(deps: DaemonDeps, work: Work) -> bool:
+    pr = work.pr
+    if work.tracked.record.human_approved_sha == pr.head_sha:
+        return True  # a writer's `/quorum merge` on this head (checked when the command arrived)
+    reviews = await work.reviews(deps.reader)
+    candidates = {r.author for r in reviews if r.state == "APPROVED" and r.commit_sha == pr.head_sha}
+    writers = [u for u in sorted(candidates) if (await deps.reader.permission(pr.repo, u)).can_write]
+    return merge_policy.human_approval(reviews, pr.head_sha, writers) is not None
+
+
+async def try_merge(deps: DaemonDeps, work: Work) -> merge_policy.MergeVerdict:
+    """Merge when the policy says so; returns the verdict (the caller reports a wait or a human's turn)."""
+    verdict = merge_policy.decide(await facts(deps, work))
+    if verdict.action is not merge_policy.MergeAction.MERGE:
+        return verdict
+    for attempt in range(1, _MAX_ATTEMPTS + 1):
+        gate = await deps.gate.check_publish(work.lease, work.pr.head_sha)
+        if not gate.allowed:
+            raise PublishRefused(gate)
+        result = await deps.writer.merge(
+            work.pr.repo, work.pr.number, work.pr.head_sha, work.policy.merge_method
+        )
+        step = merge_policy.retry_plan(result.outcome, attempt)
+        deps.metrics.emit(
+            "merge",
+            {"repo": work.pr.repo, "pr": work.pr.number, "head_sha": work.pr.head_sha,
+             "outcome": result.outcome.value, "attempt": attempt},
+        )  # fmt: skip
+        if step.next is merge_policy.MergeNext.RETRY:
+            await deps.sleep(step.delay_s)
+            continue
+        _apply(deps, work, step, result)
+        await work.tracked.save()
+        return verdict
+    return verdict
+
+
+def _apply(deps: DaemonDeps, work: Work, step: merge_policy.RetryStep, result: forge.MergeResult) -> None:
+    pr, tracked = work.pr, work.tracked
+    if step.next is merge_policy.MergeNext.DONE:
+        tracked.fire("merge", actor="quorum", reason=f"merged {pr.head_sha[:12]} as {result.sha[:12]}")
+        deps.notifier.notify(
+            Notification(
+                NotificationKind.MERGED, f"Merged {pr.job_id}", pr.title, pr.repo, pr.number, pr.html_url
+            )
+        )
+    elif step.next is merge_policy.MergeNext.BACK_TO_REVIEW:
+        log.info("merge of %s refused: the head moved; reviewing again", pr.job_id)
+        tracked.fire("start_review", actor="quorum", reason=step.why)
+        tracked.update(reviewed_sha="", decision="")
+    else:
+        reason = f"{step.why}: {result.message}"[:500]
+        tracked.fire("escalate", actor="quorum", reason=reason)
+        deps.notifier.notify(
+            Notification(
+                NotificationKind.ESCALATED, f"Merge of {pr.job_id} needs a human", reason,
+                pr.repo, pr.number, pr.html_url,
+            )
+        )  # fmt: skip
