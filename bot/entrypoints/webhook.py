@@ -1,0 +1,192 @@
+"""The HTTP edge of `quorum serve`: `POST /webhook` (verify, parse, hand to the intake) and health probes.
+
+GitHub gives a delivery 10 s and never retries a failed one, so the handler only verifies and enqueues;
+every refusal has a status GitHub's delivery log shows, and the reconciler recovers what was lost.
+The body is read up to `max_body_bytes` and verified before it is parsed; it is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot import events
+from bot.errors import ConfigError, CoordinationUnavailable, InputError
+
+log = logging.getLogger(__name__)
+
+# GitHub sends GUIDs and lower-case event names; anything else is refused before it reaches a log line.
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+_EVENT_NAME = re.compile(r"[a-z_]{1,64}")
+_READY_TIMEOUT_S = 2.0
+_NO_SUMMARY = events.Summary()
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """The answer to one delivery and what the log line says about it."""
+
+    status: int
+    word: str
+    summary: events.Summary = _NO_SUMMARY
+
+
+def make_app(
+    intake: events.Intake,
+    *,
+    secret: bytes,
+    max_body_bytes: int,
+    ready: Callable[[], Awaitable[bool]],
+    intake_timeout_s: float = 5.0,
+) -> web.Application:
+    """The webhook and health app; refuses to build without a secret (unsigned deliveries are never taken)."""
+    if not secret:
+        raise ConfigError(
+            "the webhook secret is empty: set github.webhook_secret (QUORUM_GITHUB__WEBHOOK_SECRET)",
+            ("github.webhook_secret",),
+        )
+    if max_body_bytes <= 0:
+        raise ConfigError("server.max_body_bytes must be positive", ("server.max_body_bytes",))
+    receiver = _Receiver(intake, secret, max_body_bytes, intake_timeout_s)
+
+    async def readyz(request: web.Request) -> web.Response:
+        return await _readyz(ready)
+
+    app = web.Application(client_max_size=max_body_bytes)
+    app.router.add_post("/webhook", receiver.handle)
+    app.router.add_get("/livez", _livez)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def _livez(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _readyz(ready: Callable[[], Awaitable[bool]]) -> web.Response:
+    try:
+        async with asyncio.timeout(_READY_TIMEOUT_S):
+            is_ready = await ready()
+    except Exception as exc:  # a probe that fails says "not ready", it does not crash the server
+        log.warning("readiness probe failed: %s", type(exc).__name__)
+        is_ready = False
+    return web.json_response(
+        {"status": "ready" if is_ready else "not ready"}, status=200 if is_ready else 503
+    )
+
+
+class _Receiver:
+    """Handles `POST /webhook`: each step either refuses with a status or passes on."""
+
+    def __init__(self, intake: events.Intake, secret: bytes, cap: int, intake_timeout_s: float) -> None:
+        self._intake = intake
+        self._secret = secret
+        self._cap = cap
+        self._intake_timeout_s = intake_timeout_s
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one delivery and log one line about it."""
+        event_name = request.headers.get("X-GitHub-Event", "")
+        delivery_id = request.headers.get("X-GitHub-Delivery", "")
+        if not _EVENT_NAME.fullmatch(event_name) or not _DELIVERY_ID.fullmatch(delivery_id):
+            _log(_Outcome(400, "bad headers"), "-", "-")
+            return _refuse(400, "missing or malformed X-GitHub-Event or X-GitHub-Delivery header")
+        outcome = await self._process(request, event_name, delivery_id)
+        _log(outcome, delivery_id, event_name)
+        if outcome.status == 413:
+            # Never read into memory; the server discards what is still in flight for a bounded lingering
+            # time (so the client sees this answer, not a reset) and then closes the connection.
+            response = _refuse(413, f"body larger than {self._cap} bytes")
+            response.force_close()
+            return response
+        if outcome.status == 204:
+            return web.Response(status=204)
+        if outcome.status >= 400:
+            return _refuse(outcome.status, outcome.word)
+        return web.json_response({"status": outcome.word}, status=outcome.status)
+
+    async def _process(self, request: web.Request, event_name: str, delivery_id: str) -> _Outcome:
+        body = await _read_capped(request, self._cap)
+        if body is None:
+            return _Outcome(413, "body too large")
+        if not events.verify_signature(self._secret, body, request.headers.get("X-Hub-Signature-256")):
+            return _Outcome(401, "bad signature")
+        if not events.handles(event_name):
+            return _Outcome(204, "ignored")  # not worth decoding (push payloads can be large)
+        if request.content_type != "application/json":
+            return _Outcome(400, "content type must be application/json")
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return _Outcome(400, "body is not JSON")
+        if not isinstance(payload, dict):
+            return _Outcome(400, "body is not a JSON object")
+        summary = events.summarize(payload)
+        try:
+            event = events.parse_event(event_name, payload)
+        except InputError as exc:
+            return _Outcome(400, exc.message, summary)
+        if event is None:
+            return _Outcome(204, "ignored", summary)
+        return await self._hand_over(event, delivery_id, summary)
+
+    async def _hand_over(self, event: events.Event, delivery_id: str, summary: events.Summary) -> _Outcome:
+        try:
+            async with asyncio.timeout(self._intake_timeout_s):
+                word = await self._intake.accept(event, delivery_id)
+        except (CoordinationUnavailable, TimeoutError) as exc:
+            log.error("intake unavailable for delivery %s: %s", delivery_id, type(exc).__name__)
+            return _Outcome(503, "coordination store unavailable", summary)
+        except Exception:  # the outermost boundary: answer 500 and keep the traceback
+            log.exception("intake failed for delivery %s", delivery_id)
+            return _Outcome(500, "internal error", summary)
+        return _Outcome(202, word, summary)
+
+
+async def _read_capped(request: web.Request, cap: int) -> bytes | None:
+    """The body, or None as soon as it is declared or streamed larger than `cap` bytes."""
+    if request.content_length is not None and request.content_length > cap:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refuse(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+def _log(outcome: _Outcome, delivery_id: str, event_name: str) -> None:
+    summary = outcome.summary
+    extra = {
+        "delivery_id": delivery_id,
+        "event": event_name,
+        "action": summary.action,
+        "repo": summary.repo,
+        "pr": summary.pr,
+        "status": outcome.status,
+    }
+    level = logging.INFO if outcome.status < 400 else logging.WARNING
+    log.log(
+        level,
+        "delivery %s event=%s action=%s repo=%s pr=%s -> %d %s",
+        delivery_id,
+        event_name,
+        summary.action or "-",
+        summary.repo or "-",
+        summary.pr if summary.pr is not None else "-",
+        outcome.status,
+        outcome.word,
+        extra=extra,
+    )

@@ -1,0 +1,258 @@
+"""The merge policy: merge only an approved, unmoved, green head; humans for protected, large or busy ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+
+import pytest
+
+from bot import forge
+from bot.domain import FileDiff, FileStatus
+from config.sections import PROTECTED_PATHS
+from guardrails import merge_policy as mp
+from guardrails.merge_policy import Blocker, ChangedPath, MergeAction
+
+HEAD = "a" * 40
+OLD = "b" * 40
+GREEN = forge.ChecksReport(forge.ChecksState.GREEN)
+PENDING = forge.ChecksReport(forge.ChecksState.PENDING, missing=("ci/test",))
+FAILED = forge.ChecksReport(forge.ChecksState.FAILED, failed=("lint", "ci/test"))
+
+GOOD = mp.MergeFacts(
+    state="approved",
+    approved_sha=HEAD,
+    head_sha=HEAD,
+    approvals=2,
+    min_approvals=2,
+    checks=GREEN,
+    checks_sha=HEAD,
+    merge_enabled=True,
+    changed_paths=(ChangedPath("src/app.py"),),
+    changed_lines=40,
+    protected_paths=PROTECTED_PATHS,
+    max_changed_lines=1000,
+    contributors=3,
+    contributors_threshold=10,
+    human_approved=False,
+)
+
+
+def facts(**changes: object) -> mp.MergeFacts:
+    return dataclasses.replace(GOOD, **changes)  # type: ignore[arg-type]
+
+
+def test_merges_an_approved_green_unmoved_head():
+    verdict = mp.decide(GOOD)
+
+    assert verdict == mp.MergeVerdict(MergeAction.MERGE, (), ())
+
+
+@pytest.mark.parametrize(
+    ("changes", "action", "blockers"),
+    [
+        ({"state": "in_review"}, MergeAction.REFUSE, {Blocker.NOT_APPROVED}),
+        ({"state": "escalated"}, MergeAction.REFUSE, {Blocker.NOT_APPROVED}),
+        ({"approved_sha": OLD}, MergeAction.REFUSE, {Blocker.HEAD_MOVED}),
+        ({"approved_sha": ""}, MergeAction.REFUSE, {Blocker.HEAD_MOVED}),
+        ({"approvals": 1}, MergeAction.REFUSE, {Blocker.TOO_FEW_APPROVALS}),
+        ({"approvals": 0, "min_approvals": 0}, MergeAction.REFUSE, {Blocker.TOO_FEW_APPROVALS}),
+        ({"checks": FAILED}, MergeAction.REFUSE, {Blocker.CHECKS_FAILED}),
+        ({"checks_sha": OLD}, MergeAction.REFUSE, {Blocker.CHECKS_ON_OTHER_SHA}),
+        ({"merge_enabled": False}, MergeAction.REFUSE, {Blocker.MERGING_OFF}),
+        ({"checks": PENDING}, MergeAction.WAIT, {Blocker.CHECKS_PENDING}),
+        ({"changed_lines": 1001}, MergeAction.NEEDS_HUMAN, {Blocker.TOO_LARGE}),
+        ({"contributors": 11}, MergeAction.NEEDS_HUMAN, {Blocker.MANY_CONTRIBUTORS}),
+        (
+            {"changed_paths": (ChangedPath(".github/workflows/ci.yml"),)},
+            MergeAction.NEEDS_HUMAN,
+            {Blocker.PROTECTED_PATHS},
+        ),
+        ({"changed_lines": 1000, "contributors": 10}, MergeAction.MERGE, set()),
+        ({"changed_lines": 5000, "human_approved": True}, MergeAction.MERGE, set()),
+        (
+            {"checks": PENDING, "changed_lines": 5000},
+            MergeAction.WAIT,
+            {Blocker.CHECKS_PENDING, Blocker.TOO_LARGE},
+        ),
+        (
+            {"checks": FAILED, "contributors": 50},
+            MergeAction.REFUSE,
+            {Blocker.CHECKS_FAILED, Blocker.MANY_CONTRIBUTORS},
+        ),
+    ],
+)
+def test_decision_table(changes, action, blockers):
+    verdict = mp.decide(facts(**changes))
+
+    assert verdict.action is action
+    assert set(verdict.blockers) == blockers
+
+
+def test_every_reason_is_reported_not_only_the_first():
+    everything_wrong = facts(
+        state="changes_requested",
+        approved_sha=OLD,
+        approvals=0,
+        checks=FAILED,
+        merge_enabled=False,
+        changed_paths=(ChangedPath("pyproject.toml"),),
+        changed_lines=9999,
+        contributors=99,
+    )
+
+    verdict = mp.decide(everything_wrong)
+
+    assert verdict.action is MergeAction.REFUSE
+    assert set(verdict.blockers) == set(Blocker) - {Blocker.CHECKS_PENDING, Blocker.CHECKS_ON_OTHER_SHA}
+    assert len(verdict.needs_human_because) == 3
+    assert "lint, ci/test" in next(r.text for r in verdict.reasons if r.blocker is Blocker.CHECKS_FAILED)
+
+
+def test_a_human_approval_lifts_only_the_human_conditions_but_they_stay_on_record():
+    verdict = mp.decide(facts(changed_lines=5000, contributors=50, human_approved=True, approvals=1))
+
+    assert verdict.action is MergeAction.REFUSE
+    assert verdict.blockers == (Blocker.TOO_FEW_APPROVALS,)
+    assert len(verdict.needs_human_because) == 2
+
+
+def test_needs_human_names_the_protected_paths_touched():
+    paths = (ChangedPath("src/a.py"), ChangedPath("db/migrations/0003.sql"), ChangedPath("web/package.json"))
+
+    verdict = mp.decide(facts(changed_paths=paths))
+
+    assert verdict.action is MergeAction.NEEDS_HUMAN
+    (because,) = verdict.needs_human_because
+    assert "`db/migrations/0003.sql`" in because and "`web/package.json`" in because
+    assert "src/a.py" not in because
+
+
+def test_many_protected_paths_are_named_up_to_a_limit():
+    paths = tuple(ChangedPath(f"m{i}/migrations/x.sql") for i in range(14))
+
+    (because,) = mp.decide(facts(changed_paths=paths)).needs_human_because
+
+    assert "and 4 more" in because and because.count("`") == 20
+
+
+def test_a_rename_out_of_a_protected_path_is_protected():
+    renamed = ChangedPath("ci/old-workflow.yml", previous=".github/workflows/deploy.yml")
+
+    assert mp.protected_touched([renamed], PROTECTED_PATHS) == (".github/workflows/deploy.yml",)
+
+
+def test_changed_paths_keep_the_old_path_of_a_rename():
+    diffs = [
+        FileDiff("a.py", "b.py", FileStatus.RENAMED),
+        FileDiff(None, "new.py", FileStatus.ADDED),
+        FileDiff("gone.py", None, FileStatus.DELETED),
+        FileDiff("same.py", "same.py", FileStatus.MODIFIED),
+    ]
+
+    assert mp.changed_paths(diffs) == (
+        ChangedPath("b.py", "a.py"),
+        ChangedPath("new.py"),
+        ChangedPath("gone.py"),
+        ChangedPath("same.py"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("glob", "path", "expected"),
+    [
+        ("**/migrations/**", "migrations/0001.sql", True),
+        ("**/migrations/**", "app/db/migrations/0001.sql", True),
+        ("**/migrations/**", "app/migrations.py", False),
+        (".github/workflows/**", ".github/workflows/ci.yml", True),
+        (".github/workflows/**", ".github/workflows/sub/ci.yml", True),
+        (".github/workflows/*", ".github/workflows/sub/ci.yml", True),  # `*` matched the directory `sub`
+        (".github/workflows", ".github/workflows/ci.yml", True),  # a directory covers its contents
+        (".github/workflows/**", "x/.github/workflows/ci.yml", False),  # a glob with / is anchored
+        ("src/*.py", "src/a.py", True),
+        ("src/*.py", "src/pkg/a.py", False),
+        ("src/**/*.py", "src/a.py", True),
+        ("src/**/*.py", "src/pkg/deep/a.py", True),
+        ("CODEOWNERS", "CODEOWNERS", True),
+        ("setup.py", "pkg/setup.py", True),  # no slash: any depth
+        ("setup.py", "pkg/setup.pyc", False),
+        ("**/requirements*.txt", "requirements-dev.txt", True),
+        ("**/requirements*.txt", "deps/requirements.txt", True),
+        ("**/*.lock", "Cargo.lock", True),
+        ("**/*.lock", "a/b/yarn.lock", True),
+        ("**/build.gradle*", "app/build.gradle.kts", True),
+        ("file?.txt", "file1.txt", True),
+        ("file?.txt", "file/.txt", False),
+        ("a.b", "aXb", False),  # dots are literal
+        ("/pyproject.toml", "pyproject.toml", True),
+    ],
+)
+def test_glob_table(glob, path, expected):
+    assert mp.matches_any(path, [glob]) is expected
+
+
+def test_fnmatch_alone_would_get_these_wrong():
+    # `*` crosses directories in fnmatch, and `**/x` needs a directory: the two errors the matcher avoids.
+    assert fnmatch.fnmatch("src/pkg/a.py", "src/*.py") and not mp.matches_any("src/pkg/a.py", ["src/*.py"])
+    assert not fnmatch.fnmatch("migrations/1.sql", "**/migrations/**")
+    assert mp.matches_any("migrations/1.sql", ["**/migrations/**"])
+
+
+def review(author, state, sha=HEAD, *, own=False):
+    return forge.PostedReview(1, author, state, sha, "", author_is_self=own)
+
+
+@pytest.mark.parametrize(
+    ("reviews", "commands", "expected"),
+    [
+        ([review("alice", "APPROVED")], (), "alice"),
+        ([review("Alice", "APPROVED")], (), "Alice"),  # logins ignore case
+        ([review("mallory", "APPROVED")], (), None),  # no write access
+        ([review("alice", "APPROVED", OLD)], (), None),  # an older head
+        ([review("quorum", "APPROVED", own=True)], (), None),
+        ([review("alice", "APPROVED"), review("alice", "CHANGES_REQUESTED")], (), None),
+        ([review("alice", "APPROVED"), review("alice", "DISMISSED")], (), None),
+        ([review("alice", "APPROVED"), review("alice", "COMMENTED")], (), "alice"),
+        ([review("alice", "CHANGES_REQUESTED"), review("alice", "APPROVED")], (), "alice"),
+        ([], ("mallory", "bob"), "bob"),
+        ([], ("mallory",), None),
+    ],
+)
+def test_human_approval_table(reviews, commands, expected):
+    assert mp.human_approval(reviews, HEAD, {"alice", "bob"}, merge_command_by=commands) == expected
+
+
+@pytest.mark.parametrize(
+    ("outcome", "attempt", "step"),
+    [
+        (forge.MergeOutcome.MERGED, 1, mp.RetryStep(mp.MergeNext.DONE, 0.0, "merged")),
+        (
+            forge.MergeOutcome.BASE_MODIFIED,
+            1,
+            mp.RetryStep(mp.MergeNext.RETRY, 4.0, "the base branch was modified"),
+        ),
+        (
+            forge.MergeOutcome.BASE_MODIFIED,
+            2,
+            mp.RetryStep(mp.MergeNext.RETRY, 8.0, "the base branch was modified"),
+        ),
+    ],
+)
+def test_retry_plan_exact_steps(outcome, attempt, step):
+    assert mp.retry_plan(outcome, attempt) == step
+
+
+@pytest.mark.parametrize(
+    ("outcome", "attempt", "next_step"),
+    [
+        (forge.MergeOutcome.BASE_MODIFIED, 3, mp.MergeNext.ESCALATE),
+        (forge.MergeOutcome.BASE_MODIFIED, 0, mp.MergeNext.ESCALATE),
+        (forge.MergeOutcome.STALE_HEAD, 1, mp.MergeNext.BACK_TO_REVIEW),
+        (forge.MergeOutcome.STALE_HEAD, 2, mp.MergeNext.BACK_TO_REVIEW),
+        (forge.MergeOutcome.REFUSED, 1, mp.MergeNext.ESCALATE),
+    ],
+)
+def test_retry_plan_table(outcome, attempt, next_step):
+    step = mp.retry_plan(outcome, attempt)
+
+    assert step.next is next_step and step.delay_s == 0.0 and step.why
