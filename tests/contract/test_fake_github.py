@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import github
 import httpx
@@ -39,15 +41,13 @@ def client(gh: FakeGitHub) -> Iterator[github.Github]:
     g.close()
 
 
-def make_pr(
-    gh: FakeGitHub, name: str, files: dict[str, str | None] | None = None, **kw: object
-) -> tuple[str, int, str]:
+def make_pr(gh: FakeGitHub, name: str, **kw: Any) -> tuple[str, int, str]:
     """A fresh repo `acme/<name>-<n>` with app.py, far.py and README.md, and an open PR changing them."""
     repo = f"acme/{name}-{next(_SEQ)}"
     gh.create_repo(repo, {"app.py": BASE, "far.py": FAR, "README.md": "hello\n"})
     far = FAR.replace("x5 = 5", "x5 = 50").replace("x35 = 35", "x35 = 350")
-    sha = gh.push_branch(repo, "feature", files or {"app.py": CHANGED, "far.py": far, "new.py": "n = 1\n"})
-    number = gh.open_pull(repo, "feature", **kw)  # type: ignore[arg-type]
+    sha = gh.push_branch(repo, "feature", {"app.py": CHANGED, "far.py": far, "new.py": "n = 1\n"})
+    number = gh.open_pull(repo, "feature", **kw)
     return repo, number, sha
 
 
@@ -132,7 +132,7 @@ def test_pygithub_update_is_conditional(gh: FakeGitHub, client: github.Github) -
 def test_a_review_with_a_comment_on_a_diff_line_is_recorded(gh: FakeGitHub, client: github.Github) -> None:
     repo_name, number, sha = make_pr(gh, "review-ok")
     repo = client.get_repo(repo_name)
-    comments = [
+    comments: list[Any] = [
         {"path": "app.py", "line": 2, "side": "RIGHT", "body": "why 20?"},
         {"path": "app.py", "line": 2, "side": "LEFT", "body": "the old value"},
         {"path": "far.py", "start_line": 4, "line": 6, "body": "range"},
@@ -168,16 +168,16 @@ def test_a_review_with_a_comment_on_a_diff_line_is_recorded(gh: FakeGitHub, clie
     ],
 )
 def test_a_comment_off_the_diff_refuses_the_whole_review(
-    gh: FakeGitHub, client: github.Github, comment: dict[str, object], error: str
+    gh: FakeGitHub, client: github.Github, comment: Any, error: str
 ) -> None:
     repo_name, number, sha = make_pr(gh, "off-diff")
     repo = client.get_repo(repo_name)
-    good = {"path": "app.py", "line": 2, "body": "fine"}
+    good: Any = {"path": "app.py", "line": 2, "body": "fine"}
 
     with pytest.raises(github.GithubException) as caught:
         repo.get_pull(number).create_review(
             commit=repo.get_commit(sha), body="b", event="COMMENT", comments=[good, comment]
-        )  # type: ignore[list-item]
+        )
 
     assert caught.value.status == 422
     assert caught.value.data["message"] == "Unprocessable Entity"
@@ -333,3 +333,14 @@ def test_unknown_routes_answer_404_json(gh: FakeGitHub) -> None:
     assert (answer.status_code, answer.json()["message"]) == (404, "Not Found")
     assert (route.status_code, route.json()["message"]) == (404, "Not Found")
     assert ("GET", "/no/such/route", 404) in gh.requests
+
+
+async def test_concurrent_async_clients_are_served(gh: FakeGitHub) -> None:
+    repo_name, number, head = make_pr(gh, "async")
+
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {gh.token}"}) as http:
+        url = f"{gh.api_url}/repos/{repo_name}/pulls/{number}"
+        answers = await asyncio.gather(*(http.get(url) for _ in range(12)))
+
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["head"]["sha"] for a in answers} == {head}
