@@ -17,7 +17,7 @@ from bot.adapters.llm_ollama import OllamaModel
 from bot.adapters.llm_openai import OpenAICompatibleModel
 from bot.errors import ConfigError
 from bot.pipeline import PrepareDeps, ReviewDeps
-from bot.ports import LanguageModel, Progress
+from bot.ports import LanguageModel, Progress, QueryCache
 from bot.review import filters, prompts
 from bot.review.llm_call import CallRecord, GuardedModel, PricedModel, RetryPolicy
 from bot.review.planning import ReviewerPlan
@@ -91,7 +91,7 @@ def reviewer_plan(settings: Settings) -> ReviewerPlan:
     return ReviewerPlan(first.persona, model, price_for(settings.llm, model))
 
 
-async def _model_factory(
+async def model_factory(
     settings: Settings, stack: AsyncExitStack, client: httpx.AsyncClient, progress: Progress
 ) -> Callable[[str], LanguageModel]:
     llm = settings.llm
@@ -146,39 +146,55 @@ async def local_review(
     observed = Observed([])
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(httpx.AsyncClient())
-        make = await _model_factory(settings, stack, client, progress)
-        ledger = memory.InMemoryBudgetLedger()
-        reviewers = [
-            Reviewer(
-                r.persona,
-                _guarded(settings, make, r.model or settings.llm.effective_model(), ledger, clock, observed),
-            )
-            for r in settings.review.reviewers
-        ]
-        runner = RoundRunner(
-            prompts.load(settings.review.prompt_version),
-            reviewers,
+        make = await model_factory(settings, stack, client, progress)
+        deps = review_deps(
+            settings,
+            make,
+            memory.InMemoryBudgetLedger(),
             memory.InMemoryQueryCache(),
             clock,
-            _round_config(settings),
             progress,
-        )
-        policy = consensus.ConsensusPolicy(
-            settings.consensus.min_approvals,
-            settings.consensus.max_rounds,
-            settings.review.require_full_coverage,
-        )
-        yield (
-            ReviewDeps(
-                prepare_deps(settings, progress),
-                runner,
-                clock,
-                policy,
-                settings.timeouts.review_job_s,
-                settings.review.max_comments,
-            ),
             observed,
         )
+        yield deps, observed
+
+
+def review_deps(
+    settings: Settings,
+    make: Callable[[str], LanguageModel],
+    ledger: budget.BudgetLedger,
+    cache: QueryCache,
+    clock: Clock,
+    progress: Progress,
+    observe: Callable[[CallRecord], None],
+) -> ReviewDeps:
+    """The review pipeline over the given ledger and cache (in memory locally, on Redis in `serve`)."""
+    reviewers = [
+        Reviewer(
+            r.persona,
+            _guarded(settings, make, r.model or settings.llm.effective_model(), ledger, clock, observe),
+        )
+        for r in settings.review.reviewers
+    ]
+    runner = RoundRunner(
+        prompts.load(settings.review.prompt_version),
+        reviewers,
+        cache,
+        clock,
+        _round_config(settings),
+        progress,
+    )
+    policy = consensus.ConsensusPolicy(
+        settings.consensus.min_approvals, settings.consensus.max_rounds, settings.review.require_full_coverage
+    )
+    return ReviewDeps(
+        prepare_deps(settings, progress),
+        runner,
+        clock,
+        policy,
+        settings.timeouts.review_job_s,
+        settings.review.max_comments,
+    )
 
 
 def _guarded(
@@ -187,7 +203,7 @@ def _guarded(
     model: str,
     ledger: budget.BudgetLedger,
     clock: Clock,
-    observed: Observed,
+    observe: Callable[[CallRecord], None],
 ) -> GuardedModel:
     llm = settings.llm
     chain = [PricedModel(make(name), price_for(llm, name)) for name in [model, *llm.fallback_models]]
@@ -198,7 +214,7 @@ def _guarded(
         clock,
         call_timeout_s=settings.timeouts.llm_call_s,
         retry=RetryPolicy(llm.max_retries, llm.retry_base_s, llm.retry_max_s),
-        observe=observed,
+        observe=observe,
     )
 
 

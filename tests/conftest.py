@@ -1,3 +1,3 @@
 """Fixtures shared by every test directory."""
 
-pytest_plugins = ["tests.support.redis_server", "tests.fakes.fixtures"]
+pytest_plugins = ["tests.support.redis_server", "tests.fakes.fixtures", "tests.fakes.github_fixtures"]

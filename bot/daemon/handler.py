@@ -29,6 +29,7 @@ _TRIGGERS = {
     Decision.CHANGES_REQUESTED: "request_changes",
     Decision.ESCALATED: "escalate",
 }
+SKIPPED = "skipped"  # the decision recorded for a head left alone (draft, bot, ignored)
 _REVIEWABLE = {State.OPEN, State.IN_REVIEW, State.CHANGES_REQUESTED, State.APPROVED}
 
 
@@ -69,6 +70,19 @@ class JobHandler:
                 break
         return admission.FinishOutcome.DONE
 
+    async def escalate_failed(self, claim: admission.Claim, error: str) -> None:
+        """The job failed on its last attempt: escalate the PR (when its state allows) and say so."""
+        deps, job = self._deps, claim.job
+        tracked = await Tracked.load(deps.store, job.repo, job.number, job.head_sha, claim.fence, deps.clock)
+        if tracked.state in (State.IN_REVIEW, State.CHANGES_REQUESTED, State.APPROVED):
+            tracked.fire("escalate", actor="quorum", reason=f"failed {job.attempts + 1} times: {error}"[:500])
+            tracked.update(outbox="", decision=Decision.ESCALATED.value)
+            await tracked.save()
+        title = f"{job.id} failed {job.attempts + 1} times"
+        deps.notifier.notify(
+            Notification(NotificationKind.FAILURES, title, error[:1000], job.repo, job.number)
+        )
+
     async def _step(self, work: Work) -> bool:
         """Take the next step; True when something changed and another pass may find more to do."""
         pr, tracked = work.pr, work.tracked
@@ -85,9 +99,11 @@ class JobHandler:
             return True
         skip = self._skip_reason(work)
         if skip:
-            log.info("%s: not reviewed: %s", pr.job_id, skip)
+            await self._skip(work, skip)
             return False
-        if tracked.record.reviewed_sha != pr.head_sha and tracked.state in _REVIEWABLE:
+        record = tracked.record
+        stale = record.reviewed_sha != pr.head_sha or record.decision == SKIPPED
+        if stale and tracked.state in _REVIEWABLE:
             await self._review(work)
             return True
         if tracked.state is State.APPROVED:
@@ -104,6 +120,14 @@ class JobHandler:
         tracked.update(outbox="")
         await tracked.save()
         return False
+
+    async def _skip(self, work: Work, why: str) -> None:
+        """Leave the PR alone, and remember it for this head so the reconciler does not ask again."""
+        record = work.tracked.record
+        log.info("%s: not reviewed: %s", work.pr.job_id, why)
+        if (record.reviewed_sha, record.decision) != (work.pr.head_sha, SKIPPED):
+            work.tracked.update(reviewed_sha=work.pr.head_sha, decision=SKIPPED)
+            await work.tracked.save()
 
     def _skip_reason(self, work: Work) -> str:
         pr, policy = work.pr, work.policy

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot import bootstrap, pipeline
 from bot.domain import Decision, ReviewOutcome
-from bot.entrypoints import report
+from bot.entrypoints import report, serve
 from bot.errors import ConfigError, InputError, ProviderUnavailable, QuorumError
 from bot.review import planning, prompts
 from config import render
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
     cfg = commands.add_parser("config", help="print the effective settings, secrets masked")
     cfg.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
+    serve.add_parser(commands)
     return parser
 
 
@@ -95,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             sys.stdout.write(render.render(settings))
             return EXIT_OK
+        if args.command == "serve":
+            return serve.run(settings, args)
         return _review(settings, args)
     except ConfigError as exc:
         _error(
@@ -173,3 +176,7 @@ def _dry_run(
     else:
         sys.stdout.write(report.plan_text(plan, reviewer.model) + "\n")
     return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The composition root of `quorum serve`: Redis coordination, the code host, the review pipeline, the
+daemon's parts, metrics and notifications, all built from `Settings` and closed again on exit.
+
+It extends `bot.bootstrap` (which builds the review pipeline for both modes); nothing else opens a
+connection or reads settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from bot import bootstrap, forge, pipeline
+from bot.adapters import (
+    github_api,
+    redis_budget,
+    redis_cache,
+    redis_conn,
+    redis_dedupe,
+    redis_inbox,
+    redis_scheduler,
+    redis_state,
+)
+from bot.daemon.context import DaemonDeps, ServerPolicy
+from bot.daemon.handler import JobHandler
+from bot.daemon.intake import QueueIntake
+from bot.daemon.reconciler import Reconciler
+from bot.domain import ReviewOutcome
+from bot.entrypoints.monitor import LocalJobs, Monitor
+from bot.errors import ConfigError
+from bot.ports import MetricsSink, Notifier, Progress
+from bot.review.llm_call import CallRecord
+from config import repo_policy
+from config.settings import Settings
+from guardrails import admission, consensus, lease, workspace
+from guardrails.clock import Clock, SystemClock
+
+# A review must leave time inside the PR lease to save and publish its decision.
+_PUBLISH_MARGIN_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything `quorum serve` runs."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    scheduler: redis_scheduler.RedisScheduler
+    intake: QueueIntake
+    handler: JobHandler
+    reconciler: Reconciler
+    monitor: Monitor
+    jobs: LocalJobs
+    github: github_api.GitHubClient
+    deps: DaemonDeps
+    instance: str
+
+
+def github_client(settings: Settings) -> github_api.GitHubClient:
+    """The code-host client: a GitHub App when `app_id` and `private_key` are set, else a token."""
+    gh = settings.github
+    if gh.app_id is not None and gh.private_key is not None:
+        return github_api.GitHubClient.from_app(
+            gh.base_url, gh.app_id, gh.private_key.get_secret_value(),
+            timeout_s=gh.request_timeout_s, check_name=gh.check_name,
+        )  # fmt: skip
+    if gh.token is None:
+        raise ConfigError(
+            "quorum serve needs GitHub credentials",
+            ("github.token (env QUORUM_GITHUB__TOKEN), or github.app_id and github.private_key: missing",),
+        )
+    return github_api.GitHubClient.from_token(
+        gh.base_url, gh.token.get_secret_value(), timeout_s=gh.request_timeout_s,
+        check_name=gh.check_name, repositories=gh.repositories,
+    )  # fmt: skip
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    r = settings.redis
+    password = r.password.get_secret_value() if r.password else None
+    return redis_conn.client(r.url, password=password, socket_timeout=r.socket_timeout_s)
+
+
+def scheduler(settings: Settings, redis: aioredis.Redis) -> redis_scheduler.RedisScheduler:
+    s = settings
+    return redis_scheduler.RedisScheduler(
+        redis,
+        redis_conn.Keys(s.redis.key_prefix),
+        limits=admission.Limits(s.concurrency.max_concurrent_agents, s.concurrency.max_per_repo),
+        policy=lease.LeasePolicy(ttl_s=s.redis.lease_ttl_s, max_hold_s=s.timeouts.pr_lock_ttl_s),
+        backoff=admission.Backoff(
+            s.redis.job_max_attempts, s.redis.job_retry_base_s, s.redis.job_retry_cap_s
+        ),
+    )
+
+
+def bind_review(
+    settings: Settings, deps: pipeline.ReviewDeps
+) -> Callable[[forge.PullRequest, repo_policy.EffectivePolicy], Any]:
+    """The review function the daemon calls: the pipeline on the PR's clone URL under its repository's
+    effective policy (extra exclusions, a raised approval count, review instructions)."""
+    template = settings.github.clone_url_template
+    job_s = min(
+        settings.timeouts.review_job_s, max(60.0, settings.timeouts.pr_lock_ttl_s - _PUBLISH_MARGIN_S)
+    )
+
+    async def review(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> ReviewOutcome:
+        prep = deps.prep
+        fp = dataclasses.replace(prep.filter_policy, exclude=(*prep.filter_policy.exclude, *policy.exclude))
+        gate = consensus.ConsensusPolicy(
+            policy.min_approvals, settings.consensus.max_rounds, settings.review.require_full_coverage
+        )
+        bound = dataclasses.replace(
+            deps, prep=dataclasses.replace(prep, filter_policy=fp), policy=gate, job_timeout_s=job_s
+        )
+        request = pipeline.ReviewRequest(
+            workspace.RepoSource(template.format(repo=pr.repo), pr.repo),
+            pr.head_sha,
+            pr.base_sha,
+            job_id=pr.job_id,
+            pr_text=_pr_text(pr, policy),
+        )
+        return await pipeline.decide(request, bound)
+
+    return review
+
+
+def _pr_text(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> str:
+    parts = [pr.title, pr.body]
+    if policy.instructions:
+        parts.append("Repository review instructions (from its default branch):\n" + policy.instructions)
+    for glob, text in policy.path_instructions:
+        parts.append(f"For files matching {glob}: {text}")
+    return "\n\n".join(p for p in parts if p)
+
+
+def _emit_calls(metrics: MetricsSink) -> Callable[[CallRecord], None]:
+    def observe(record: CallRecord) -> None:
+        metrics.emit("llm_call", dataclasses.asdict(record))
+
+    return observe
+
+
+class _LogProgress:
+    def step(self, message: str) -> None:
+        return None
+
+
+@asynccontextmanager
+async def runtime(
+    settings: Settings,
+    *,
+    metrics: MetricsSink | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+) -> AsyncIterator[Runtime]:
+    """Build and connect everything `serve` needs; refuses to start when Redis or GitHub are unusable."""
+    clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        redis = redis_client(settings)
+        stack.push_async_callback(redis.aclose)
+        await redis_conn.check_server(redis)
+        keys = redis_conn.Keys(settings.redis.key_prefix)
+        sched = scheduler(settings, redis)
+        store = redis_state.RedisStateStore(redis, keys)
+        inbox = redis_inbox.RedisInbox(redis, keys)
+        ledger = redis_budget.RedisBudgetLedger(redis, keys)
+        gh = github_client(settings)
+        stack.push_async_callback(gh.aclose)
+        identity = await gh.identity()
+        client = await stack.enter_async_context(httpx.AsyncClient())
+        progress = progress or _LogProgress()
+        make = await bootstrap.model_factory(settings, stack, client, progress)
+        observe = _emit_calls(metrics) if metrics is not None else (lambda _r: None)
+        cache = redis_cache.RedisQueryCache(redis, settings.redis.key_prefix)
+        review_deps = bootstrap.review_deps(settings, make, ledger, cache, clock, progress, observe)
+        policy = ServerPolicy(
+            settings.merge,
+            settings.consensus.min_approvals,
+            settings.consensus.max_rounds,
+            settings.github.check_name,
+        )
+        extra: Mapping[str, Any] = {
+            k: v for k, v in (("metrics", metrics), ("notifier", notifier)) if v is not None
+        }
+        review = bind_review(settings, review_deps)
+        deps = DaemonDeps(
+            gh, gh, store, inbox, sched.leases, sched, review, clock, policy, identity, **extra
+        )  # fmt: skip
+        reconciler = Reconciler(gh, sched, store, inbox, interval_s=settings.github.poll_interval_s)
+        intake = QueueIntake(
+            sched, inbox, redis_dedupe.RedisDeliveryDedupe(redis, keys),
+            check_name=settings.github.check_name, reconcile_now=reconciler.wake,
+        )  # fmt: skip
+        jobs = LocalJobs()
+        monitor = Monitor(
+            sched, jobs, workspace=review_deps.prep.workspaces, budget_reaper=ledger.reap_expired,
+            clock=clock, interval_s=settings.timeouts.monitor_interval_s,
+        )  # fmt: skip
+        yield Runtime(
+            settings, redis, sched, intake, JobHandler(deps), reconciler, monitor, jobs, gh, deps,
+            instance=uuid.uuid4().hex[:8],
+        )  # fmt: skip

@@ -1,0 +1,131 @@
+"""`quorum serve`: the webhook server, the review workers, the reconciler and the timeout monitor in one
+process, stopped cleanly by SIGTERM (intake first, then running reviews within a grace period)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from bot import bootstrap_serve
+from bot.daemon.worker import Worker
+from bot.entrypoints import webhook
+from bot.errors import ConfigError, QuorumError
+from config.settings import Settings
+
+log = logging.getLogger("quorum.serve")
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the GitHub daemon: webhooks, review workers, reconciler and monitor",
+        description="Run Quorum as a service: receive GitHub webhooks on POST /webhook, review pull "
+        "requests in workers under the global limits, poll for missed deliveries and merge what the "
+        "merge policy allows. Needs Redis and GitHub credentials; `quorum doctor` checks them.",
+    )
+    serve.add_argument(
+        "--poll",
+        action="store_true",
+        help="no webhook server: find work by polling the repositories (no public URL needed)",
+    )
+    serve.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT; 0 on a clean stop."""
+    if not args.poll and settings.github.webhook_secret is None:
+        raise ConfigError(
+            "quorum serve refuses to accept unsigned webhooks",
+            ("github.webhook_secret (env QUORUM_GITHUB__WEBHOOK_SECRET): missing; or run with --poll",),
+        )
+    _drop_git_environment()
+    asyncio.run(serve(settings, poll=args.poll))
+    return 0
+
+
+def _drop_git_environment() -> None:
+    # An inherited GIT_DIR or GIT_WORK_TREE would point every git call of the workspace somewhere else.
+    for name in [n for n in os.environ if n.startswith("GIT_")]:
+        del os.environ[name]
+
+
+async def serve(settings: Settings, *, poll: bool, stopping: asyncio.Event | None = None) -> None:
+    """Run every part until `stopping` is set (by a signal when not given)."""
+    stopping = stopping or _on_signals()
+    async with bootstrap_serve.runtime(settings) as rt:
+        runner = None if poll else await _start_http(settings, rt)
+        workers = [
+            Worker(
+                f"{rt.instance}-w{i}", rt.scheduler, rt.scheduler.leases, rt.handler, rt.jobs,
+                max_attempts=settings.redis.job_max_attempts, escalate=rt.handler.escalate_failed,
+            )
+            for i in range(settings.server.workers)
+        ]  # fmt: skip
+        working = [asyncio.create_task(w.run(stopping), name=w.name) for w in workers]
+        background = [
+            asyncio.create_task(rt.reconciler.run(stopping), name="reconciler"),
+            asyncio.create_task(rt.monitor.run(), name="monitor"),
+        ]
+        log.info("quorum serve %s: %d workers%s", rt.instance, len(workers), ", polling only" if poll else "")
+        await stopping.wait()
+        log.info("stopping: no new deliveries; running reviews get %.0f s", settings.server.shutdown_grace_s)
+        if runner is not None:
+            await runner.cleanup()
+        await _drain(working, settings.server.shutdown_grace_s)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+    log.info("stopped")
+
+
+async def _start_http(settings: Settings, rt: bootstrap_serve.Runtime) -> web.AppRunner:
+    secret = settings.github.webhook_secret
+    assert secret is not None
+
+    async def ready() -> bool:
+        try:
+            return bool(await rt.redis.ping())
+        except Exception:  # readiness is a yes/no question; the reason is in the Redis logs
+            return False
+
+    app = webhook.make_app(
+        rt.intake, secret=secret.get_secret_value().encode(), max_body_bytes=settings.server.max_body_bytes,
+        ready=ready,
+    )  # fmt: skip
+    runner = web.AppRunner(app, shutdown_timeout=min(5.0, settings.server.shutdown_grace_s))
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise QuorumError(f"cannot listen on {settings.server.host}:{settings.server.port}: {exc}") from exc
+    log.info("listening on http://%s:%d/webhook", settings.server.host, settings.server.port)
+    return runner
+
+
+async def _drain(working: list[asyncio.Task[None]], grace_s: float) -> None:
+    """Let running jobs finish within the grace period, then cancel them (they hand their jobs back)."""
+    _, pending = await asyncio.wait(working, timeout=grace_s) if working else (set(), set())
+    for task in pending:
+        task.cancel()
+    results = await asyncio.gather(*working, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            log.error("worker ended with %r", result)
+
+
+def _on_signals() -> asyncio.Event:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    return stopping
