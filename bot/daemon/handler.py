@@ -109,6 +109,7 @@ class JobHandler:
         if tracked.state is State.APPROVED:
             verdict = await merger.try_merge(self._deps, work)
             await self._report_wait(work, verdict)
+            return tracked.state is not State.APPROVED  # merged, back to review, or escalated
         return False
 
     async def _closed(self, work: Work) -> bool:

@@ -174,3 +174,39 @@ async def test_commands_from_users_without_write_access_are_refused_politely(wor
     await h.wait_for(
         lambda: any("only people with write access" in c.body for c in gh.comments(h.REPO, number))
     )
+
+
+async def test_a_stale_sha_at_merge_time_sends_the_pr_back_to_review(world) -> None:  # type: ignore[no-untyped-def]
+    start, gh, llm, _ = world
+    daemon = await start()
+    number, head = daemon.open_buggy_pull()
+    gh.fail_next("PUT", rf".*/pulls/{number}/merge$", 409, body={"message": "Head branch was modified."})
+
+    await daemon.deliver("pull_request", h.pr_payload("opened", number, head))
+
+    await h.wait_for(lambda: gh.merged(h.REPO, number), what="the merge after a second review")
+    merges = [r.status for r in gh.requests if r.method == "PUT" and r.path.endswith("/merge")]
+    assert merges == [409, 200]
+    # Reviewed again after the refused merge: the same head's rounds are answered from the query cache,
+    # and the decision's review is recognised by its marker instead of being posted twice.
+    assert len(llm.chat_bodies()) == 2
+    assert len(_quorum_reviews(gh, number)) == 1
+
+
+async def test_a_pr_closed_elsewhere_is_recorded_closed_and_left_alone(world) -> None:  # type: ignore[no-untyped-def]
+    start, gh, llm, _gate = world
+    daemon = await start()
+    head = gh.push_branch(h.REPO, "ci", {".github/workflows/ci.yml": "on: push\n"}, "ci")
+    number = gh.open_pull(h.REPO, "ci")
+    await daemon.deliver("pull_request", h.pr_payload("opened", number, head))
+    await h.wait_for(lambda: any("human must approve" in c.body for c in gh.comments(h.REPO, number)))
+
+    gh.close_pull(h.REPO, number)
+    closed = h.pr_payload("closed", number, head)
+    await daemon.deliver("pull_request", closed)
+    calls = len(llm.chat_bodies())
+    await daemon.deliver("pull_request", h.pr_payload("synchronize", number, head), delivery_id="late")
+    await asyncio.sleep(1.5)
+
+    assert not gh.merged(h.REPO, number)
+    assert len(llm.chat_bodies()) == calls
