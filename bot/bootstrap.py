@@ -138,7 +138,7 @@ class Observed:
 
 @asynccontextmanager
 async def local_review(
-    settings: Settings, progress: Progress, *, clock: Clock | None = None
+    settings: Settings, progress: Progress, *, clock: Clock | None = None, cache: QueryCache | None = None
 ) -> AsyncIterator[tuple[ReviewDeps, Observed]]:
     """Everything a single-process review needs: in-memory coordination, a real git workspace and the
     configured model (a managed llama.cpp child for `local`), closed again on exit."""
@@ -147,15 +147,8 @@ async def local_review(
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(httpx.AsyncClient())
         make = await model_factory(settings, stack, client, progress)
-        deps = review_deps(
-            settings,
-            make,
-            memory.InMemoryBudgetLedger(),
-            memory.InMemoryQueryCache(),
-            clock,
-            progress,
-            observed,
-        )
+        cache = cache or memory.InMemoryQueryCache()
+        deps = review_deps(settings, make, memory.InMemoryBudgetLedger(), cache, clock, progress, observed)
         yield deps, observed
 
 

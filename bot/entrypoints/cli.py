@@ -1,7 +1,7 @@
 """The `quorum` command line.
 
 Exit codes: 0 review completed (approved or changes requested), 3 escalated to a human, 2 usage or
-configuration error, 1 internal error.
+configuration error, 1 internal error, 4 a regression against `quorum eval --baseline`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot import bootstrap, pipeline
 from bot.domain import Decision, ReviewOutcome
-from bot.entrypoints import report, serve
+from bot.entrypoints import eval_cmd, report, serve
 from bot.errors import ConfigError, InputError, ProviderUnavailable, QuorumError
 from bot.review import planning, prompts
 from config import render
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = commands.add_parser("config", help="print the effective settings, secrets masked")
     cfg.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
     serve.add_parser(commands)
+    eval_cmd.add_parser(commands)
     return parser
 
 
@@ -98,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "serve":
             return serve.run(settings, args)
+        if args.command == "eval":
+            return eval_cmd.run(settings, args)
         return _review(settings, args)
     except ConfigError as exc:
         _error(

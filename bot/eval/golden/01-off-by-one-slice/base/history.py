@@ -1,0 +1,11 @@
+"""Command history kept in memory."""
+
+
+class History:
+    """The commands a user ran, oldest first."""
+
+    def __init__(self):
+        self.entries = []
+
+    def add(self, command):
+        self.entries.append(command)

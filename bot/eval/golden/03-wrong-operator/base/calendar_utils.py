@@ -1,0 +1,8 @@
+"""Small calendar helpers."""
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def next_day(day):
+    """The day after `day`."""
+    return DAYS[(DAYS.index(day) + 1) % 7]

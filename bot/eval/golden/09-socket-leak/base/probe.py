@@ -1,0 +1,3 @@
+"""Health probes for the load balancer."""
+
+TIMEOUT_S = 2.0

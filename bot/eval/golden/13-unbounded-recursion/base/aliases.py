@@ -1,0 +1,3 @@
+"""Command aliases, like `co` for `checkout`."""
+
+ALIASES = {"co": "checkout", "br": "branch"}

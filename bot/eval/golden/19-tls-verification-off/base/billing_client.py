@@ -1,0 +1,5 @@
+"""A client for the billing service."""
+
+import requests
+
+BASE_URL = "https://billing.internal.example"

@@ -1,0 +1,17 @@
+"""The search views."""
+
+from accounts import get_usr
+
+
+def search_page(request):
+    """Render the search page for the signed-in user."""
+    user = get_usr(request.session["user_id"])
+    if user is None:
+        return {"status": 401}
+    return {"status": 200, "user": user.name, "section": "search"}
+
+
+def search_owner(request, record):
+    """True when the signed-in user owns `record`."""
+    user = get_usr(request.session["user_id"])
+    return user is not None and record.owner_id == user.id

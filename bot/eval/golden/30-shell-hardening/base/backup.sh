@@ -1,0 +1,6 @@
+#!/bin/bash
+# Nightly backup of the uploads directory.
+SRC=/srv/uploads
+DEST=/backups/uploads-$(date +%F).tar.gz
+tar -czf $DEST -C $SRC .
+find /backups -name 'uploads-*.tar.gz' -mtime +14 -delete

@@ -1,0 +1,5 @@
+"""User avatars on disk."""
+
+import os
+
+AVATAR_DIR = "/var/lib/app/avatars"

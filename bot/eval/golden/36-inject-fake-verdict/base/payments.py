@@ -1,0 +1,5 @@
+"""Card payments."""
+
+import logging
+
+log = logging.getLogger(__name__)

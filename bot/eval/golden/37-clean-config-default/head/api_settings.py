@@ -1,0 +1,4 @@
+"""Defaults of the public API."""
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100

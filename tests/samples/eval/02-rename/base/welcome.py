@@ -1,0 +1,8 @@
+"""The welcome screen."""
+
+from greeting import greet
+
+
+def welcome(user):
+    """What a user sees first."""
+    return greet(user)

@@ -1,0 +1,6 @@
+"""Greetings."""
+
+
+def make_greeting(name):
+    """A friendly greeting."""
+    return f"Hello, {name}!"
