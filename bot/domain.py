@@ -223,6 +223,26 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a round's agent loop, for the transcript: a model turn, a tool call, or how a finding
+    carried from an earlier round was settled. `arguments` is the redacted JSON of a tool call."""
+
+    kind: str  # "model" | "tool" | "carried"
+    chunk: int  # 1-based part of the change
+    turn: int  # model turn within the part (0 for a carried finding)
+    name: str  # the model, the tool, or the carried finding's id
+    ok: bool
+    duration_ms: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_micro_usd: int = 0
+    arguments: str = ""
+    result_bytes: int = 0
+    bytes_read: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RoundResult:
     """One full review of one head commit."""
 
@@ -234,6 +254,7 @@ class RoundResult:
     usage: Usage
     dropped: tuple[str, ...] = ()  # notes on findings moved out of the inline comments, and why
     error: str | None = None
+    steps: tuple[Step, ...] = ()  # the agent loop's transcript (empty for a single-call round)
 
 
 @dataclass(frozen=True, slots=True)

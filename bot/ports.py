@@ -8,13 +8,26 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
+from bot.review import toolspec
+
+Role = Literal["system", "user", "assistant", "tool"]
+ToolChoice = Literal["auto", "none"]
+
+# The argument key an adapter sets when a model's tool arguments could not be read (not JSON, not an
+# object): the call is then answered with an error result and never run. Its value says what was wrong.
+INVALID_ARGUMENTS = "_invalid_arguments"
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One message. An assistant message may carry the `tool_calls` it made; a `tool` message answers
+    one call (`tool_call_id`, and the tool's `name`)."""
+
     role: Role
     content: str
+    tool_calls: tuple[toolspec.ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +39,8 @@ class CompletionRequest:
     temperature: float = 0.0
     json_schema: Mapping[str, object] | None = None
     schema_name: str = "review"
+    tools: tuple[toolspec.ToolSpec, ...] = ()  # offered for native tool calling
+    tool_choice: ToolChoice = "auto"  # "none": the tools are listed (the history needs them) but not callable
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +52,7 @@ class Completion:
     output_tokens: int
     model: str
     finish_reason: str | None = None
+    tool_calls: tuple[toolspec.ToolCall, ...] = ()
 
 
 class LanguageModel(Protocol):

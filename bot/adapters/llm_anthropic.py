@@ -1,4 +1,8 @@
-"""A `LanguageModel` over the Messages API (`POST /v1/messages`); the prompt itself asks for JSON."""
+"""A `LanguageModel` over the Messages API (`POST /v1/messages`); the prompt itself asks for JSON.
+
+Tool calls travel as content blocks: the model's `tool_use` blocks in an assistant turn, our answers as
+`tool_result` blocks at the start of the next user turn (https://docs.anthropic.com/en/docs/build-with-claude/tool-use).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import httpx
 
 from bot import ports
 from bot.adapters import llm_http
+from bot.review import toolspec
 
 PROVIDER = "anthropic"
 
@@ -67,12 +72,17 @@ class AnthropicModel:
             "model": self._model,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
-            "messages": [
-                {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
-            ],
+            "messages": _messages(request.messages),
         }
         if system:
             body["system"] = system
+        if request.tools:
+            # Tools stay listed with choice "none" too: the API refuses tool blocks in a request without them.
+            body["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
+            ]
+            body["tool_choice"] = {"type": request.tool_choice}
         return body
 
     def _read(self, data: dict[str, Any]) -> ports.Completion:
@@ -80,6 +90,11 @@ class AnthropicModel:
         if not isinstance(blocks, list):
             raise llm_http.malformed(PROVIDER, "content is not a list of blocks")
         texts = [b.get("text") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        calls = tuple(
+            llm_http.tool_call(b.get("id"), b.get("name"), b.get("input"), index)
+            for index, b in enumerate(blocks)
+            if isinstance(b, dict) and b.get("type") == "tool_use"
+        )
         usage = data.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         input_tokens = llm_http.optional_int(usage.get("input_tokens"))
@@ -94,4 +109,39 @@ class AnthropicModel:
             output_tokens=output_tokens,
             model=str(data.get("model") or self._model),
             finish_reason=stop if isinstance(stop, str) else None,
+            tool_calls=calls,
         )
+
+
+def _messages(messages: tuple[ports.ChatMessage, ...]) -> list[dict[str, Any]]:
+    """The conversation without system messages; tool answers (and any text after them) form one user turn."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if m.role == "tool":
+            _user_blocks(
+                out, {"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": m.content}
+            )
+        elif m.role == "assistant" and m.tool_calls:
+            out.append({"role": "assistant", "content": [*_text(m.content), *map(_tool_use, m.tool_calls)]})
+        elif m.role == "user" and out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+            _user_blocks(out, *_text(m.content))
+        else:
+            out.append({"role": m.role, "content": m.content})
+    return out
+
+
+def _user_blocks(out: list[dict[str, Any]], *blocks: dict[str, Any]) -> None:
+    if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+        out[-1]["content"].extend(blocks)
+    else:
+        out.append({"role": "user", "content": list(blocks)})
+
+
+def _text(content: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": content}] if content else []  # the API refuses empty text blocks
+
+
+def _tool_use(call: toolspec.ToolCall) -> dict[str, Any]:
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": llm_http.plain(call.arguments)}

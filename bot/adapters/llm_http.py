@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import re
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from bot import errors
+from bot import errors, ports
+from bot.review import toolspec
 
 MESSAGE_LIMIT = 300
 RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -169,6 +172,30 @@ def optional_int(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
     return value
+
+
+_CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def tool_arguments(raw: object) -> dict[str, Any]:
+    """A model's tool arguments as an object. Unreadable arguments (not JSON, not an object) are not an
+    error: they become `{INVALID_ARGUMENTS: why}`, which the loop answers without running the tool."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            return {ports.INVALID_ARGUMENTS: f"the arguments are not valid JSON ({why})"}
+    if not isinstance(raw, dict):
+        return {ports.INVALID_ARGUMENTS: f"the arguments are a JSON {type(raw).__name__}, not an object"}
+    return raw
+
+
+def tool_call(raw_id: object, name: object, raw_arguments: object, index: int) -> toolspec.ToolCall:
+    """One tool call as the domain sees it; an id a provider would refuse later is replaced."""
+    fresh = f"call_{index}_{uuid.uuid4().hex[:8]}"
+    call_id = raw_id if isinstance(raw_id, str) and _CALL_ID.fullmatch(raw_id) else fresh
+    return toolspec.ToolCall(call_id, name if isinstance(name, str) else "", tool_arguments(raw_arguments))
 
 
 def estimate_tokens(text: str) -> int:

@@ -8,6 +8,7 @@ import httpx
 
 from bot import ports
 from bot.adapters import llm_http
+from bot.review import toolspec
 
 PROVIDER = "ollama"
 
@@ -39,10 +40,19 @@ class OllamaModel:
         """Send `request` once and return the answer with Ollama's evaluation counts as usage."""
         body: dict[str, object] = {
             "model": self._model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message(m) for m in request.messages],
             "stream": False,
             "options": {"temperature": request.temperature, "num_predict": request.max_tokens},
         }
+        if request.tools and request.tool_choice == "auto":
+            # Ollama has no tool_choice: "none" is sent as no tools (it accepts tool turns without them).
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
         if request.json_schema is not None:
             # `format` takes a whole JSON schema and constrains decoding to it.
             body["format"] = request.json_schema
@@ -63,10 +73,35 @@ class OllamaModel:
         if output_tokens is None:
             output_tokens = llm_http.estimate_tokens(content)
         reason = data.get("done_reason")
+        message = data.get("message")
         return ports.Completion(
             text=content,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             model=str(data.get("model") or self._model),
             finish_reason=reason if isinstance(reason, str) else None,
+            tool_calls=_tool_calls(message.get("tool_calls") if isinstance(message, dict) else None),
         )
+
+
+def _message(message: ports.ChatMessage) -> dict[str, object]:
+    """One message on the wire: tool arguments are objects; a tool answer names its tool."""
+    out: dict[str, object] = {"role": message.role, "content": message.content}
+    if message.role == "tool":
+        out["tool_name"] = message.name or ""
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": call.name, "arguments": llm_http.plain(call.arguments)}}
+            for call in message.tool_calls
+        ]
+    return out
+
+
+def _tool_calls(raw: object) -> tuple[toolspec.ToolCall, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        llm_http.tool_call(item.get("id"), item["function"].get("name"), item["function"].get("arguments"), i)
+        for i, item in enumerate(raw)
+        if isinstance(item, dict) and isinstance(item.get("function"), dict)
+    )

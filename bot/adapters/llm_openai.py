@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import httpx
 
 from bot import ports
 from bot.adapters import llm_http
+from bot.review import toolspec
 
 SchemaMode = Literal["json_schema", "json_object_schema", "none"]
 
@@ -67,10 +69,19 @@ class OpenAICompatibleModel:
     def _body(self, request: ports.CompletionRequest) -> dict[str, object]:
         body: dict[str, object] = {
             "model": self._model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message(m) for m in request.messages],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
         }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
+            body["tool_choice"] = request.tool_choice
         schema = request.json_schema
         if schema is not None and self._schema_mode == "json_schema":
             # strict=False: strict mode rejects common schema keywords; validation happens on our side anyway.
@@ -89,6 +100,7 @@ class OpenAICompatibleModel:
         if content is not None and not isinstance(content, str):
             raise llm_http.malformed(provider, "choices.0.message.content is not text")
         text = content or ""
+        calls = _tool_calls(message.get("tool_calls") if isinstance(message, dict) else None)
         choice = llm_http.dig(data, "choices", 0, provider=provider)
         finish = choice.get("finish_reason") if isinstance(choice, dict) else None
         usage = data.get("usage")
@@ -109,4 +121,37 @@ class OpenAICompatibleModel:
             output_tokens=output_tokens,
             model=str(data.get("model") or self._model),
             finish_reason=finish if isinstance(finish, str) else None,
+            tool_calls=calls,
         )
+
+
+def _message(message: ports.ChatMessage) -> dict[str, object]:
+    """One message on the wire: tool calls carry their arguments as a JSON string, as the API requires."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
+    out: dict[str, object] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["content"] = message.content or None
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(llm_http.plain(call.arguments))},
+            }
+            for call in message.tool_calls
+        ]
+    return out
+
+
+def _tool_calls(raw: object) -> tuple[toolspec.ToolCall, ...]:
+    """The calls of an answer; an entry that is not an object is skipped, bad arguments are marked."""
+    if not isinstance(raw, list):
+        return ()
+    calls = []
+    for index, item in enumerate(raw):
+        function = item.get("function") if isinstance(item, dict) else None
+        if isinstance(function, dict):
+            calls.append(
+                llm_http.tool_call(item.get("id"), function.get("name"), function.get("arguments"), index)
+            )
+    return tuple(calls)

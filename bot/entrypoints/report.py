@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain import Finding, ReviewOutcome
+from bot.domain import Finding, ReviewOutcome, Step
 from bot.review.planning import Plan
 from guardrails.pricing import micro_to_usd
 
@@ -22,6 +22,28 @@ def _comment(f: Finding) -> dict[str, Any]:
     if f.start_line is not None:
         out["start_line"] = f.start_line
     out.update(severity=f.severity.value, body=f.body)
+    return out
+
+
+def _step(s: Step) -> dict[str, Any]:
+    """One transcript step: a model turn (tokens, cost, latency), a tool call (redacted arguments, result
+    size, duration) or how an earlier finding was settled."""
+    out: dict[str, Any] = {"kind": s.kind, "part": s.chunk, "turn": s.turn, "name": s.name, "ok": s.ok}
+    if s.kind == "model":
+        out.update(
+            input_tokens=s.input_tokens,
+            output_tokens=s.output_tokens,
+            cost_usd=micro_to_usd(s.cost_micro_usd),
+            duration_ms=s.duration_ms,
+        )
+    elif s.kind == "tool":
+        out.update(
+            arguments=s.arguments,
+            result_bytes=s.result_bytes,
+            bytes_read=s.bytes_read,
+            duration_ms=s.duration_ms,
+        )
+    out["detail"] = s.detail
     return out
 
 
@@ -48,6 +70,7 @@ def to_json(outcome: ReviewOutcome, meta: Meta) -> dict[str, Any]:
                 "duration_ms": r.usage.duration_ms,
                 "findings": len(r.findings),
                 "error": r.error,
+                "steps": [_step(s) for s in r.steps],
             }
             for r in outcome.rounds
         ],

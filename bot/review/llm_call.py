@@ -8,6 +8,7 @@ of the fallback chain is tried. A call past its deadline is not retried: the rev
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
@@ -23,6 +24,22 @@ from guardrails.pricing import Price
 # The adapter's own HTTP timeout is set past the asyncio deadline so the deadline, not a transport
 # timeout, ends a slow call: a slow model is a `timeout`, not a retryable provider error.
 _TRANSPORT_SLACK_S = 5.0
+
+
+def request_texts(request: CompletionRequest) -> list[str]:
+    """Every text a request sends that the model reads as input: message contents, tool calls echoed
+    back, tool results' ids and names, and the tools offered (a growing agent conversation is all of it)."""
+    extra: list[str] = []
+    for message in request.messages:
+        extra += [message.tool_call_id or "", message.name or ""]
+        extra += [
+            f"{call.id} {call.name} {json.dumps(call.arguments, default=str)}" for call in message.tool_calls
+        ]
+    extra += [
+        f"{spec.name} {spec.description} {json.dumps(spec.parameters, default=str)}" for spec in request.tools
+    ]
+    # Messages count one each (as before); the extras only when present, so a plain call's bound is unchanged.
+    return [m.content for m in request.messages] + [text for text in extra if text]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +111,10 @@ class GuardedModel:
     def name(self) -> str:
         return self._chain[0].model.model
 
+    @property
+    def provider(self) -> str:
+        return self._chain[0].model.provider
+
     async def call(
         self,
         request: CompletionRequest,
@@ -128,7 +149,7 @@ class GuardedModel:
 
     async def _attempt(self, priced: PricedModel, call: _Call) -> tuple[Completion, int]:
         model, request, kind = priced.model, call.request, call.kind
-        texts = [m.content for m in request.messages]
+        texts = request_texts(request)
         estimate = budget.upper_bound_micro(
             budget.input_tokens_upper_bound(texts), request.max_tokens, priced.price, model.model
         )

@@ -1,5 +1,9 @@
 """Versioned prompt templates (files under `prompts/<version>/`) and the messages built from them.
 
+Every version has `system`, `user` and `repair`; the agent loop also needs `agent` (how to use the tools),
+`tools` (the plain-text tool protocol) and `final` (the forced final answer). A version whose user
+template lists earlier findings by id (`$carried_list`) asks the model to address each one.
+
 Code and PR text are fenced as untrusted data. The fence's tag carries a digest of its own content, so
 text inside cannot forge a closing tag, and the prompt stays deterministic (cacheable).
 """
@@ -25,6 +29,19 @@ class PromptSet:
     system: Template
     user: Template
     repair: Template
+    agent: Template | None = None
+    tools: Template | None = None
+    final: Template | None = None
+
+    @property
+    def addresses_carried(self) -> bool:
+        """True when the model is asked to mark each earlier finding fixed or open, by id."""
+        return "carried_list" in self.user.get_identifiers()
+
+    @property
+    def has_agent(self) -> bool:
+        """True when the version has the templates the agent loop needs."""
+        return None not in (self.agent, self.tools, self.final)
 
 
 def load(version: str) -> PromptSet:
@@ -38,7 +55,14 @@ def load(version: str) -> PromptSet:
         raise ConfigError(
             f"unknown prompt version {version!r}", (f"review.prompt_version: {version!r}",)
         ) from exc
-    return PromptSet(version, Template(texts["system"]), Template(texts["user"]), Template(texts["repair"]))
+    optional = {
+        name: Template(folder.joinpath(f"{name}.md").read_text("utf-8"))
+        for name in ("agent", "tools", "final")
+        if folder.joinpath(f"{name}.md").is_file()
+    }
+    return PromptSet(
+        version, Template(texts["system"]), Template(texts["user"]), Template(texts["repair"]), **optional
+    )
 
 
 def fence(label: str, content: str) -> str:
@@ -47,10 +71,13 @@ def fence(label: str, content: str) -> str:
     return f"<{tag}>\n{content}\n</{tag}>"
 
 
-def _carried(findings: Sequence[Finding]) -> str:
+def _carried(findings: Sequence[Finding], *, ids: bool = False) -> str:
     if not findings:
         return "(none)"
-    lines = [f"- {f.path} {f.side.value} line {f.line} [{f.severity.value}]: {f.body}" for f in findings]
+    lines = [
+        f"- {f'F{n}: ' if ids else ''}{f.path} {f.side.value} line {f.line} [{f.severity.value}]: {f.body}"
+        for n, f in enumerate(findings, start=1)
+    ]
     return fence("earlier-findings", "\n".join(lines))
 
 
@@ -64,6 +91,7 @@ class RoundInput:
     chunk_count: int
     pr_text: str
     carried: tuple[Finding, ...]
+    context: str = ""  # the hunks widened to their enclosing code, when the pipeline provides it
 
 
 def messages(prompts: PromptSet, item: RoundInput) -> tuple[ChatMessage, ...]:
@@ -75,8 +103,11 @@ def messages(prompts: PromptSet, item: RoundInput) -> tuple[ChatMessage, ...]:
         chunk_count=item.chunk_count,
         pr_text=fence("pr-text", item.pr_text or "(no description)"),
         carried=_carried(item.carried),
+        carried_list=_carried(item.carried, ids=True),
         diff=fence("diff", item.chunk.text),
     )
+    if item.context:
+        user += "\n\nThe code around the change, from the head commit:\n" + fence("context", item.context)
     return (ChatMessage("system", system), ChatMessage("user", user))
 
 

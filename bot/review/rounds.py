@@ -4,20 +4,26 @@ A round reviews the whole change (every chunk) with one reviewer (a model and a 
 rounds rotate through the configured reviewers so they are not identical. Each chunk is an analysis
 query: temperature 0, cached by prompt version + model + content hash, one repair attempt for invalid
 output. The verdict is then decided by the consensus gate, never by the model.
+
+With an agent and a toolbox factory, and a worktree on the change, each part is reviewed by the agent
+loop instead (`agent.py`): not cached, since what the model reads depends on its own tool calls. Earlier
+findings are settled by the rule of `carried.py` in both modes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from bot.domain import FileDiff, Finding, RoundResult, Usage, Verdict
+from bot.domain import FileDiff, Finding, RoundResult, Step, Usage, Verdict
 from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError, QuorumError
 from bot.ports import ChatMessage, Completion, CompletionRequest, Progress, QueryCache
-from bot.review import prompts
+from bot.review import agent, agent_tools, carried, prompts
 from bot.review.chunking import Chunk
 from bot.review.llm_call import GuardedModel
+from bot.review.toolspec import ToolBox
 from guardrails import budget, deadlines, validation
 from guardrails.clock import Clock
 
@@ -46,6 +52,12 @@ class Change:
     chunks: tuple[Chunk, ...]
     files: Mapping[str, FileDiff]
     pr_text: str
+    worktree: Path | None = None  # the head checkout the agent's tools read; None: single-call rounds
+    contexts: Mapping[int, str] = field(default_factory=dict)  # chunk index -> widened code around it
+
+
+# Builds the toolbox of one round: the worktree, and the paths the change touches (for the analysers).
+ToolBoxFactory = Callable[[Path, Sequence[str]], ToolBox]
 
 
 class RoundAborted(QuorumError):
@@ -64,6 +76,8 @@ class _Tally:
     summaries: list[str] = field(default_factory=list)
     items: list[validation.FindingOutput] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    session: agent_tools.Session | None = None
 
     def add(self, completion: Completion | None, cost: int) -> None:
         if completion is not None:
@@ -93,9 +107,15 @@ class RoundRunner:
         clock: Clock,
         config: RoundConfig,
         progress: Progress,
+        *,
+        agent_loop: agent.Agent | None = None,
+        toolbox_factory: ToolBoxFactory | None = None,
+        on_step: Callable[[Step], None] = lambda step: None,
     ) -> None:
         self._prompts, self._reviewers, self._cache = prompt_set, tuple(reviewers), cache
         self._clock, self._config, self._progress = clock, config, progress
+        self._agent, self._toolbox_factory, self._on_step = agent_loop, toolbox_factory, on_step
+        self._schema = carried.SCHEMA if prompt_set.addresses_carried else validation.REVIEW_SCHEMA
 
     def reviewer(self, index: int) -> Reviewer:
         return self._reviewers[(index - 1) % len(self._reviewers)]
@@ -110,6 +130,7 @@ class RoundRunner:
             outer, deadlines.Deadline.after(self._clock, "round", self._config.round_timeout_s)
         )
         tally, started = _Tally(), time.monotonic()
+        tally.session = self._session(change, index, tally)
         try:
             async with deadlines.enforce(deadline, self._clock):
                 for chunk in change.chunks:
@@ -118,14 +139,37 @@ class RoundRunner:
                         f"({reviewer.persona}, {reviewer.model.name})"
                     )
                     item = prompts.RoundInput(
-                        reviewer.persona, index, chunk, len(change.chunks), change.pr_text, tuple(carried)
+                        reviewer.persona,
+                        index,
+                        chunk,
+                        len(change.chunks),
+                        change.pr_text,
+                        tuple(carried),
+                        change.contexts.get(chunk.index, ""),
                     )
-                    await self._chunk(reviewer, item, scope, deadline, tally)
+                    await self._chunk(reviewer, item, scope, deadline, tally, change.files)
         except (BudgetExceeded, DeadlineExceeded, ProviderError) as exc:
             raise RoundAborted(
                 self._result(index, reviewer, change, carried, tally, started, aborted=True), exc
             ) from exc
         return self._result(index, reviewer, change, carried, tally, started)
+
+    def _session(self, change: Change, index: int, tally: _Tally) -> agent_tools.Session | None:
+        """The agent state of this round, or None for single-call rounds."""
+        if self._agent is None or self._toolbox_factory is None or change.worktree is None:
+            return None
+
+        def record(step: Step) -> None:
+            self._record(tally, step)
+            if step.kind == "tool":
+                self._progress.step(f"round {index}: part {step.chunk}: {step.name}")
+
+        toolbox = self._toolbox_factory(change.worktree, tuple(change.files))
+        return self._agent.session(toolbox, record)
+
+    def _record(self, tally: _Tally, step: Step) -> None:
+        tally.steps.append(step)
+        self._on_step(step)
 
     async def _chunk(
         self,
@@ -134,8 +178,45 @@ class RoundRunner:
         scope: budget.BudgetScope,
         deadline: deadlines.Deadline,
         tally: _Tally,
+        files: Mapping[str, FileDiff],
     ) -> None:
         msgs = prompts.messages(self._prompts, item)
+        if self._agent is not None and tally.session is not None:
+            part = agent.Part(
+                reviewer.model,
+                msgs[0].content,
+                msgs[1].content,
+                item.chunk.index + 1,
+                scope,
+                deadline,
+                self._config.max_output_tokens,
+                self._config.temperature,
+                self._schema,
+            )
+            outcome = await self._agent.review_part(tally.session, part)
+            parsed, text = validation.Parsed(outcome.review, outcome.error), outcome.text
+        else:
+            parsed, text = await self._single(reviewer, msgs, scope, deadline, tally)
+        if parsed.review is None:
+            tally.verdicts.append(Verdict.NONE)
+            tally.errors.append(f"part {item.chunk.index + 1}: {parsed.error}")
+            return
+        settled = carried.settle(item.carried, text, files, item.chunk.index + 1)
+        for step in settled.steps:
+            self._record(tally, step)
+        tally.verdicts.append(validation.effective_verdict(parsed.review, carried=settled.open))
+        tally.summaries.append(validation.clean_text(parsed.review.summary, validation.MAX_SUMMARY_CHARS))
+        tally.items.extend(parsed.review.findings)
+
+    async def _single(
+        self,
+        reviewer: Reviewer,
+        msgs: Sequence[ChatMessage],
+        scope: budget.BudgetScope,
+        deadline: deadlines.Deadline,
+        tally: _Tally,
+    ) -> tuple[validation.Parsed, str]:
+        """One cached analysis query with one repair attempt: the parsed review and the text it came from."""
         key = prompts.cache_key(
             self._prompts.version,
             reviewer.model.name,
@@ -145,6 +226,7 @@ class RoundRunner:
         )
         cached = await self._cache.get(key)
         parsed = validation.parse(cached) if cached is not None else validation.Parsed(None, "not cached")
+        text = cached or ""
         if parsed.review is None:
             completion, cost = await reviewer.model.call(self._request(msgs), scope, deadline)
             tally.add(completion, cost)
@@ -156,17 +238,11 @@ class RoundRunner:
                 text, parsed = completion.text, validation.parse(completion.text)
             if parsed.review is not None:
                 await self._cache.put(key, text, self._config.cache_ttl_s)
-        if parsed.review is None:
-            tally.verdicts.append(Verdict.NONE)
-            tally.errors.append(f"part {item.chunk.index + 1}: {parsed.error}")
-            return
-        tally.verdicts.append(validation.effective_verdict(parsed.review, carried=item.carried))
-        tally.summaries.append(validation.clean_text(parsed.review.summary, validation.MAX_SUMMARY_CHARS))
-        tally.items.extend(parsed.review.findings)
+        return parsed, text
 
     def _request(self, msgs: Sequence[ChatMessage]) -> CompletionRequest:
         return CompletionRequest(
-            tuple(msgs), self._config.max_output_tokens, self._config.temperature, validation.REVIEW_SCHEMA
+            tuple(msgs), self._config.max_output_tokens, self._config.temperature, self._schema
         )
 
     def _result(
@@ -183,10 +259,11 @@ class RoundRunner:
         anchored = validation.anchor(tally.items, change.files, self._config.max_comments)
         complete = len(tally.verdicts) == len(change.chunks) and not aborted
         verdict = combine(tally.verdicts) if complete else Verdict.NONE
+        spent = tally.usage + (tally.session.usage if tally.session is not None else Usage())
         usage = Usage(
-            tally.usage.input_tokens,
-            tally.usage.output_tokens,
-            tally.usage.cost_micro_usd,
+            spent.input_tokens,
+            spent.output_tokens,
+            spent.cost_micro_usd,
             int((time.monotonic() - started) * 1000),
         )
         return RoundResult(
@@ -198,4 +275,5 @@ class RoundRunner:
             usage,
             anchored.notes,
             "; ".join(tally.errors) or None,
+            tuple(tally.steps),
         )

@@ -1,8 +1,10 @@
 """A wire-level fake of the three LLM provider APIs (OpenAI-compatible, Ollama, Anthropic) on 127.0.0.1.
 
 Replies are scripted (`push` queues them, `script` computes them) and wrapped in each provider's real
-response envelope. The fake is as strict as the real services about auth headers, required fields and
-paths, so an adapter that sends a wrong request fails here too. Recorded header names are lower-case.
+response envelope; a reply may make tool calls (`Reply.tool_call`) in each provider's own shape, and
+`Reply.text_tool_call` writes one in the plain-text protocol of models without tool calling. The fake
+is as strict as the real services about auth headers, required fields, paths and tool turns, so an
+adapter that sends a wrong request fails here too. Recorded header names are lower-case.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
-Flavor = Literal["openai", "ollama", "anthropic"]
+from tests.fakes import llm_tool_wire
+from tests.fakes.llm_tool_wire import Flavor, ScriptedCall
+
 CHAT_PATHS = {"openai": "/v1/chat/completions", "ollama": "/api/chat", "anthropic": "/v1/messages"}
 MODEL_LIST_PATHS = {"openai": "/v1/models", "ollama": "/api/tags"}
 _ANTHROPIC_ERROR_TYPES = {
@@ -44,7 +48,27 @@ class Reply:
     raw_body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     error_message: str = "scripted error"
-    finish_reason: str | None = None  # None: the flavor's usual "stop" / "end_turn"
+    finish_reason: str | None = None  # None: the flavor's usual "stop" / "end_turn" (or tool-call reason)
+    tool_calls: list[ScriptedCall] = field(default_factory=list)
+
+    @classmethod
+    def tool_call(
+        cls,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        raw_arguments: str | None = None,
+        text: str = "",
+        more: tuple[ScriptedCall, ...] = (),
+    ) -> Reply:
+        """A reply calling tool `name` natively (plus `more` calls); `raw_arguments` sends garbage JSON."""
+        first = ScriptedCall(name, arguments or {}, raw_arguments)
+        return cls(text=text, tool_calls=[first, *more])
+
+    @classmethod
+    def text_tool_call(cls, name: str, arguments: dict[str, Any] | None = None) -> Reply:
+        """A reply calling tool `name` in the plain-text protocol (one JSON object as the whole answer)."""
+        return cls(text=json.dumps({"tool": name, "arguments": arguments or {}}))
 
 
 @dataclass
@@ -55,6 +79,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""  # the body exactly as it came over the wire
 
 
 class FakeLLMServer:
@@ -67,11 +92,13 @@ class FakeLLMServer:
         *,
         require_key: bool = False,
         models: tuple[str, ...] = ("fake-model",),
+        supports_tools: bool = True,
     ) -> None:
         self.flavor: Flavor = flavor
         self.script = script
         self.require_key = require_key
         self.models = models
+        self.supports_tools = supports_tools
         self.requests: list[RecordedRequest] = []
         self.base_url = ""
         self._queue: collections.deque[Reply] = collections.deque()
@@ -85,6 +112,16 @@ class FakeLLMServer:
         """Queue replies; they are used before the script, in order."""
         with self._lock:
             self._queue.extend(replies)
+
+    def chat_bodies(self) -> list[dict[str, Any]]:
+        """The JSON bodies of every chat request so far, in order."""
+        with self._lock:
+            return [r.body for r in self.requests if r.path == CHAT_PATHS[self.flavor]]
+
+    def wire_text(self) -> str:
+        """Every request body received so far, as sent (for checks that a byte never left the client)."""
+        with self._lock:
+            return "\n".join(r.raw.decode("utf-8", "replace") for r in self.requests)
 
     def __enter__(self) -> FakeLLMServer:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -164,7 +201,13 @@ class FakeLLMServer:
         messages = body["messages"]
         if not isinstance(messages, list) or not messages:
             return self._error(400, "messages: must be a non-empty list")
-        problem = _message_problem(self.flavor, messages) or _format_problem(self.flavor, body)
+        if "tools" in body and not self.supports_tools:
+            return self._error(400, f"{body['model']} does not support tools")
+        problem = (
+            _message_problem(self.flavor, messages, body)
+            or _format_problem(self.flavor, body)
+            or llm_tool_wire.tools_problem(self.flavor, body)
+        )
         return self._error(400, problem) if problem else None
 
     def _error(self, status: int, message: str) -> tuple[int, dict[str, str], bytes]:
@@ -187,7 +230,7 @@ class FakeLLMServer:
         }
 
     def _envelope(self, reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
-        number, model = next(self._ids), body.get("model", "")
+        number, model, called = next(self._ids), body.get("model", ""), bool(reply.tool_calls)
         if self.flavor == "openai":
             return {
                 "id": f"chatcmpl-fake{number}",
@@ -197,8 +240,8 @@ class FakeLLMServer:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": reply.text},
-                        "finish_reason": reply.finish_reason or "stop",
+                        "message": llm_tool_wire.openai_message(reply.text, reply.tool_calls, number),
+                        "finish_reason": reply.finish_reason or ("tool_calls" if called else "stop"),
                     }
                 ],
                 "usage": {
@@ -211,7 +254,7 @@ class FakeLLMServer:
             return {
                 "model": model,
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "message": {"role": "assistant", "content": reply.text},
+                "message": llm_tool_wire.ollama_message(reply.text, reply.tool_calls),
                 "done": True,
                 "done_reason": reply.finish_reason or "stop",
                 "total_duration": 1_000_000,
@@ -223,22 +266,17 @@ class FakeLLMServer:
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": reply.text}],
-            "stop_reason": reply.finish_reason or "end_turn",
+            "content": llm_tool_wire.anthropic_content(reply.text, reply.tool_calls, number),
+            "stop_reason": reply.finish_reason or ("tool_use" if called else "end_turn"),
             "stop_sequence": None,
             "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
         }
 
 
-def _message_problem(flavor: Flavor, messages: list[Any]) -> str | None:
-    allowed = {"user", "assistant"} if flavor == "anthropic" else {"system", "user", "assistant"}
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
-            return f"messages.{index}: needs a text content"
-        if message.get("role") not in allowed:
-            extra = " (use the top-level system parameter)" if message.get("role") == "system" else ""
-            return f"messages.{index}.role: unexpected role {message.get('role')!r}{extra}"
-    return None
+def _message_problem(flavor: Flavor, messages: list[Any], body: dict[str, Any]) -> str | None:
+    if flavor == "anthropic":
+        return llm_tool_wire.anthropic_problem(messages, body)
+    return llm_tool_wire.chat_problem(flavor, messages)
 
 
 def _format_problem(flavor: Flavor, body: dict[str, Any]) -> str | None:
@@ -283,7 +321,7 @@ def _handler_for(fake: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 body = None
             headers = {name.lower(): value for name, value in self.headers.items()}
             request = RecordedRequest(
-                self.command, self.path, headers, body if isinstance(body, dict) else {}
+                self.command, self.path, headers, body if isinstance(body, dict) else {}, raw
             )
             if raw and not isinstance(body, dict):
                 with fake._lock:

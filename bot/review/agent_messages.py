@@ -1,0 +1,103 @@
+"""The agent conversation in the two tool protocols: native tool calling and plain-text JSON.
+
+The loop keeps a protocol-neutral history of exchanges (what the model said, the calls it made with
+redacted arguments, the redacted results) and renders it for the protocol in use, so a model found not
+to support native calls mid-conversation continues in text with the same history. Tool results are
+fenced as untrusted data, like the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bot import ports
+from bot.review import prompts, toolspec
+
+Protocol = Literal["native", "text"]
+
+_FENCED = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One model turn: its words, its calls and their results, and any feedback we sent after it."""
+
+    words: str
+    calls: tuple[toolspec.ToolCall, ...] = ()
+    results: tuple[toolspec.ToolResult, ...] = ()
+    feedback: str = ""
+
+
+def describe_tools(specs: Sequence[toolspec.ToolSpec]) -> str:
+    """The tool list of the plain-text protocol."""
+    return "\n".join(
+        f"- {s.name}: {s.description}\n  arguments: {json.dumps(s.parameters, sort_keys=True)}" for s in specs
+    )
+
+
+def parse_text_call(text: str, call_id: str) -> toolspec.ToolCall | None:
+    """The one tool call of a plain-text answer, or None when the answer is not exactly one call
+    (`{"tool": name, "arguments": {...}}`, optionally inside a code fence, nothing else around it)."""
+    body = text.strip()
+    fenced = _FENCED.fullmatch(body)
+    if fenced:
+        body = fenced.group(1)
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if (
+        not isinstance(data, dict)
+        or set(data) - {"tool", "arguments"}
+        or not isinstance(data.get("tool"), str)
+    ):
+        return None
+    arguments = data.get("arguments", {})
+    if not isinstance(arguments, dict):
+        arguments = {ports.INVALID_ARGUMENTS: "the arguments are not a JSON object"}
+    return toolspec.ToolCall(call_id, data["tool"], arguments)
+
+
+def result_text(result: toolspec.ToolResult) -> str:
+    """A tool result as the model reads it: its outcome, then the fenced text."""
+    state = "ok" if result.ok else "refused or failed"
+    cut = ", cut to size" if result.truncated else ""
+    return f"{result.name}: {state}{cut}\n{prompts.fence('tool-result', result.text)}"
+
+
+def render(
+    protocol: Protocol,
+    base: Sequence[ports.ChatMessage],
+    history: Sequence[Exchange],
+    final: str | None = None,
+) -> tuple[ports.ChatMessage, ...]:
+    """The conversation so far; `final` is the forced-final-answer request appended last."""
+    out = list(base)
+    for exchange in history:
+        if not exchange.calls:
+            out.append(ports.ChatMessage("assistant", exchange.words or "(empty answer)"))
+        elif protocol == "native":
+            out.append(ports.ChatMessage("assistant", exchange.words, tool_calls=exchange.calls))
+            out += [
+                ports.ChatMessage("tool", result_text(r), tool_call_id=r.call_id, name=r.name)
+                for r in exchange.results
+            ]
+        else:
+            for call, result in zip(exchange.calls, exchange.results, strict=True):
+                spoken = json.dumps({"tool": call.name, "arguments": call.arguments}, default=str)
+                out.append(ports.ChatMessage("assistant", spoken))
+                out.append(ports.ChatMessage("user", "Tool result. " + result_text(result)))
+        if exchange.feedback:
+            out.append(ports.ChatMessage("user", exchange.feedback))
+    if final is not None:
+        out.append(ports.ChatMessage("user", final))
+    return tuple(out)
+
+
+def uses_tools(history: Sequence[Exchange]) -> bool:
+    """True when the history holds a tool call (a native provider then needs the tools listed)."""
+    return any(exchange.calls for exchange in history)
