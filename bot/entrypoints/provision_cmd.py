@@ -1,0 +1,106 @@
+"""`quorum provision`: set up Elasticsearch (retention, templates, data streams) and import Kibana's objects.
+
+Exit codes: 0 done, 1 Elasticsearch or Kibana unreachable or refusing, 2 nothing configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from bot import bootstrap, errors
+from bot.adapters import elastic_metrics, elastic_provision
+from config.settings import Settings, load_settings
+from guardrails import redaction
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `provision` on the CLI's subparsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "provision",
+        help="create the Elasticsearch templates, retention and data streams; import Kibana's dashboards",
+        description="Create or update the ILM policy, component and index templates and data streams in "
+        "Elasticsearch, then import deploy/kibana/quorum.ndjson into Kibana when elasticsearch.kibana_url "
+        "is set. Safe to run again: unchanged objects are left alone.",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
+    parser.add_argument(
+        "--kibana-wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for Kibana to become available (default: 60)",
+    )
+    return parser
+
+
+def run(
+    settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Provision what `[elasticsearch]` names; print each step; return the exit code."""
+    out, err = out or sys.stdout, err or sys.stderr
+    es = settings.elasticsearch
+    if not es.hosts:
+        err.write("quorum: elasticsearch.hosts is empty: nothing to provision\n")
+        return EXIT_USAGE
+    redactor = redaction.Redactor(bootstrap.known_secrets(settings))
+    try:
+        asyncio.run(_provision(settings, args, out))
+    except elastic_provision.ProvisionError as exc:
+        # Messages name steps and settings, never values; the redactor is the belt to those braces.
+        err.write("quorum: provision failed: " + redactor.redact(exc.message)[0] + "\n")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+async def _provision(settings: Settings, args: argparse.Namespace, out: TextIO) -> None:
+    es = settings.elasticsearch
+    dry_run = bool(args.dry_run)
+    assets = elastic_provision.load_assets(es.environment, es.retention_days)
+    client = elastic_metrics.connect(es, request_timeout_s=30.0)
+    try:
+        for step in await elastic_provision.provision_elasticsearch(client, assets, dry_run=dry_run):
+            _print(out, step)
+    finally:
+        await client.close()
+    if es.kibana_url is None:
+        out.write("kibana         skipped: elasticsearch.kibana_url is not set\n")
+        return
+    data = elastic_provision.KIBANA_OBJECTS.read_bytes()
+    headers = {"kbn-xsrf": "true"}
+    if es.api_key is not None:
+        headers["Authorization"] = "ApiKey " + es.api_key.get_secret_value()
+    async with httpx.AsyncClient(base_url=es.kibana_url, headers=headers, timeout=30.0) as http:
+        if not dry_run:
+            await elastic_provision.wait_for_kibana(http, wait_s=float(getattr(args, "kibana_wait", 60.0)))
+        _print(out, await elastic_provision.import_kibana(http, data, dry_run=dry_run))
+
+
+def _print(out: TextIO, step: elastic_provision.Step) -> None:
+    out.write(f"{step.target:<14} {step.what:<52} {step.result}\n")
+    out.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `provision` on its own (until the main CLI registers it)."""
+    parser = argparse.ArgumentParser(prog="quorum")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except errors.ConfigError as exc:
+        sys.stderr.write("quorum: configuration error: " + exc.message + "\n")
+        return EXIT_USAGE
+    return run(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
