@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
-from bot.adapters import memory
+from bot.adapters import memory, worktree_tools
 from bot.adapters.git_worktrees import GitWorktrees
 from bot.adapters.lazy_model import LazyModel
 from bot.adapters.llm_anthropic import AnthropicModel
 from bot.adapters.llm_local import LocalLlamaServer
 from bot.adapters.llm_ollama import OllamaModel
 from bot.adapters.llm_openai import OpenAICompatibleModel
+from bot.domain import Step
 from bot.errors import ConfigError
 from bot.pipeline import PrepareDeps, ReviewDeps
 from bot.ports import LanguageModel, Progress, QueryCache
-from bot.review import filters, prompts
+from bot.review import agent, filters, gather, prompts, tools
 from bot.review.llm_call import CallRecord, GuardedModel, PricedModel, RetryPolicy
 from bot.review.planning import ReviewerPlan
-from bot.review.rounds import Reviewer, RoundConfig, RoundRunner
+from bot.review.rounds import Reviewer, RoundConfig, RoundRunner, ToolBoxFactory
 from config.sections import LlmSettings, ReviewSettings
 from config.settings import Settings
 from guardrails import budget, consensus, pricing, redaction
@@ -160,6 +162,7 @@ def review_deps(
     clock: Clock,
     progress: Progress,
     observe: Callable[[CallRecord], None],
+    on_step: Callable[[Step], None] | None = None,
 ) -> ReviewDeps:
     """The review pipeline over the given ledger and cache (in memory locally, on Redis in `serve`)."""
     reviewers = [
@@ -169,25 +172,44 @@ def review_deps(
         )
         for r in settings.review.reviewers
     ]
+    prompt_set = prompts.load(settings.review.prompt_version)
+    prep = prepare_deps(settings, progress)
+    loop, factory = _agent(settings, prompt_set, prep.redactor, clock)
     runner = RoundRunner(
-        prompts.load(settings.review.prompt_version),
-        reviewers,
-        cache,
-        clock,
-        _round_config(settings),
-        progress,
-    )
+        prompt_set, reviewers, cache, clock, _round_config(settings), progress,
+        agent_loop=loop, toolbox_factory=factory, on_step=on_step or (lambda _s: None),
+    )  # fmt: skip
     policy = consensus.ConsensusPolicy(
         settings.consensus.min_approvals, settings.consensus.max_rounds, settings.review.require_full_coverage
     )
+    context = None
+    if settings.agent.enabled and settings.agent.max_context_lines > 0:
+        # Widened code takes at most a quarter of what a chunk of diff may take.
+        context = gather.ContextPolicy(
+            settings.agent.context_lines,
+            settings.agent.max_context_lines,
+            max(256, chunk_budget(settings) // 4),
+        )
     return ReviewDeps(
-        prepare_deps(settings, progress),
-        runner,
-        clock,
-        policy,
-        settings.timeouts.review_job_s,
-        settings.review.max_comments,
+        prep, runner, clock, policy, settings.timeouts.review_job_s, settings.review.max_comments, context
     )
+
+
+def _agent(
+    settings: Settings, prompt_set: prompts.PromptSet, redactor: redaction.Redactor, clock: Clock
+) -> tuple[agent.Agent | None, ToolBoxFactory | None]:
+    """The agent loop and its toolbox factory, or (None, None) for single-call rounds."""
+    a = settings.agent
+    if not a.enabled or a.max_tool_calls == 0 or not prompt_set.has_agent:
+        return None, None
+    limits = agent.AgentLimits(a.max_turns, a.max_tool_calls, a.max_wall_s, a.max_read_bytes, a.tool_protocol)
+    tool_limits = tools.ToolLimits(a.max_tool_calls, a.max_read_bytes, a.max_result_bytes)
+
+    def toolbox(root: Path, changed: Sequence[str]) -> tools.BoundedToolBox:
+        worktree = worktree_tools.GitWorktreeTools.from_settings(root, a)
+        return tools.BoundedToolBox(worktree, redactor, tool_limits, changed_paths=changed)
+
+    return agent.Agent(prompt_set, limits, redactor, clock), toolbox
 
 
 def _guarded(

@@ -22,7 +22,7 @@ from bot.domain import (
 )
 from bot.errors import BudgetExceeded, DeadlineExceeded
 from bot.ports import Progress
-from bot.review import chunking, diffparse, filters
+from bot.review import chunking, diffparse, filters, gather
 from bot.review.rounds import Change, RoundAborted, RoundRunner
 from guardrails import consensus, deadlines, redaction, validation, workspace
 from guardrails.clock import Clock
@@ -57,6 +57,7 @@ class ReviewDeps:
     policy: consensus.ConsensusPolicy
     job_timeout_s: float
     max_comments: int
+    context: gather.ContextPolicy | None = None  # None: rounds see the diff alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +158,20 @@ async def _rounds(
         return consensus.GateResult(
             Decision.ESCALATED, Reason.NOTHING_TO_REVIEW, 0, "no file of the change could be reviewed"
         )
-    change = Change(
-        request.source.name,
-        request.job_id,
-        prepared.chunks,
-        {f.path: f for f in prepared.files},
-        prepared.pr_text,
-    )
-    async with deps.prep.workspaces.worktree(request.source, prepared.head_sha, request.job_id):
+    async with deps.prep.workspaces.worktree(request.source, prepared.head_sha, request.job_id) as tree:
+        contexts: dict[int, str] = {}
+        if deps.context is not None:
+            found = await gather.gather(tree, prepared.chunks, deps.prep.redactor, deps.context)
+            contexts = found.texts
+        change = Change(
+            request.source.name,
+            request.job_id,
+            prepared.chunks,
+            {f.path: f for f in prepared.files},
+            prepared.pr_text,
+            worktree=tree,
+            contexts=contexts,
+        )
         while True:
             gate = consensus.decide(
                 [r.verdict for r in rounds], deps.policy, coverage_complete=prepared.coverage.complete

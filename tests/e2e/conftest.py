@@ -90,6 +90,8 @@ def quorum(
     (tmp_path / "secrets").mkdir()
     monkeypatch.setenv("QUORUM_SECRETS_DIR", str(tmp_path / "secrets"))
     monkeypatch.setenv("QUORUM_LLM__RETRY_BASE_S", "0.01")
+    # These runs count model calls of single-call rounds; agent rounds have their own tests.
+    monkeypatch.setenv("QUORUM_AGENT__ENABLED", "false")
 
     def run(*argv: str, fake: llm_servers.FakeLLMServer | None = None, **env: str) -> Run:
         if fake is not None:
