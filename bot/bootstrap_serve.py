@@ -8,6 +8,7 @@ connection or reads settings.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,8 +18,10 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from bot import bootstrap, forge, pipeline
+from bot import bootstrap, forge, pipeline, telemetry
 from bot.adapters import (
+    discord_notifier,
+    elastic_metrics,
     github_api,
     redis_budget,
     redis_cache,
@@ -28,18 +31,18 @@ from bot.adapters import (
     redis_scheduler,
     redis_state,
 )
-from bot.daemon.context import DaemonDeps, ServerPolicy
+from bot.daemon.context import DaemonDeps, ServerPolicy, current_pr
 from bot.daemon.handler import JobHandler
 from bot.daemon.intake import QueueIntake
 from bot.daemon.reconciler import Reconciler
 from bot.domain import ReviewOutcome
 from bot.entrypoints.monitor import LocalJobs, Monitor
 from bot.errors import ConfigError
-from bot.ports import MetricsSink, Notifier, Progress
+from bot.ports import MetricsSink, Notification, Notifier, Progress
 from bot.review.llm_call import CallRecord
 from config import repo_policy
 from config.settings import Settings
-from guardrails import admission, consensus, lease, workspace
+from guardrails import admission, consensus, lease, redaction, workspace
 from guardrails.clock import Clock, SystemClock
 
 # A review must leave time inside the PR lease to save and publish its decision.
@@ -141,9 +144,16 @@ def _pr_text(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def _emit_calls(metrics: MetricsSink) -> Callable[[CallRecord], None]:
+def _emit_calls(metrics: MetricsSink, clock: Clock, prompt_version: str) -> Callable[[CallRecord], None]:
+    seq = itertools.count()
+
     def observe(record: CallRecord) -> None:
-        metrics.emit("llm_call", dataclasses.asdict(record))
+        # The record is made when the attempt ends; its start is what the document is dated by.
+        at = clock.now() - record.duration_ms / 1000
+        doc = telemetry.llm_call_doc(
+            record, current_pr.get(), at=at, seq=next(seq), prompt_version=prompt_version
+        )
+        metrics.emit("llm_call", doc)
 
     return observe
 
@@ -179,7 +189,9 @@ async def runtime(
         client = await stack.enter_async_context(httpx.AsyncClient())
         progress = progress or _LogProgress()
         make = await bootstrap.model_factory(settings, stack, client, progress)
-        observe = _emit_calls(metrics) if metrics is not None else (lambda _r: None)
+        observe = (
+            _emit_calls(metrics, clock, settings.review.prompt_version) if metrics else (lambda _r: None)
+        )
         cache = redis_cache.RedisQueryCache(redis, settings.redis.key_prefix)
         review_deps = bootstrap.review_deps(settings, make, ledger, cache, clock, progress, observe)
         policy = ServerPolicy(
@@ -209,3 +221,38 @@ async def runtime(
             settings, redis, sched, intake, JobHandler(deps), reconciler, monitor, jobs, gh, deps,
             instance=uuid.uuid4().hex[:8],
         )  # fmt: skip
+
+
+@asynccontextmanager
+async def metrics(settings: Settings) -> AsyncIterator[MetricsSink]:
+    """The metrics sink: Elasticsearch when hosts are configured (shipping in the background, flushed on
+    exit), else one that drops everything."""
+    if not settings.elasticsearch.hosts:
+        yield telemetry.NullSink()
+        return
+    redactor = redaction.Redactor(bootstrap.known_secrets(settings))
+    sink = elastic_metrics.ElasticMetrics.from_settings(
+        settings.elasticsearch, redact=lambda text: redactor.redact(text)[0]
+    )
+    async with sink.running():
+        yield sink
+
+
+@asynccontextmanager
+async def notifier(settings: Settings) -> AsyncIterator[Notifier]:
+    """Discord notifications when a webhook URL is configured, else none."""
+    url = settings.discord.webhook_url
+    if url is None:
+        yield _Silent()
+        return
+    redactor = redaction.Redactor(bootstrap.known_secrets(settings))
+    discord = discord_notifier.DiscordNotifier(
+        url.get_secret_value(), events=settings.discord.events, redactor=redactor
+    )
+    async with discord.running():
+        yield discord
+
+
+class _Silent:
+    def notify(self, notification: Notification) -> None:
+        return None

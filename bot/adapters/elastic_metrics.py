@@ -280,6 +280,9 @@ class ElasticMetrics:
             self._reject("unserialisable")
             return None
         index = telemetry.stream_name(kind, self._environment)
+        if not all(isinstance(doc.get(key, {}), dict) for key in ("event", "data_stream", "service")):
+            self._reject("malformed")  # ECS objects given as scalars would break the mapping
+            return None
         doc.setdefault("@timestamp", telemetry.timestamp(time.time()))
         event = doc.setdefault("event", {})
         event.setdefault("id", uuid.uuid4().hex)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from bot import forge, publish
+from bot import forge, publish, telemetry
 from bot.daemon import commands, merger, publisher
-from bot.daemon.context import DaemonDeps, Work, log
+from bot.daemon.context import DaemonDeps, Work, current_pr, log
 from bot.daemon.outbox import Pending
 from bot.daemon.tracked import Tracked
 from bot.domain import Decision, Reason, ReviewOutcome, Verdict
@@ -43,6 +43,9 @@ class JobHandler:
         """Work on the PR until nothing is left to do. Raises `LeaseLost` and code-host/coordination
         errors; the worker turns them into a retry or a dead letter."""
         deps = self._deps
+        current_pr.set(
+            telemetry.DocContext(claim.job.repo, claim.job.number, claim.job.head_sha, job_id=claim.job.id)
+        )
         for index in range(_MAX_PASSES):
             items = await deps.inbox.drain(claim.job.id)
             pr = await deps.reader.pull(claim.job.repo, claim.job.number)
@@ -167,6 +170,13 @@ class JobHandler:
         )
         await tracked.save()
         self._announce(pr, outcome)
+        ctx = telemetry.DocContext(pr.repo, pr.number, pr.head_sha, rounds, job_id=pr.job_id)
+        now = deps.clock.now()
+        deps.metrics.emit("review", telemetry.review_doc(outcome, ctx, at=now))
+        for result in outcome.rounds:
+            deps.metrics.emit(
+                "round", telemetry.round_doc(result, dataclasses.replace(ctx, round=result.index), at=now)
+            )
 
     async def _policy(self, pr: forge.PullRequest, tracked: Tracked) -> repo_policy.EffectivePolicy:
         """The repository's `.quorum.toml` from its default branch (never from the PR) over the server's."""
@@ -210,9 +220,9 @@ class JobHandler:
     async def _illegal(self, work: Work, exc: IllegalTransition) -> None:
         """An illegal transition escalates, and nothing of the refused step reaches GitHub."""
         log.error("%s: illegal transition %s from %s; escalating", work.pr.job_id, exc.trigger, exc.state)
+        ctx = telemetry.DocContext(work.pr.repo, work.pr.number, work.pr.head_sha, job_id=work.pr.job_id)
         self._deps.metrics.emit(
-            "guardrail",
-            {"repo": work.pr.repo, "pr": work.pr.number, "guardrail": "state_machine", "reason": exc.message},
+            "guardrail", telemetry.guardrail_error_doc(exc, ctx, at=self._deps.clock.now())
         )
         fresh = await Tracked.load(
             self._deps.store,
@@ -241,13 +251,10 @@ class JobHandler:
 
     def _on_transition(self, pr: forge.PullRequest) -> Callable[[Transition], None]:
         metrics = self._deps.metrics
+        ctx = telemetry.DocContext(pr.repo, pr.number, pr.head_sha, job_id=pr.job_id)
 
         def emit(t: Transition) -> None:
-            metrics.emit(
-                "transition",
-                {"repo": pr.repo, "pr": pr.number, "head_sha": pr.head_sha, "actor": t.actor,
-                 "trigger": t.trigger, "from": t.source.value, "to": t.dest.value, "reason": t.reason},
-            )  # fmt: skip
+            metrics.emit("transition", telemetry.transition_doc(t, ctx))
 
         return emit
 

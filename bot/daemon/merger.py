@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import forge
+from bot.daemon import publisher
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.publisher import PublishRefused
 from bot.ports import Notification, NotificationKind
@@ -61,9 +62,8 @@ async def try_merge(deps: DaemonDeps, work: Work) -> merge_policy.MergeVerdict:
         step = merge_policy.retry_plan(result.outcome, attempt)
         deps.metrics.emit(
             "merge",
-            {"repo": work.pr.repo, "pr": work.pr.number, "head_sha": work.pr.head_sha,
-             "outcome": result.outcome.value, "attempt": attempt},
-        )  # fmt: skip
+            publisher.command_doc(work, "merge", {"outcome": result.outcome.value, "attempt": attempt}),
+        )
         if step.next is merge_policy.MergeNext.RETRY:
             await deps.sleep(step.delay_s)
             continue

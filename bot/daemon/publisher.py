@@ -76,18 +76,14 @@ async def _post(deps: DaemonDeps, work: Work, pending: Pending) -> int:
     await deps.gate.mark_published(work.lease, tag)
     deps.metrics.emit(
         "publish",
-        {
-            "repo": work.pr.repo,
-            "pr": work.pr.number,
-            "head_sha": work.pr.head_sha,
-            "round": pending.round_index,
-            "event": result.event.value,
-            "published_comments": result.published_comments,
-            "dropped_comments": result.dropped_comments,
-            "downgraded": result.downgraded,
-            "idempotency_key": tag,
-        },
-    )
+        command_doc(
+            work,
+            "publish",
+            {"review_event": result.event.value, "round": pending.round_index,
+             "published_comments": result.published_comments, "dropped_comments": result.dropped_comments,
+             "downgraded": result.downgraded, "idempotency_key": tag},
+        ),
+    )  # fmt: skip
     return result.review_id
 
 
@@ -116,3 +112,16 @@ async def _tally(deps: DaemonDeps, work: Work, pending: Pending) -> None:
         log.warning(
             "could not set the %s tally on %s: %s", deps.policy.check_name, work.pr.job_id, exc.message
         )
+
+
+def command_doc(work: Work, action: str, details: dict[str, object]) -> dict[str, object]:
+    """A metric document of a command sent to the code host."""
+    return {
+        "event": {"kind": "event", "category": ["process"], "action": action},
+        "quorum": {
+            "repo": work.pr.repo,
+            "pr": {"number": work.pr.number, "key": work.pr.job_id},
+            "head_sha": work.pr.head_sha,
+            action: details,
+        },
+    }

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot import bootstrap, pipeline
 from bot.domain import Decision, ReviewOutcome
-from bot.entrypoints import eval_cmd, report, serve
+from bot.entrypoints import doctor_cmd, eval_cmd, logs, provision_cmd, report, serve
 from bot.errors import ConfigError, InputError, ProviderUnavailable, QuorumError
 from bot.review import planning, prompts
 from config import render
@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
     serve.add_parser(commands)
     eval_cmd.add_parser(commands)
+    provision_cmd.add_parser(commands)
+    doctor_cmd.add_parser(commands)
     return parser
 
 
@@ -93,15 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings = load_settings(args.config)
-        if args.command == "config":
-            sys.stdout.write(render.render(settings))
-            return EXIT_OK
-        if args.command == "serve":
-            return serve.run(settings, args)
-        if args.command == "eval":
-            return eval_cmd.run(settings, args)
-        return _review(settings, args)
+        try:
+            settings = load_settings(args.config)
+        except ConfigError as exc:
+            if args.command == "doctor":
+                return doctor_cmd.report_config_error(exc, args)
+            raise
+        return _dispatch(settings, args)
     except ConfigError as exc:
         _error(
             "configuration error: " + exc.message, *[f"  - {p}" for p in exc.problems if p not in exc.message]
@@ -119,6 +119,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:
         log.exception("internal error")
         return EXIT_INTERNAL
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "config":
+        sys.stdout.write(render.render(settings))
+        return EXIT_OK
+    if args.command == "review":
+        return _review(settings, args)
+    if args.command == "eval":
+        return eval_cmd.run(settings, args)
+    # The service commands log as a service: JSON lines off a terminal, secrets masked.
+    level = "DEBUG" if args.verbose else settings.log_level
+    logs.configure(level, settings.log_format, secrets=bootstrap.known_secrets(settings))
+    commands = {
+        "serve": serve.run,
+        "provision": provision_cmd.run,
+        "doctor": doctor_cmd.run,
+    }
+    return commands[args.command](settings, args)
 
 
 def _error(*lines: str) -> None:

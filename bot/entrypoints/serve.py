@@ -14,9 +14,11 @@ from pathlib import Path
 from aiohttp import web
 
 from bot import bootstrap_serve
+from bot.adapters import systemd_notify
 from bot.daemon.worker import Worker
 from bot.entrypoints import webhook
 from bot.errors import ConfigError, QuorumError
+from bot.ports import MetricsSink, Notifier
 from config.settings import Settings
 
 log = logging.getLogger("quorum.serve")
@@ -59,7 +61,18 @@ def _drop_git_environment() -> None:
 async def serve(settings: Settings, *, poll: bool, stopping: asyncio.Event | None = None) -> None:
     """Run every part until `stopping` is set (by a signal when not given)."""
     stopping = stopping or _on_signals()
-    async with bootstrap_serve.runtime(settings) as rt:
+    async with contextlib.AsyncExitStack() as outlets:
+        await outlets.enter_async_context(systemd_notify.watchdog_task())
+        metrics = await outlets.enter_async_context(bootstrap_serve.metrics(settings))
+        notifier = await outlets.enter_async_context(bootstrap_serve.notifier(settings))
+        await _run(settings, poll, stopping, metrics, notifier)
+    log.info("stopped")
+
+
+async def _run(
+    settings: Settings, poll: bool, stopping: asyncio.Event, metrics: MetricsSink, notifier: Notifier
+) -> None:
+    async with bootstrap_serve.runtime(settings, metrics=metrics, notifier=notifier) as rt:
         runner = None if poll else await _start_http(settings, rt)
         workers = [
             Worker(
@@ -74,15 +87,17 @@ async def serve(settings: Settings, *, poll: bool, stopping: asyncio.Event | Non
             asyncio.create_task(rt.monitor.run(), name="monitor"),
         ]
         log.info("quorum serve %s: %d workers%s", rt.instance, len(workers), ", polling only" if poll else "")
+        systemd_notify.ready(f"{len(workers)} workers")
         await stopping.wait()
         log.info("stopping: no new deliveries; running reviews get %.0f s", settings.server.shutdown_grace_s)
+        systemd_notify.stopping("finishing running reviews")
+        systemd_notify.extend_timeout(settings.server.shutdown_grace_s + 30)
         if runner is not None:
             await runner.cleanup()
         await _drain(working, settings.server.shutdown_grace_s)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-    log.info("stopped")
 
 
 async def _start_http(settings: Settings, rt: bootstrap_serve.Runtime) -> web.AppRunner:

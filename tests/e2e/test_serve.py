@@ -210,3 +210,34 @@ async def test_a_pr_closed_elsewhere_is_recorded_closed_and_left_alone(world) ->
 
     assert not gh.merged(h.REPO, number)
     assert len(llm.chat_bodies()) == calls
+
+
+async def test_metrics_of_a_review_reach_elasticsearch_with_the_pr_on_every_document(
+    fake_github: FakeGitHub,
+    fake_llm: FakeLLMFactory,
+    fake_es,
+    redis_url: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    fake_github.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
+    llm = fake_llm("openai", Gate())
+    daemon, stopping, task = await _start(
+        fake_github, llm, redis_url, tmp_path, QUORUM_ELASTICSEARCH__HOSTS=f'["{fake_es.url}"]',
+        QUORUM_ELASTICSEARCH__FLUSH_INTERVAL_S="0.2",
+    )  # fmt: skip
+    try:
+        number, head = daemon.open_buggy_pull()
+        await daemon.deliver("pull_request", h.pr_payload("opened", number, head))
+        await h.wait_for(lambda: fake_github.merged(h.REPO, number), what="the merge")
+        await h.wait_for(
+            lambda: len(fake_es.documents("metrics-quorum.llm-*")) >= 2, what="llm_call documents"
+        )
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 30)
+
+    calls = fake_es.documents("metrics-quorum.llm-*")
+    assert len(calls) == 2
+    assert all(d["quorum"]["pr"]["number"] == number and d["quorum"]["repo"] == h.REPO for d in calls)
+    reviews = fake_es.documents("metrics-quorum.review-*")
+    assert any(d.get("quorum", {}).get("transition") for d in reviews)  # the audit trail

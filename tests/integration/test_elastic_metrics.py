@@ -18,8 +18,6 @@ from config import sections
 from guardrails import redaction
 from tests.fakes.elastic_server import FakeElasticsearch
 
-pytest_plugins = ["tests.fakes.elastic_fixtures"]
-
 CTX = telemetry.DocContext("acme/widgets", 7, "c" * 40, 1, "d-1", "job-7")
 
 

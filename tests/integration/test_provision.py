@@ -18,8 +18,6 @@ from bot.entrypoints import provision_cmd
 from config import settings as config_settings
 from tests.fakes.elastic_server import FakeElasticsearch, FakeKibana
 
-pytest_plugins = ["tests.fakes.elastic_fixtures"]
-
 ROOT = Path(__file__).resolve().parents[2]
 NDJSON = ROOT / "deploy" / "kibana" / "quorum.ndjson"
 KEY = "kibana-test-key"
