@@ -38,7 +38,6 @@ _LABELS = {
     Decision.ESCALATED: "escalated to a human",
 }
 _CUT_NOTE_ROOM = 90
-_COMMAND = re.compile(r"^\s*/quorum(?:\s+(?P<word>\S+))?", re.IGNORECASE | re.MULTILINE)
 _WORD = re.compile(r"[A-Za-z0-9_-]{1,30}")
 
 
@@ -195,14 +194,6 @@ class PullStatus:
     approvals: int = 0
     min_approvals: int = 0
     waiting_for: tuple[str, ...] = ()  # e.g. the merge verdict's reasons
-
-
-def parse_command(text: str) -> str | None:
-    """The word after the first `/quorum` at the start of a line ("" when none follows), or None."""
-    match = _COMMAND.search(text)
-    if match is None:
-        return None
-    return (match["word"] or "").casefold()
 
 
 def command_reply(

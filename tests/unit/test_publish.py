@@ -178,20 +178,6 @@ def test_dismissal_names_the_newer_head_and_decision():
     assert "`eeeeeeeeeeee`" in message and "changes requested" in message
 
 
-@pytest.mark.parametrize(
-    ("text", "word"),
-    [
-        ("/quorum merge", "merge"),
-        ("Thanks!\n  /Quorum   STATUS please", "status"),
-        ("/quorum", ""),
-        ("see /quorum merge", None),
-        ("nothing here", None),
-    ],
-)
-def test_parse_command_table(text, word):
-    assert publish.parse_command(text) == word
-
-
 STATUS = publish.PullStatus("approved", HEAD, decision=Decision.APPROVED, approvals=1, min_approvals=2)
 
 
