@@ -35,7 +35,7 @@ from bot.daemon.context import DaemonDeps, ServerPolicy, current_pr
 from bot.daemon.handler import JobHandler
 from bot.daemon.intake import QueueIntake
 from bot.daemon.reconciler import Reconciler
-from bot.domain import ReviewOutcome
+from bot.domain import ReviewOutcome, Step
 from bot.entrypoints.monitor import LocalJobs, Monitor
 from bot.errors import ConfigError
 from bot.ports import MetricsSink, Notification, Notifier, Progress
@@ -158,6 +158,21 @@ def _emit_calls(metrics: MetricsSink, clock: Clock, prompt_version: str) -> Call
     return observe
 
 
+def _emit_steps(metrics: MetricsSink) -> Callable[[Step], None]:
+    def on_step(step: Step) -> None:
+        ctx = current_pr.get()
+        metrics.emit(
+            "agent_step",
+            {
+                "event": {"kind": "event", "category": ["process"], "action": f"agent_{step.kind}"},
+                "quorum": {"repo": ctx.repo, "pr": {"number": ctx.pr}, "head_sha": ctx.head_sha,
+                           "agent_step": dataclasses.asdict(step)},
+            },
+        )  # fmt: skip
+
+    return on_step
+
+
 class _LogProgress:
     def step(self, message: str) -> None:
         return None
@@ -193,7 +208,8 @@ async def runtime(
             _emit_calls(metrics, clock, settings.review.prompt_version) if metrics else (lambda _r: None)
         )
         cache = redis_cache.RedisQueryCache(redis, settings.redis.key_prefix)
-        review_deps = bootstrap.review_deps(settings, make, ledger, cache, clock, progress, observe)
+        on_step = _emit_steps(metrics) if metrics else None
+        review_deps = bootstrap.review_deps(settings, make, ledger, cache, clock, progress, observe, on_step)
         policy = ServerPolicy(
             settings.merge,
             settings.consensus.min_approvals,

@@ -136,15 +136,16 @@ async def decide(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
     job_deadline = deadlines.Deadline.after(deps.clock, "review_job", deps.job_timeout_s)
     prepared: Prepared | None = None
     rounds: list[RoundResult] = []
+    extra: dict[str, str] = {}
     try:
         async with deadlines.enforce(job_deadline, deps.clock):
             prepared = await prepare(request, deps.prep)
-            gate = await _rounds(request, deps, prepared, rounds, job_deadline)
+            gate = await _rounds(request, deps, prepared, rounds, job_deadline, extra)
     except DeadlineExceeded as exc:
         gate = consensus.GateResult(Decision.ESCALATED, Reason.TIMEOUT, 0, str(exc))
     if prepared is None:  # the job deadline passed before the diff was ready
         prepared = Prepared("", "", "", (), (), Coverage(0, 0))
-    return _outcome(prepared, rounds, gate, deps.max_comments)
+    return _outcome(prepared, rounds, gate, deps.max_comments, extra)
 
 
 async def _rounds(
@@ -153,6 +154,7 @@ async def _rounds(
     prepared: Prepared,
     rounds: list[RoundResult],
     job_deadline: deadlines.Deadline,
+    extra: dict[str, str],
 ) -> consensus.GateResult:
     if not prepared.chunks:
         return consensus.GateResult(
@@ -163,6 +165,8 @@ async def _rounds(
         if deps.context is not None:
             found = await gather.gather(tree, prepared.chunks, deps.prep.redactor, deps.context)
             contexts = found.texts
+            if found.cut:  # the diff itself is still reviewed whole; only the widened code is missing
+                extra["context_cut"] = ", ".join(found.cut)
         change = Change(
             request.source.name,
             request.job_id,
@@ -195,7 +199,11 @@ def _reason(exc: RoundAborted) -> Reason:
 
 
 def _outcome(
-    prepared: Prepared, rounds: Sequence[RoundResult], gate: consensus.GateResult, max_comments: int
+    prepared: Prepared,
+    rounds: Sequence[RoundResult],
+    gate: consensus.GateResult,
+    max_comments: int,
+    extra: dict[str, str],
 ) -> ReviewOutcome:
     assert gate.decision is not None and gate.reason is not None
     findings: list[Finding] = validation.merge_duplicates([f for r in rounds for f in r.findings])
@@ -213,7 +221,7 @@ def _outcome(
         summary,
         prepared.coverage,
         gate.detail,
-        {"merge_base": prepared.merge_base},
+        {"merge_base": prepared.merge_base, **extra},
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.daemon.context import log
 from bot.daemon.handler import JobHandler
+from bot.entrypoints import logs
 from bot.entrypoints.monitor import LocalJobs
 from bot.errors import ConfigError, CoordinationUnavailable, LeaseLost, QuorumError
 from guardrails import admission, lease
@@ -78,7 +79,8 @@ class Worker:
         job = claim.job.id
         outcome, error = admission.FinishOutcome.DONE, ""
         try:
-            with self._jobs.running(job, claim.lease.deadline):
+            context = logs.log_context(repo=claim.job.repo, pr=claim.job.number, job_id=job)
+            with context, self._jobs.running(job, claim.lease.deadline):
                 async with lease.hold(self._leases, claim.lease):
                     outcome = await self._handler.handle(claim)
         except LeaseLost as exc:

@@ -57,6 +57,7 @@ def to_json(outcome: ReviewOutcome, meta: Meta) -> dict[str, Any]:
         "base": outcome.base_sha,
         "head": outcome.head_sha,
         "merge_base": outcome.extra.get("merge_base", ""),
+        "context_cut": [p for p in outcome.extra.get("context_cut", "").split(", ") if p],
         "provider": meta.provider,
         "prompt_version": meta.prompt_version,
         "rounds": [
