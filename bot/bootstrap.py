@@ -77,7 +77,13 @@ def known_secrets(settings: Settings) -> list[str]:
         settings.discord.webhook_url,
         settings.redis.password,
     ]
-    return [v.get_secret_value() for v in values if v is not None]
+    secrets = [v.get_secret_value() for v in values if v is not None]
+    if settings.discord.webhook_url is not None:
+        # The webhook's token is its last path segment; the Discord client logs URLs built from it.
+        token = settings.discord.webhook_url.get_secret_value().split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        if len(token) >= 16:
+            secrets.append(token)
+    return secrets
 
 
 def chunk_budget(settings: Settings) -> int:
