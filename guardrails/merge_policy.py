@@ -8,14 +8,13 @@ maintainer sees all that stands in the way at once, not one blocker per attempt.
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot import forge
 from bot.domain import FileDiff
+from guardrails import globs
 
 APPROVED_STATE = "approved"
 BASE_MODIFIED_DELAYS_S: tuple[float, ...] = (4.0, 8.0)  # GitHub recomputes mergeability in seconds
@@ -180,12 +179,12 @@ def _checks_text(report: forge.ChecksReport) -> str:
     return f"required checks pending: {names}" if names else "required checks pending"
 
 
-def protected_touched(paths: Sequence[ChangedPath], globs: Sequence[str]) -> tuple[str, ...]:
+def protected_touched(paths: Sequence[ChangedPath], patterns: Sequence[str]) -> tuple[str, ...]:
     """The changed paths (old or new path of a rename) a protected glob matches, in order, no repeats."""
     out: list[str] = []
     for changed in paths:
         for path in (changed.previous, changed.path):
-            if path is not None and path not in out and matches_any(path, globs):
+            if path is not None and path not in out and globs.matches_any(path, patterns):
                 out.append(path)
     return tuple(out)
 
@@ -197,38 +196,6 @@ def changed_paths(files: Sequence[FileDiff]) -> tuple[ChangedPath, ...]:
         previous = diff.old_path if diff.old_path not in (None, diff.path) else None
         out.append(ChangedPath(diff.path, previous))
     return tuple(out)
-
-
-def matches_any(path: str, globs: Sequence[str]) -> bool:
-    """True when any glob matches `path`; see `compile_glob` for the language."""
-    return any(compile_glob(glob).fullmatch(path.lstrip("/")) for glob in globs)
-
-
-@functools.lru_cache(maxsize=512)
-def compile_glob(glob: str) -> re.Pattern[str]:
-    """A path glob as a regex, matched against the whole path from the repository root.
-
-    `**` spans any number of directories (none included), `*` and `?` stay inside one path segment. Two
-    rules err toward protecting more: a glob without `/` matches that name at any depth (`setup.py`
-    covers `pkg/setup.py`), and a glob matching a directory covers everything below it.
-    """
-    body = glob.strip().strip("/")
-    anchored = "/" in body
-    segments = body.split("/")
-    parts: list[str] = []
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if segment == "**":
-            parts.append(".*" if last else "(?:[^/]+/)*")
-        else:
-            parts.append(_segment(segment) + ("" if last else "/"))
-    prefix = "" if anchored else "(?:[^/]+/)*"
-    return re.compile(prefix + "".join(parts) + "(?:/.*)?", re.DOTALL)
-
-
-def _segment(segment: str) -> str:
-    """One segment: `*` any run of non-slash characters, `?` one; everything else literal."""
-    return "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in segment)
 
 
 def human_approval(

@@ -4,12 +4,12 @@ skipped with a reason, so coverage can say what was left out and why.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain import FileDiff, LineKind, SkippedFile, SkipReason
+from guardrails import globs
 
 DEFAULT_LOCK_FILES: tuple[str, ...] = (
     "package-lock.json",
@@ -63,54 +63,9 @@ class FilterPolicy:
     max_file_bytes: int = 200_000  # total length of the file's diff line texts
 
 
-@functools.lru_cache(maxsize=1024)
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """Compile a path glob: `*` and `?` stay within a directory, `**` spans any number of them.
-
-    A pattern without `/` matches the last path component at any depth (`*.min.js`); one with a `/` is
-    anchored at the repository root (a leading `/` is allowed). A match on a directory covers what is in it.
-    """
-    body = pattern.strip()
-    anchored = body.startswith("/") or "/" in body.strip("/")
-    segments = body.strip("/").split("/")
-    parts: list[str] = []
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if segment == "**":
-            parts.append(".*" if last else "(?:[^/]*/)*")
-        else:
-            parts.append(_segment(segment) + ("" if last else "/"))
-    prefix = "" if anchored else "(?:.*/)?"
-    return re.compile(prefix + "".join(parts) + "(?:/.*)?", re.DOTALL)
-
-
-def _segment(segment: str) -> str:
-    """One path component of a glob as a regex: `*`, `?` and `[…]` classes, the rest literal."""
-    out: list[str] = []
-    i = 0
-    while i < len(segment):
-        char = segment[i]
-        if char == "*":
-            while i + 1 < len(segment) and segment[i + 1] == "*":
-                i += 1  # `**` inside a component is just `*`
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[" and (end := segment.find("]", i + 2)) != -1:
-            body = segment[i + 1 : end]
-            negate = body[:1] in ("!", "^")
-            body = re.escape(body[1:] if negate else body).replace("\\-", "-")
-            out.append(f"[{'^' if negate else ''}{body}]")
-            i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return "".join(out)
-
-
 def matches(path: str, patterns: Sequence[str]) -> bool:
-    """True when any glob in `patterns` matches `path`."""
-    return any(compile_glob(pattern).fullmatch(path) for pattern in patterns)
+    """True when any glob in `patterns` matches `path` (the glob language of `guardrails.globs`)."""
+    return globs.matches_any(path, patterns)
 
 
 def _has_generated_marker(diff: FileDiff) -> bool:
