@@ -124,59 +124,66 @@ def _verdict(stored: Mapping[str, Any] | None, desired_hash: str, dry_run: bool)
     return f"would be {verb}" if dry_run else verb
 
 
-async def _policy(client: AsyncElasticsearch, assets: Assets, dry_run: bool) -> Step:
-    what = f"ILM policy {POLICY}"
+async def _upsert(
+    what: str,
+    read: Callable[[], Awaitable[Any]],
+    stored_of: Callable[[Any], Mapping[str, Any] | None],
+    write: Callable[[], Awaitable[Any]],
+    desired_hash: str,
+    dry_run: bool,
+) -> Step:
+    """Read what is stored, compare its `_meta` hash with ours, and write only when it differs."""
     try:
-        reply = await _es(what, lambda: client.ilm.get_lifecycle(name=POLICY))
-        stored = reply.body.get(POLICY, {}).get("policy")
+        stored = stored_of((await _es(what, read)).body)
     except NotFoundError:
         stored = None
-    result = _verdict(stored, assets.policy["_meta"]["hash"], dry_run)
+    result = _verdict(stored, desired_hash, dry_run)
     if result in ("created", "updated"):
-        await _es(what, lambda: client.ilm.put_lifecycle(name=POLICY, policy=assets.policy))
+        await _es(what, write)
     return Step("elasticsearch", what, result)
+
+
+async def _policy(client: AsyncElasticsearch, assets: Assets, dry_run: bool) -> Step:
+    return await _upsert(
+        f"ILM policy {POLICY}",
+        lambda: client.ilm.get_lifecycle(name=POLICY),
+        lambda body: body.get(POLICY, {}).get("policy"),
+        lambda: client.ilm.put_lifecycle(name=POLICY, policy=assets.policy),
+        assets.policy["_meta"]["hash"],
+        dry_run,
+    )
 
 
 async def _component(client: AsyncElasticsearch, name: str, body: dict[str, Any], dry_run: bool) -> Step:
-    what = f"component template {name}"
-    try:
-        reply = await _es(what, lambda: client.cluster.get_component_template(name=name))
-        stored = reply.body["component_templates"][0]["component_template"]
-    except NotFoundError:
-        stored = None
-    result = _verdict(stored, body["_meta"]["hash"], dry_run)
-    if result in ("created", "updated"):
-        await _es(
-            what,
-            lambda: client.cluster.put_component_template(
-                name=name, template=body["template"], version=body.get("version"), meta=body["_meta"]
-            ),
-        )
-    return Step("elasticsearch", what, result)
+    return await _upsert(
+        f"component template {name}",
+        lambda: client.cluster.get_component_template(name=name),
+        lambda reply: reply["component_templates"][0]["component_template"],
+        lambda: client.cluster.put_component_template(
+            name=name, template=body["template"], version=body.get("version"), meta=body["_meta"]
+        ),
+        body["_meta"]["hash"],
+        dry_run,
+    )
 
 
 async def _index_template(client: AsyncElasticsearch, body: dict[str, Any], dry_run: bool) -> Step:
-    what = f"index template {INDEX_TEMPLATE}"
-    try:
-        reply = await _es(what, lambda: client.indices.get_index_template(name=INDEX_TEMPLATE))
-        stored = reply.body["index_templates"][0]["index_template"]
-    except NotFoundError:
-        stored = None
-    result = _verdict(stored, body["_meta"]["hash"], dry_run)
-    if result in ("created", "updated"):
-        await _es(
-            what,
-            lambda: client.indices.put_index_template(
-                name=INDEX_TEMPLATE,
-                index_patterns=body["index_patterns"],
-                data_stream=body["data_stream"],
-                composed_of=body["composed_of"],
-                priority=body["priority"],
-                version=body.get("version"),
-                meta=body["_meta"],
-            ),
-        )
-    return Step("elasticsearch", what, result)
+    return await _upsert(
+        f"index template {INDEX_TEMPLATE}",
+        lambda: client.indices.get_index_template(name=INDEX_TEMPLATE),
+        lambda reply: reply["index_templates"][0]["index_template"],
+        lambda: client.indices.put_index_template(
+            name=INDEX_TEMPLATE,
+            index_patterns=body["index_patterns"],
+            data_stream=body["data_stream"],
+            composed_of=body["composed_of"],
+            priority=body["priority"],
+            version=body.get("version"),
+            meta=body["_meta"],
+        ),
+        body["_meta"]["hash"],
+        dry_run,
+    )
 
 
 async def _stream(client: AsyncElasticsearch, name: str, roll_over: bool, dry_run: bool) -> Step:
