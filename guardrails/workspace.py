@@ -183,7 +183,7 @@ def safe_path(root: Path, relative: str) -> Path:
 def read_text(root: Path, relative: str, *, max_bytes: int) -> str:
     """Read a text file inside `root`: no directories, no files over `max_bytes`, no binary files."""
     path = safe_path(root, relative)
-    fd = _open_beneath(root.resolve(), path)
+    fd = open_beneath(root.resolve(), path)
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
@@ -214,8 +214,9 @@ def _read_up_to(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _open_beneath(base: Path, resolved: Path) -> int:
-    """Open `resolved` walking down from `base` without following any symlink.
+def open_beneath(base: Path, resolved: Path, *, directory: bool = False) -> int:
+    """Open `resolved` (a file, or a directory when `directory`) walking down from `base` without
+    following any symlink; returns the descriptor.
 
     `resolved` has no symlink left in it, so a symlink met now was swapped in after the check: O_NOFOLLOW
     on every component turns that race into an error instead of a read outside the worktree.
@@ -227,7 +228,7 @@ def _open_beneath(base: Path, resolved: Path) -> int:
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             # O_NONBLOCK keeps a FIFO from blocking the open; fstat then refuses it.
-            extra = os.O_NONBLOCK if last else os.O_DIRECTORY
+            extra = (os.O_DIRECTORY if directory else os.O_NONBLOCK) if last else os.O_DIRECTORY
             try:
                 child = os.open(part, flags | extra, dir_fd=fd)
             finally:

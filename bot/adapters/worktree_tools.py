@@ -113,26 +113,6 @@ async def _run_capped(
     return _Output(None if timed_out else process.returncode, data, truncated, timed_out)
 
 
-def _open_beneath(base: Path, resolved: Path, *, directory: bool) -> int:
-    """Open `resolved` from `base` down, one component at a time, never following a symlink."""
-    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
-    try:
-        fd = os.open(base, flags | os.O_DIRECTORY)
-        parts = resolved.relative_to(base).parts
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            # O_NONBLOCK: a FIFO must not block the open; fstat then refuses it.
-            extra = (os.O_DIRECTORY if directory else os.O_NONBLOCK) if last else os.O_DIRECTORY
-            try:
-                child = os.open(part, flags | extra, dir_fd=fd)
-            finally:
-                os.close(fd)
-            fd = child
-    except OSError as exc:
-        raise WorkspaceError(f"cannot open: {exc.strerror}") from exc
-    return fd
-
-
 class GitWorktreeTools:
     """`tools.Worktree` on a checked-out worktree at `root` (read-only; nothing from it is executed)."""
 
@@ -189,7 +169,7 @@ class GitWorktreeTools:
         return await asyncio.to_thread(self._read_sync, rel_path, max_bytes)
 
     def _read_sync(self, rel_path: str, max_bytes: int) -> bytes:
-        fd = _open_beneath(self._base, self._resolve(rel_path), directory=False)
+        fd = workspace.open_beneath(self._base, self._resolve(rel_path))
         try:
             info = os.fstat(fd)
             if stat.S_ISDIR(info.st_mode):
@@ -210,7 +190,7 @@ class GitWorktreeTools:
         return await asyncio.to_thread(self._list_sync, rel_path)
 
     def _list_sync(self, rel_path: str) -> list[tools.Entry]:
-        fd = _open_beneath(self._base, self._resolve(rel_path), directory=True)
+        fd = workspace.open_beneath(self._base, self._resolve(rel_path), directory=True)
         entries = []
         try:
             for name in sorted(os.listdir(fd))[:_MAX_ENTRIES]:
