@@ -1,0 +1,101 @@
+"""The job handler on in-memory coordination and an in-test code host: an illegal transition escalates the
+PR, is audited, and nothing of the refused step reaches the code host."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot import forge
+from bot.adapters import memory_coordination
+from bot.adapters.memory_inbox import InMemoryInbox
+from bot.daemon.context import DaemonDeps, ServerPolicy
+from bot.daemon.handler import JobHandler
+from bot.domain import ReviewOutcome
+from bot.errors import IllegalTransition
+from config import repo_policy, sections
+from guardrails import admission
+
+HEAD = "a" * 40
+
+
+class CodeHost:
+    """Reads answer with one open PR; every write is recorded (and must not happen here)."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, Any]] = []
+
+    async def pull(self, repo: str, number: int) -> forge.PullRequest:
+        return forge.PullRequest(
+            repo, number, HEAD, "main", "b" * 40, "alice", False, False, forge.PullState.OPEN
+        )
+
+    async def file_text(self, repo: str, path: str, ref: str) -> str | None:
+        return None
+
+    async def reviews(self, repo: str, number: int) -> list[forge.PostedReview]:
+        return []
+
+    async def permission(self, repo: str, user: str) -> forge.Permission:
+        return forge.Permission.WRITE
+
+    async def open_pulls(self, repo: str) -> forge.OpenPulls:
+        raise AssertionError("not used")
+
+    async def repositories(self) -> list[str]:
+        return []
+
+    async def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
+        return []
+
+    async def checks(self, repo: str, sha: str, required: Sequence[str]) -> forge.ChecksReport:
+        return forge.ChecksReport(forge.ChecksState.GREEN)
+
+    async def contributors(self, repo: str, *, cap: int) -> int:
+        return 1
+
+    async def post_review(self, repo: str, number: int, draft: forge.ReviewDraft) -> forge.PostResult:
+        self.writes.append(("post_review", draft))
+        return forge.PostResult(1, draft.event, 0, 0)
+
+    async def dismiss_review(self, repo: str, number: int, review_id: int, message: str) -> None:
+        self.writes.append(("dismiss_review", review_id))
+
+    async def comment(self, repo: str, number: int, body: str) -> None:
+        self.writes.append(("comment", body))
+
+    async def set_tally(self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str) -> None:
+        self.writes.append(("set_tally", state))
+
+    async def merge(self, repo: str, number: int, sha: str, method: str) -> forge.MergeResult:
+        self.writes.append(("merge", sha))
+        return forge.MergeResult(forge.MergeOutcome.MERGED, "c" * 40)
+
+
+async def test_an_illegal_transition_escalates_is_audited_and_never_reaches_the_code_host() -> None:
+    board = memory_coordination.Board()
+    scheduler = memory_coordination.InMemoryScheduler(board)
+    store = memory_coordination.InMemoryStateStore(board)
+    host = CodeHost()
+
+    async def review(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> ReviewOutcome:
+        # The lifecycle refusing a move in the middle of the review step.
+        raise IllegalTransition("'approve' is not allowed from 'open'", state="open", trigger="approve")
+
+    policy = ServerPolicy(sections.MergeSettings(enabled=True), 2, 5, "quorum")
+    deps = DaemonDeps(
+        host, host, store, InMemoryInbox(), scheduler.leases, scheduler, review, board.clock, policy,
+        forge.Identity("quorum-bot", False),
+    )  # fmt: skip
+    await scheduler.enqueue("o/r#1", HEAD)
+    claim = await scheduler.claim("w1")
+    assert claim is not None
+
+    finished = await JobHandler(deps).handle(claim)
+
+    assert finished is admission.FinishOutcome.DONE
+    record = await store.load("o/r#1")
+    assert record is not None and record.state == "escalated" and record.outbox == ""
+    trail = [(e.from_state, e.to_state) for e in await store.audit("o/r#1")]
+    assert trail == [("open", "in_review"), ("in_review", "escalated")]
+    assert host.writes == []
