@@ -166,7 +166,8 @@ class JobHandler:
             decision=outcome.decision.value,
             approvals=_trailing_approvals(outcome),
             outbox=pending.to_json(),
-            human_approved_sha="" if tracked.record.human_approved_sha != pr.head_sha else pr.head_sha,
+            # A maintainer's `/quorum merge` holds for the head it was given on only.
+            human_approved_sha=pr.head_sha if tracked.record.human_approved_sha == pr.head_sha else "",
         )
         await tracked.save()
         self._announce(pr, outcome)

@@ -9,7 +9,7 @@ from typing import Any
 from bot import forge
 from bot.adapters import memory_coordination
 from bot.adapters.memory_inbox import InMemoryInbox
-from bot.daemon.context import DaemonDeps, ServerPolicy
+from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
 from bot.daemon.handler import JobHandler
 from bot.domain import ReviewOutcome
 from bot.errors import IllegalTransition
@@ -22,12 +22,13 @@ HEAD = "a" * 40
 class CodeHost:
     """Reads answer with one open PR; every write is recorded (and must not happen here)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, draft: bool = False, bot: bool = False) -> None:
         self.writes: list[tuple[str, Any]] = []
+        self.draft, self.bot = draft, bot
 
     async def pull(self, repo: str, number: int) -> forge.PullRequest:
         return forge.PullRequest(
-            repo, number, HEAD, "main", "b" * 40, "alice", False, False, forge.PullState.OPEN
+            repo, number, HEAD, "main", "b" * 40, "alice", self.bot, self.draft, forge.PullState.OPEN
         )
 
     async def file_text(self, repo: str, path: str, ref: str) -> str | None:
@@ -72,16 +73,10 @@ class CodeHost:
         return forge.MergeResult(forge.MergeOutcome.MERGED, "c" * 40)
 
 
-async def test_an_illegal_transition_escalates_is_audited_and_never_reaches_the_code_host() -> None:
+async def _handle(host: CodeHost, review: ReviewFn) -> tuple[admission.FinishOutcome, Any]:
     board = memory_coordination.Board()
     scheduler = memory_coordination.InMemoryScheduler(board)
     store = memory_coordination.InMemoryStateStore(board)
-    host = CodeHost()
-
-    async def review(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> ReviewOutcome:
-        # The lifecycle refusing a move in the middle of the review step.
-        raise IllegalTransition("'approve' is not allowed from 'open'", state="open", trigger="approve")
-
     policy = ServerPolicy(sections.MergeSettings(enabled=True), 2, 5, "quorum")
     deps = DaemonDeps(
         host, host, store, InMemoryInbox(), scheduler.leases, scheduler, review, board.clock, policy,
@@ -90,8 +85,21 @@ async def test_an_illegal_transition_escalates_is_audited_and_never_reaches_the_
     await scheduler.enqueue("o/r#1", HEAD)
     claim = await scheduler.claim("w1")
     assert claim is not None
+    return await JobHandler(deps).handle(claim), store
 
-    finished = await JobHandler(deps).handle(claim)
+
+async def _never(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> ReviewOutcome:
+    raise AssertionError("no review may run")
+
+
+async def test_an_illegal_transition_escalates_is_audited_and_never_reaches_the_code_host() -> None:
+    host = CodeHost()
+
+    async def review(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> ReviewOutcome:
+        # The lifecycle refusing a move in the middle of the review step.
+        raise IllegalTransition("'approve' is not allowed from 'open'", state="open", trigger="approve")
+
+    finished, store = await _handle(host, review)
 
     assert finished is admission.FinishOutcome.DONE
     record = await store.load("o/r#1")
@@ -99,3 +107,15 @@ async def test_an_illegal_transition_escalates_is_audited_and_never_reaches_the_
     trail = [(e.from_state, e.to_state) for e in await store.audit("o/r#1")]
     assert trail == [("open", "in_review"), ("in_review", "escalated")]
     assert host.writes == []
+
+
+async def test_drafts_and_bot_pull_requests_are_left_alone_and_remembered_for_their_head() -> None:
+    for host in (CodeHost(draft=True), CodeHost(bot=True)):
+        finished, store = await _handle(host, _never)
+
+        assert finished is admission.FinishOutcome.DONE
+        record = await store.load("o/r#1")
+        assert record is not None and (record.state, record.reviewed_sha, record.decision) == (
+            "open", HEAD, "skipped",
+        )  # fmt: skip
+        assert host.writes == []
