@@ -7,8 +7,9 @@ Built from plain values (`from_token`, `from_app`); every blocking call runs in 
 from __future__ import annotations
 
 import base64
+import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from github.Requester import Requester
@@ -83,11 +84,12 @@ class GitHubClient(github_write.PullRequestWrites):
         read_attempts: int = 3,
         backoff_s: float = 0.5,
         refresh_margin_s: float = github_auth.REFRESH_MARGIN_S,
+        now: Callable[[], float] = time.time,
     ) -> GitHubClient:
         """A client acting as a GitHub App, with an installation token per repository's installation; it
         watches every repository of every installation."""
         credentials = github_auth.AppCredentials(
-            base_url, app_id, private_key_pem, timeout_s=timeout_s, refresh_margin_s=refresh_margin_s
+            base_url, app_id, private_key_pem, timeout_s=timeout_s, refresh_margin_s=refresh_margin_s, now=now
         )
         return cls(
             credentials, check_name=check_name, gate=gate, read_attempts=read_attempts, backoff_s=backoff_s

@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from github import Auth
@@ -123,8 +124,10 @@ class AppCredentials:
         *,
         timeout_s: float,
         refresh_margin_s: float = REFRESH_MARGIN_S,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.app_id = app_id
+        self._now = now  # seconds since the epoch; injectable so expiry is tested without waiting
         self._base_url = base_url
         self._timeout_s = timeout_s
         self._margin = datetime.timedelta(seconds=refresh_margin_s)
@@ -175,7 +178,7 @@ class AppCredentials:
         """A valid token for the installation, minted with the JWT when absent or about to expire."""
         with self._token_lock:
             cached = self._tokens.get(installation_id)
-            now = datetime.datetime.now(datetime.UTC)
+            now = datetime.datetime.fromtimestamp(self._now(), datetime.UTC)
             if cached is not None and cached[1] - self._margin > now:
                 return cached[0]
             what = "installation token"

@@ -72,6 +72,9 @@ def client(url: str, *, password: str | None = None, socket_timeout: float = 5.0
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         decode_responses=True,
         health_check_interval=30,
+        # The scripts and reply parsing are written for RESP2; redis-py 8 would otherwise negotiate RESP3
+        # (`HELLO 3`), which changes reply shapes under the code's feet.
+        protocol=2,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +10,7 @@ from bot import domain, errors, forge
 from bot.adapters import github_api, github_rate
 from tests.fakes import github_server
 from tests.fakes.github_fixtures import fake_github  # noqa: F401 (a fixture)
+from tests.support.clock import FakeClock
 
 REPO = "acme/app"
 BASE = "".join(f"line {n}\n" for n in range(1, 41))
@@ -105,17 +105,20 @@ async def test_app_identity_access_and_repositories(
     assert await as_app.repositories() == [REPO]
 
 
-async def test_app_installation_token_is_renewed_before_it_expires(
-    gh: github_server.FakeGitHub, as_app: github_api.GitHubClient
-) -> None:
-    gh.installation_token_ttl_s = 2.0  # with a 1 s margin, a token is renewed after about a second
-    number = open_pr(gh)
+async def test_app_installation_token_is_renewed_before_it_expires(gh: github_server.FakeGitHub) -> None:
+    clock = FakeClock()
+    as_app = github_api.GitHubClient.from_app(
+        gh.api_url, gh.app_id, gh.app_private_key_pem, timeout_s=10, gate=_gate(), now=clock.time
+    )
+    number = open_pr(gh)  # the fake's tokens live an hour; the client renews 60 s before `expires_at`
 
     await as_app.pull(REPO, number)
+    clock.advance(3600 - 61)
     await as_app.pull(REPO, number)
     assert sent(gh, "POST", "/access_tokens") == [201]
-    await asyncio.sleep(1.2)
+    clock.advance(2)
     pr = await as_app.pull(REPO, number)
+    await as_app.aclose()
 
     assert pr.number == number
     assert sent(gh, "POST", "/access_tokens") == [201, 201]

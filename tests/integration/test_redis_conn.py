@@ -50,9 +50,15 @@ class _FakeRedis(socketserver.StreamRequestHandler):
         if name == b"PING":
             return b"+PONG\r\n"
         if name == b"HELLO":
-            fields = [b"server", b"redis", b"version", b"6.0.16", b"proto", b"2"]
-            return b"*6\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields)
+            return _hello(command[1] if len(command) > 1 else b"2")
         return b"+OK\r\n"  # CLIENT SETINFO, SELECT and whatever else a client sends on connect
+
+
+def _hello(protover: bytes) -> bytes:
+    """HELLO as Redis 6.0 answers it: a flat array in RESP2, a map once the client asks for RESP3."""
+    pairs = [(b"server", b"redis"), (b"version", b"6.0.16"), (b"proto", protover)]
+    body = b"".join(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v) for k, v in pairs)
+    return (b"%%%d\r\n" % len(pairs) if protover == b"3" else b"*%d\r\n" % (2 * len(pairs))) + body
 
 
 class _FakeServer(socketserver.ThreadingTCPServer):
