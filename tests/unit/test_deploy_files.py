@@ -188,6 +188,8 @@ def test_compose_quorum_gets_secrets_as_files_and_waits_for_redis() -> None:
     quorum = data["services"]["quorum"]
 
     assert quorum["depends_on"]["redis"]["condition"] == "service_healthy"
+    # `environment` wins over `env_file`: the published port reaches Quorum whatever the env file says.
+    assert quorum["environment"]["QUORUM_SERVER__HOST"] == "0.0.0.0"
     assert set(quorum["secrets"]) <= secret_settings()
     assert {"github__webhook_secret", "github__private_key"} <= set(quorum["secrets"])
     assert all(data["secrets"][name]["file"] == f"./secrets/{name}" for name in quorum["secrets"])
@@ -257,3 +259,19 @@ def test_the_env_example_holds_only_valid_non_secret_settings(monkeypatch: pytes
     assert settings.github.repositories == ["acme/app", "acme/lib"]
     assert settings.llm.provider == "openai" and settings.log_format == "json"
     assert len(values) >= 25
+    # An env file shared by systemd and compose must not pin the bind address (compose's would lose it).
+    assert "QUORUM_SERVER__HOST" not in values
+
+
+def test_the_docker_build_context_holds_every_copied_source_and_nothing_else() -> None:
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    rules = [line for line in ignore if line.strip() and not line.startswith("#")]
+    kept = {line[1:].rstrip("/") for line in rules if line.startswith("!")}
+    copies = [
+        line.split()[1:-1]
+        for line in dockerfile_instructions((DEPLOY / "Dockerfile").read_text())
+        if line.startswith("COPY ") and "--from=" not in line
+    ]
+
+    assert rules[0] == "*"  # everything out first, then only what the image is built from
+    assert {source for sources in copies for source in sources} == kept
