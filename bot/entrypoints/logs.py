@@ -29,6 +29,9 @@ _context: ContextVar[Mapping[str, str | int]] = ContextVar(
     "quorum_log_context", default=types.MappingProxyType({})
 )
 _HANDLER_MARK = "_quorum_handler"
+# Loggers that tell Quorum's own story; every other library's INFO chatter (transitions' callbacks,
+# httpx's request lines, aiohttp's access log) is kept out of INFO and shown only at DEBUG.
+OWN_LOGGERS = ("bot", "guardrails", "statemachine", "config", "quorum")
 
 
 @contextlib.contextmanager
@@ -77,6 +80,22 @@ class ContextFilter(logging.Filter):
 
     def _mask_value(self, value: object) -> str | int:
         return value if isinstance(value, int) else self._mask(str(value))
+
+
+class LibraryFilter(logging.Filter):
+    """Pass other libraries' records only from WARNING up (from DEBUG up when debugging)."""
+
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self._floor = floor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self._floor or is_own(record.name)
+
+
+def is_own(name: str) -> bool:
+    """Whether a logger name belongs to Quorum's packages."""
+    return any(name == own or name.startswith(own + ".") for own in OWN_LOGGERS)
 
 
 def _message(record: logging.LogRecord) -> str:
@@ -161,6 +180,8 @@ def configure(
     out = sys.stderr if stream is None else stream
     handler = logging.StreamHandler(out)
     handler.setFormatter(JsonFormatter() if use_json(fmt, out) else TextFormatter())
+    debugging = logging.getLevelName(level.upper()) == logging.DEBUG
+    handler.addFilter(LibraryFilter(logging.DEBUG if debugging else logging.WARNING))
     handler.addFilter(ContextFilter(redaction.Redactor(secrets)))
     setattr(handler, _HANDLER_MARK, True)
     root = logging.getLogger()

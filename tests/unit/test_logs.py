@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from bot.entrypoints import logs
+from guardrails.clock import SystemClock
+from statemachine.lifecycle import Lifecycle
 
 SECRET = "hunter2-configured-secret"
 Configure = Callable[..., io.StringIO]
@@ -189,3 +191,25 @@ def test_auto_is_text_on_a_terminal_and_json_elsewhere(configure: Configure) -> 
 
     assert "INFO" in tty.getvalue() and not tty.getvalue().startswith("{")
     assert lines(pipe)[0]["message"] == "hello"
+
+
+def test_other_libraries_info_chatter_stays_out_of_info_but_not_their_warnings(configure: Configure) -> None:
+    out = configure("json")
+
+    Lifecycle(SystemClock()).fire("start_review", actor="quorum", reason="opened")  # transitions logs INFO
+    logging.getLogger("httpx").info("HTTP Request: POST http://127.0.0.1/x")
+    logging.getLogger("httpx").warning("a library's warning")
+    logging.getLogger("bot.daemon.worker").info("claimed acme/app#1")
+
+    assert [(d["log.logger"], d["message"]) for d in lines(out)] == [
+        ("httpx", "a library's warning"),
+        ("bot.daemon.worker", "claimed acme/app#1"),
+    ]
+
+
+def test_debug_shows_other_libraries_too(configure: Configure) -> None:
+    out = configure("json", level="DEBUG")
+
+    Lifecycle(SystemClock()).fire("start_review", actor="quorum", reason="opened")
+
+    assert any(d["log.logger"].startswith("transitions") for d in lines(out))
