@@ -21,9 +21,10 @@ from bot.errors import ConfigError, CoordinationUnavailable, InputError
 
 log = logging.getLogger(__name__)
 
-# GitHub sends GUIDs and lower-case event names; anything else is refused before it reaches a log line.
+# GitHub sends GUIDs and lower-case event names (with digits: `projects_v2_item`); anything else is
+# refused before it reaches a log line.
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
-_EVENT_NAME = re.compile(r"[a-z_]{1,64}")
+_EVENT_NAME = re.compile(r"[a-z0-9_]{1,64}")
 _READY_TIMEOUT_S = 2.0
 _NO_SUMMARY = events.Summary()
 
