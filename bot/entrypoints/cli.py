@@ -1,7 +1,8 @@
 """The `quorum` command line.
 
 Exit codes: 0 review completed (approved or changes requested), 3 escalated to a human, 2 usage or
-configuration error, 1 internal error, 4 a regression against `quorum eval --baseline`.
+configuration error, 1 internal error, 4 a regression against `quorum eval --baseline`; the service
+commands (`serve`, `provision`) exit 78 (EX_CONFIG) on a configuration error, which systemd never restarts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from config.settings import Settings, load_settings
 from guardrails import workspace
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_ESCALATED = 0, 1, 2, 3
+EXIT_CONFIG = 78  # EX_CONFIG in sysexits.h; the systemd unit's RestartPreventExitStatus=78
+# Run by a supervisor, which must tell "fix the settings" (no restart) from a crash (restart).
+_SERVICE_COMMANDS = frozenset({"serve", "provision"})
 
 log = logging.getLogger("quorum")
 
@@ -106,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(
             "configuration error: " + exc.message, *[f"  - {p}" for p in exc.problems if p not in exc.message]
         )
-        return EXIT_USAGE
+        return EXIT_CONFIG if args.command in _SERVICE_COMMANDS else EXIT_USAGE
     except (InputError, ProviderUnavailable) as exc:
         _error(str(exc))
         return EXIT_USAGE

@@ -1,6 +1,7 @@
 """`quorum provision`: set up Elasticsearch (retention, templates, data streams) and import Kibana's objects.
 
-Exit codes: 0 done, 1 Elasticsearch or Kibana unreachable or refusing, 2 nothing configured.
+Exit codes: 0 done, 1 Elasticsearch or Kibana unreachable or refusing, 78 (EX_CONFIG) nothing configured
+or settings that do not load.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bot.adapters import elastic_metrics, elastic_provision
 from config.settings import Settings, load_settings
 from guardrails import redaction
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 78
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -50,7 +51,7 @@ def run(
     es = settings.elasticsearch
     if not es.hosts:
         err.write("quorum: elasticsearch.hosts is empty: nothing to provision\n")
-        return EXIT_USAGE
+        return EXIT_CONFIG
     redactor = redaction.Redactor(bootstrap.known_secrets(settings))
     try:
         asyncio.run(_provision(settings, args, out))
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
     except errors.ConfigError as exc:
         sys.stderr.write("quorum: configuration error: " + exc.message + "\n")
-        return EXIT_USAGE
+        return EXIT_CONFIG
     return run(settings, args)
 
 

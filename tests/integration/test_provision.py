@@ -144,7 +144,7 @@ def test_nothing_to_provision_without_hosts():
 
     code, _, err = provision(settings)
 
-    assert code == 2 and "elasticsearch.hosts is empty" in err
+    assert code == 78 and "elasticsearch.hosts is empty" in err
 
 
 def test_runs_as_a_module(fake_es: FakeElasticsearch, tmp_path: Path):
