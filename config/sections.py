@@ -310,6 +310,8 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=25 * MIB, gt=0)
+    # Body bytes all deliveries may hold at once; beyond it a delivery gets 503 before it is read.
+    max_body_bytes_in_flight: int = Field(default=50 * MIB, gt=0)
     workers: int = Field(default=2, ge=1)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
 

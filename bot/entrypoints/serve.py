@@ -112,7 +112,7 @@ async def _start_http(settings: Settings, rt: bootstrap_serve.Runtime) -> web.Ap
 
     app = webhook.make_app(
         rt.intake, secret=secret.get_secret_value().encode(), max_body_bytes=settings.server.max_body_bytes,
-        ready=ready,
+        ready=ready, max_body_bytes_in_flight=settings.server.max_body_bytes_in_flight,
     )  # fmt: skip
     runner = web.AppRunner(app, shutdown_timeout=min(5.0, settings.server.shutdown_grace_s))
     await runner.setup()

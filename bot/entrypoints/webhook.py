@@ -2,7 +2,8 @@
 
 GitHub gives a delivery 10 s and never retries a failed one, so the handler only verifies and enqueues;
 every refusal has a status GitHub's delivery log shows, and the reconciler recovers what was lost.
-The body is read up to `max_body_bytes` and verified before it is parsed; it is never logged.
+The body is read up to `max_body_bytes`, within `max_body_bytes_in_flight` held by all requests at once
+(`webhook_body`), and verified before it is parsed; it is never logged.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot import events
+from bot.entrypoints import webhook_body
 from bot.errors import ConfigError, CoordinationUnavailable, InputError
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,16 @@ log = logging.getLogger(__name__)
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _EVENT_NAME = re.compile(r"[a-z0-9_]{1,64}")
 _READY_TIMEOUT_S = 2.0
+# GitHub gives up on a delivery after 10 s; a body still arriving after that is nobody's delivery.
+_BODY_TIMEOUT_S = 10.0
+# Seconds a client refused for lack of body budget is asked to wait.
+_RETRY_AFTER_S = 5
 _NO_SUMMARY = events.Summary()
+
+
+# Refusals answered without reading the body: the connection is closed after the answer.
+_UNREAD = frozenset({401, 408, 413, 503})
+_BODY_WORDS = {413: "body too large", 503: "too many bodies in flight", 408: "body too slow"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +56,13 @@ def make_app(
     max_body_bytes: int,
     ready: Callable[[], Awaitable[bool]],
     intake_timeout_s: float = 5.0,
+    max_body_bytes_in_flight: int | None = None,
+    body_timeout_s: float = _BODY_TIMEOUT_S,
 ) -> web.Application:
-    """The webhook and health app; refuses to build without a secret (unsigned deliveries are never taken)."""
+    """The webhook and health app; refuses to build without a secret (unsigned deliveries are never taken).
+
+    `max_body_bytes_in_flight` bounds the body bytes all requests hold at once (default: two largest bodies).
+    """
     if not secret:
         raise ConfigError(
             "the webhook secret is empty: set github.webhook_secret (QUORUM_GITHUB__WEBHOOK_SECRET)",
@@ -54,7 +70,14 @@ def make_app(
         )
     if max_body_bytes <= 0:
         raise ConfigError("server.max_body_bytes must be positive", ("server.max_body_bytes",))
-    receiver = _Receiver(intake, secret, max_body_bytes, intake_timeout_s)
+    in_flight = 2 * max_body_bytes if max_body_bytes_in_flight is None else max_body_bytes_in_flight
+    if in_flight < max_body_bytes:
+        raise ConfigError(
+            "server.max_body_bytes_in_flight must be at least server.max_body_bytes",
+            ("server.max_body_bytes_in_flight",),
+        )
+    budget = webhook_body.BodyBudget(in_flight)
+    receiver = _Receiver(intake, secret, max_body_bytes, intake_timeout_s, budget, body_timeout_s)
 
     async def readyz(request: web.Request) -> web.Response:
         return await _readyz(ready)
@@ -85,11 +108,21 @@ async def _readyz(ready: Callable[[], Awaitable[bool]]) -> web.Response:
 class _Receiver:
     """Handles `POST /webhook`: each step either refuses with a status or passes on."""
 
-    def __init__(self, intake: events.Intake, secret: bytes, cap: int, intake_timeout_s: float) -> None:
+    def __init__(
+        self,
+        intake: events.Intake,
+        secret: bytes,
+        cap: int,
+        intake_timeout_s: float,
+        budget: webhook_body.BodyBudget,
+        body_timeout_s: float,
+    ) -> None:
         self._intake = intake
         self._secret = secret
         self._cap = cap
         self._intake_timeout_s = intake_timeout_s
+        self._budget = budget
+        self._body_timeout_s = body_timeout_s
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer one delivery and log one line about it."""
@@ -100,10 +133,12 @@ class _Receiver:
             return _refuse(400, "missing or malformed X-GitHub-Event or X-GitHub-Delivery header")
         outcome = await self._process(request, event_name, delivery_id)
         _log(outcome, delivery_id, event_name)
-        if outcome.status == 413:
+        if outcome.status in _UNREAD:
             # Never read into memory; the server discards what is still in flight for a bounded lingering
             # time (so the client sees this answer, not a reset) and then closes the connection.
-            response = _refuse(413, f"body larger than {self._cap} bytes")
+            response = _refuse(outcome.status, self._unread_reason(outcome))
+            if outcome.status == 503:
+                response.headers["Retry-After"] = str(_RETRY_AFTER_S)
             response.force_close()
             return response
         if outcome.status == 204:
@@ -112,20 +147,37 @@ class _Receiver:
             return _refuse(outcome.status, outcome.word)
         return web.json_response({"status": outcome.word}, status=outcome.status)
 
+    def _unread_reason(self, outcome: _Outcome) -> str:
+        if outcome.status == 413:
+            return f"body larger than {self._cap} bytes"
+        return outcome.word
+
     async def _process(self, request: web.Request, event_name: str, delivery_id: str) -> _Outcome:
-        body = await _read_capped(request, self._cap)
-        if body is None:
-            return _Outcome(413, "body too large")
-        if not events.verify_signature(self._secret, body, request.headers.get("X-Hub-Signature-256")):
-            return _Outcome(401, "bad signature")
-        if not events.handles(event_name):
-            return _Outcome(204, "ignored")  # not worth decoding (push payloads can be large)
-        if request.content_type != "application/json":
-            return _Outcome(400, "content type must be application/json")
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            return _Outcome(400, "body is not JSON")
+        expected = webhook_body.signature_of(request.headers.get("X-Hub-Signature-256"))
+        if expected is None:
+            return _Outcome(401, "bad signature")  # no body can match: none is read
+        handled = events.handles(event_name)
+        with webhook_body.holding(self._budget) as hold:
+            body = await webhook_body.read(
+                request,
+                hold,
+                cap=self._cap,
+                secret=self._secret,
+                keep=handled,
+                timeout_s=self._body_timeout_s,
+            )
+            if body.status:
+                return _Outcome(body.status, _BODY_WORDS[body.status])
+            if not webhook_body.matches(body, expected):
+                return _Outcome(401, "bad signature")
+            if not handled:
+                return _Outcome(204, "ignored")  # hashed and dropped as it came (push payloads can be large)
+            if request.content_type != "application/json":
+                return _Outcome(400, "content type must be application/json")
+            try:
+                payload = json.loads(body.data)
+            except (ValueError, RecursionError):
+                return _Outcome(400, "body is not JSON")
         if not isinstance(payload, dict):
             return _Outcome(400, "body is not a JSON object")
         summary = events.summarize(payload)
@@ -148,20 +200,6 @@ class _Receiver:
             log.exception("intake failed for delivery %s", delivery_id)
             return _Outcome(500, "internal error", summary)
         return _Outcome(202, word, summary)
-
-
-async def _read_capped(request: web.Request, cap: int) -> bytes | None:
-    """The body, or None as soon as it is declared or streamed larger than `cap` bytes."""
-    if request.content_length is not None and request.content_length > cap:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _refuse(status: int, reason: str) -> web.Response:

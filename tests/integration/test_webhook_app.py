@@ -337,3 +337,42 @@ async def test_one_log_line_per_delivery_with_context_and_no_body_or_signature(s
     text = record.getMessage() + repr(record.__dict__)
     assert "/quorum merge" not in text
     assert headers["X-Hub-Signature-256"].removeprefix("sha256=") not in text
+
+
+def test_a_body_budget_smaller_than_one_body_refuses_to_start():
+    with pytest.raises(ConfigError, match="max_body_bytes_in_flight"):
+        webhook.make_app(
+            RecordingIntake(),
+            secret=SECRET,
+            max_body_bytes=CAP,
+            ready=Readiness(),
+            max_body_bytes_in_flight=CAP - 1,
+        )
+
+
+async def test_bodies_over_the_shared_budget_are_503_with_retry_after_and_the_budget_comes_back(serve):
+    intake = RecordingIntake(delay=0.3)
+    client, _ = await serve(intake, max_body_bytes_in_flight=CAP)
+    body, headers = signed("pull_request.synchronize")
+    padded = body[:-1] + b',"pad":"' + b"x" * (CAP - len(body) - 20) + b'"}'
+    headers = delivery_headers("pull_request", "d-big", padded, SECRET)
+
+    async def slow_body():
+        yield padded[:100]
+        await asyncio.sleep(0.5)  # holds the whole declared length of the budget meanwhile
+        yield padded[100:]
+
+    first = asyncio.create_task(
+        client.post("/webhook", content=slow_body(), headers={**headers, "Content-Length": str(len(padded))})
+    )
+    await asyncio.sleep(0.2)
+    refused = await client.post(
+        "/webhook", content=body, headers=delivery_headers("pull_request", "d-2", body, SECRET)
+    )
+
+    assert refused.status_code == 503 and refused.headers["Retry-After"].isdigit()
+    assert (await first).status_code == 202
+    again = await client.post(
+        "/webhook", content=body, headers=delivery_headers("pull_request", "d-3", body, SECRET)
+    )
+    assert again.status_code == 202
