@@ -26,7 +26,6 @@ from bot.adapters import (
     redis_budget,
     redis_cache,
     redis_conn,
-    redis_dedupe,
     redis_inbox,
     redis_scheduler,
     redis_state,
@@ -225,8 +224,7 @@ async def runtime(
         )  # fmt: skip
         reconciler = Reconciler(gh, sched, store, inbox, interval_s=settings.github.poll_interval_s)
         intake = QueueIntake(
-            sched, inbox, redis_dedupe.RedisDeliveryDedupe(redis, keys),
-            check_name=settings.github.check_name, reconcile_now=reconciler.wake,
+            sched, inbox, check_name=settings.github.check_name, reconcile_now=reconciler.wake
         )  # fmt: skip
         jobs = LocalJobs()
         monitor = Monitor(

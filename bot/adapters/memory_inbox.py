@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from bot.adapters import memory_coordination
 from bot.daemon.inbox import InboxItem
 
 
 class InMemoryInbox:
-    def __init__(self) -> None:
+    """Per-PR lists; deliveries are recorded on the `Board` the scheduler's enqueue dedupes with."""
+
+    def __init__(self, board: memory_coordination.Board | None = None) -> None:
         self._items: dict[str, list[InboxItem]] = {}
+        self._board = board or memory_coordination.Board()
 
     async def push(self, job_id: str, item: InboxItem) -> None:
         self._items.setdefault(job_id, []).append(item)
+
+    async def push_delivery(self, delivery_id: str, items: Sequence[tuple[str, InboxItem]]) -> bool:
+        # No await between the check and the appends: one step, as the Redis script is.
+        if not self._board.first_delivery(delivery_id):
+            return False
+        for job_id, item in items:
+            self._items.setdefault(job_id, []).append(item)
+        return True
 
     async def drain(self, job_id: str) -> list[InboxItem]:
         return self._items.pop(job_id, [])

@@ -7,6 +7,7 @@ and acts on it, so every change to the PR still happens under the lease and thro
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -52,6 +53,11 @@ class Inbox(Protocol):
 
     async def push(self, job_id: str, item: InboxItem) -> None:
         """Append one item to the PR's inbox."""
+        ...
+
+    async def push_delivery(self, delivery_id: str, items: Sequence[tuple[str, InboxItem]]) -> bool:
+        """Record the webhook delivery and append each (job id, item) as one step; False, and nothing
+        appended, when the delivery was seen in the last three days (the key `Scheduler.enqueue` sets)."""
         ...
 
     async def drain(self, job_id: str) -> list[InboxItem]:

@@ -1,8 +1,9 @@
 """From webhook events to queued work, in milliseconds: no code-host call, no review, only Redis.
 
 A push enqueues the PR at its new head with the delivery id (dedupe and enqueue commit together). What
-is not a push (a command, a human review, checks, a close) goes to the PR's inbox first and then wakes
-the PR's job; the delivery id is recorded once so a re-sent delivery adds nothing.
+is not a push (a command, a human review, checks, a close) goes to the PR's inbox with the delivery id in
+one step (a crash can lose neither half alone, and a re-sent delivery adds nothing), then wakes the PR's
+job; a wake lost to a crash is made up by the reconciler, which re-queues every PR with a waiting inbox.
 """
 
 from __future__ import annotations
@@ -18,20 +19,18 @@ _REVIEW_ACTIONS = {"opened", "reopened", "synchronize", "ready_for_review", "edi
 
 
 class QueueIntake:
-    """`events.Intake` on the scheduler, the inbox and the delivery dedupe."""
+    """`events.Intake` on the scheduler and the inbox (which both record delivery ids)."""
 
     def __init__(
         self,
         scheduler: admission.Scheduler,
         inbox: Inbox,
-        dedupe: admission.DeliveryDedupe,
         *,
         check_name: str,
         reconcile_now: asyncio.Event | None = None,
     ) -> None:
         self._scheduler = scheduler
         self._inbox = inbox
-        self._dedupe = dedupe
         self._check_name = check_name
         self._reconcile_now = reconcile_now
 
@@ -53,15 +52,12 @@ class QueueIntake:
         targets = _targets(event, delivery_id)
         if not targets:
             return "ignored"
-        if not await self._dedupe.first_seen(delivery_id):
+        items = [(admission.JobRef(event.repo, number).id, item) for number, item in targets]
+        if not await self._inbox.push_delivery(delivery_id, items):
             return "duplicate"
-        for number, item in targets:
-            await self._wake(admission.JobRef(event.repo, number).id, item)
+        for job, _ in items:
+            await self._scheduler.enqueue(job, "")  # a nudge: the head the queue knows stays
         return "queued"
-
-    async def _wake(self, job: str, item: InboxItem) -> None:
-        await self._inbox.push(job, item)
-        await self._scheduler.enqueue(job, "")  # a nudge: the head the queue knows stays
 
 
 def _targets(event: events.Event, delivery_id: str) -> list[tuple[int, InboxItem]]:

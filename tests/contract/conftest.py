@@ -65,7 +65,7 @@ class Coordination:
         if self.board is not None:
             # One inbox per board, so two handles act like two replicas on one store.
             if self._inbox is None:
-                self._inbox = memory_inbox.InMemoryInbox()
+                self._inbox = memory_inbox.InMemoryInbox(self.board)
             return self._inbox
         assert self.redis is not None
         return redis_inbox.RedisInbox(self.redis, redis_conn.Keys("quorum"))
