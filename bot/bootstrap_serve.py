@@ -27,6 +27,7 @@ from bot.adapters import (
     redis_cache,
     redis_conn,
     redis_inbox,
+    redis_listings,
     redis_scheduler,
     redis_state,
 )
@@ -222,7 +223,10 @@ async def runtime(
         deps = DaemonDeps(
             gh, gh, store, inbox, sched.leases, sched, review, clock, policy, identity, **extra
         )  # fmt: skip
-        reconciler = Reconciler(gh, sched, store, inbox, interval_s=settings.github.poll_interval_s)
+        listings = redis_listings.RedisListingMemory(redis, keys)
+        reconciler = Reconciler(
+            gh, sched, store, inbox, interval_s=settings.github.poll_interval_s, listings=listings
+        )
         intake = QueueIntake(
             sched, inbox, check_name=settings.github.check_name, reconcile_now=reconciler.wake
         )  # fmt: skip

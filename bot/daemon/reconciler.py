@@ -3,13 +3,15 @@
 Every pass lists the open PRs of the watched repositories with conditional requests (an unchanged list
 costs no quota) and enqueues each PR whose head has no decision yet, each approved PR (its merge may now
 be possible), each PR with something in its inbox, and each PR that left the open list since the last
-pass (closed or merged elsewhere). Enqueueing is idempotent, so every replica may run it.
+pass (closed or merged elsewhere). Enqueueing is idempotent, so every replica may run it. The last listing
+is kept in a `ListingMemory` (Redis in `serve`), so a PR closed while no replica ran is still noticed.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot import forge
 from bot.daemon.context import log
@@ -20,6 +22,31 @@ from statemachine import records
 from statemachine.lifecycle import State
 
 _SETTLED = {State.ESCALATED.value, State.CLOSED.value, State.MERGED.value}
+
+
+class ListingMemory(Protocol):
+    """The job ids of each repository's open PRs at the last pass of any replica."""
+
+    async def recall(self, repo: str) -> set[str]:
+        """The ids remembered for `repo` (empty when none)."""
+        ...
+
+    async def remember(self, repo: str, jobs: set[str]) -> None:
+        """Replace what is remembered for `repo`."""
+        ...
+
+
+class ProcessListingMemory:
+    """A `ListingMemory` of this process only (the single-process mode and tests)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, set[str]] = {}
+
+    async def recall(self, repo: str) -> set[str]:
+        return set(self._open.get(repo, set()))
+
+    async def remember(self, repo: str, jobs: set[str]) -> None:
+        self._open[repo] = set(jobs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +66,14 @@ class Reconciler:
         inbox: Inbox,
         *,
         interval_s: float,
+        listings: ListingMemory | None = None,
     ) -> None:
         self._reader = reader
         self._scheduler = scheduler
         self._store = store
         self._inbox = inbox
         self._interval_s = interval_s
-        self._seen: dict[str, set[str]] = {}  # repo -> job ids open at the last pass
+        self._listings = listings or ProcessListingMemory()
         self.wake = asyncio.Event()  # set to run a pass now (an installation changed)
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -95,10 +123,10 @@ class Reconciler:
             if _needs_job(pr, record):
                 await self._scheduler.enqueue(pr.job_id, pr.head_sha)
                 out.append(pr.job_id)
-        for gone in sorted(self._seen.get(repo, set()) - now):
+        for gone in sorted(await self._listings.recall(repo) - now):
             await self._scheduler.enqueue(gone, "")  # its job sees it closed or merged
             out.append(gone)
-        self._seen[repo] = now
+        await self._listings.remember(repo, now)
         return out
 
 
