@@ -23,6 +23,7 @@ from bot.adapters import (
     discord_notifier,
     elastic_metrics,
     github_api,
+    metered_ledger,
     redis_budget,
     redis_cache,
     redis_conn,
@@ -42,7 +43,7 @@ from bot.ports import MetricsSink, Notification, Notifier, Progress
 from bot.review.llm_call import CallRecord
 from config import repo_policy
 from config.settings import Settings
-from guardrails import admission, consensus, lease, redaction, workspace
+from guardrails import admission, budget, consensus, lease, redaction, workspace
 from guardrails.clock import Clock, SystemClock
 
 # A review must leave time inside the PR lease to save and publish its decision.
@@ -197,7 +198,9 @@ async def runtime(
         sched = scheduler(settings, redis)
         store = redis_state.RedisStateStore(redis, keys)
         inbox = redis_inbox.RedisInbox(redis, keys)
-        ledger = redis_budget.RedisBudgetLedger(redis, keys)
+        ledger: budget.BudgetReaper = redis_budget.RedisBudgetLedger(redis, keys)
+        if metrics is not None:
+            ledger = metered_ledger.MeteredBudgetLedger(ledger, metrics, clock.now, current_pr.get)
         gh = github_client(settings)
         stack.push_async_callback(gh.aclose)
         identity = await gh.identity()

@@ -33,7 +33,7 @@ DATASETS: dict[str, str] = {
     "review": REVIEW_DATASET,
     "transition": REVIEW_DATASET,
     "guardrail": REVIEW_DATASET,
-    "budget": REVIEW_DATASET,
+    "budget_state": REVIEW_DATASET,
     "queue": REVIEW_DATASET,
 }
 _NS_PER_MS = 1_000_000
@@ -262,7 +262,7 @@ def guardrail_error_doc(exc: errors.GuardrailError, ctx: DocContext, *, at: floa
 
 def budget_doc(cap: budget.Cap, used_micro: int, ctx: DocContext, *, at: float) -> Doc:
     """A cap's state: spent (with what is still reserved) against its limit."""
-    doc = _base("budget", "budget.state", ctx, at, (cap.key,))
+    doc = _base("budget_state", "budget.state", ctx, at, (cap.key,))
     doc["event"]["kind"] = "metric"
     limit = cap.limit_micro
     doc["quorum"]["budget"] = {

@@ -60,6 +60,7 @@ class Claim:
     job: Job
     claim_id: str
     lease: lease.Lease
+    queued_s: float = 0.0  # how long the job waited in line before this claim
 
     @property
     def token(self) -> str:

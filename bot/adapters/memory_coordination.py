@@ -35,6 +35,7 @@ class _Held:
     deadline: float
     ticket: int
     head: str
+    waited: float = 0.0
 
 
 class Board:
@@ -52,11 +53,17 @@ class Board:
         self.claims: dict[str, str] = {}
         self.finished: dict[str, admission.FinishResult] = {}
         self.deliveries: dict[str, float] = {}
+        self.since: dict[str, float] = {}
         self.publishing: dict[str, int] = {}
         self.published: dict[str, str] = {}
         self.records: dict[str, records.PullRequestRecord] = {}
         self.audits: dict[str, list[records.AuditEntry]] = {}
         self.bell = asyncio.Event()
+
+    def queue(self, job_id: str, ticket: int) -> None:
+        """Put a job in line; when it got there is kept until it is claimed (the queue-wait metric)."""
+        self.pending[job_id] = ticket
+        self.since.setdefault(job_id, self.clock.now())
 
     def first_delivery(self, delivery_id: str) -> bool:
         """Record a delivery for three days; True the first time."""
@@ -81,7 +88,7 @@ class Board:
         if not state.rerun:
             return False
         state.rerun, state.attempts = False, 0
-        self.pending[job_id] = self.ticket()
+        self.queue(job_id, self.ticket())
         return True
 
     def bury(self, job_id: str, now: float, error: str) -> None:
@@ -144,7 +151,7 @@ class InMemoryScheduler:
             return admission.EnqueueResult.UPDATED_IN_PLACE
         board.dead.pop(job_id, None)
         board.jobs[job_id] = _JobState(head_sha)
-        board.pending[job_id] = board.ticket()
+        board.queue(job_id, board.ticket())
         board.bell.set()
         return admission.EnqueueResult.QUEUED
 
@@ -179,6 +186,7 @@ class InMemoryScheduler:
             deadline,
             board.pending.pop(job_id),
             state.head,
+            max(0.0, now - board.since.pop(job_id, now)),
         )
         board.running[job_id] = held
         board.claims[claim_id] = job_id
@@ -191,7 +199,7 @@ class InMemoryScheduler:
         token = lease.Lease(
             job_id, held.token, held.fence, held.expires_at, held.deadline, self._policy.ttl_s
         )
-        return admission.Claim(job, held.claim_id, token)
+        return admission.Claim(job, held.claim_id, token, queued_s=held.waited)
 
     def _reap(self) -> list[str]:
         board, now = self._board, self._board.clock.now()
@@ -205,7 +213,7 @@ class InMemoryScheduler:
             if state.attempts >= self._backoff.max_attempts:
                 board.bury(job_id, now, "lease expired")
             else:
-                board.pending[job_id] = held.ticket
+                board.queue(job_id, held.ticket)
         if expired:
             board.bell.set()
         return expired
@@ -215,7 +223,7 @@ class InMemoryScheduler:
         due = sorted((at, job_id) for job_id, at in board.delayed.items() if at <= now)
         for _, job_id in due:
             del board.delayed[job_id]
-            board.pending[job_id] = board.ticket()
+            board.queue(job_id, board.ticket())
         return len(due)
 
     def _next_wake_s(self) -> float:
@@ -284,7 +292,7 @@ class InMemoryScheduler:
             return False
         state = board.jobs[job_id]
         state.attempts, state.error = 0, ""
-        board.pending[job_id] = board.ticket()
+        board.queue(job_id, board.ticket())
         board.bell.set()
         return True
 

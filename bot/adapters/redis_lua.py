@@ -47,8 +47,8 @@ PRELUDE = r"""
 local K_SEQ, K_PENDING, K_DELAYED, K_RUNNING, K_REPO = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_LEASE, K_JOB, K_DEAD, K_FENCE, K_BELL = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local K_AUDIT, K_PUB, K_ID = KEYS[11], KEYS[12], KEYS[13]
-local LEASE_FIELDS = {'token', 'fence', 'deadline', 'claim', 'ticket', 'head'}
-local JOB_FIELDS = {'head', 'attempts', 'rerun', 'error'}
+local LEASE_FIELDS = {'token', 'fence', 'deadline', 'claim', 'ticket', 'head', 'waited'}
+local JOB_FIELDS = {'head', 'attempts', 'rerun', 'error', 'since'}
 
 local function fmt(x) return string.format('%d', x) end
 local function clock()
@@ -79,6 +79,8 @@ local function release(job)
 end
 local function to_pending(job, ticket)
   redis.call('ZADD', K_PENDING, ticket or redis.call('INCR', K_SEQ), job)
+  -- When it got in line (kept while it waits, whatever brings it back), for the queue-wait metric.
+  if not jget(job, 'since') then jset(job, 'since', fmt(select(2, clock()))) end
 end
 local function to_dead(job, ms, err)
   redis.call('ZADD', K_DEAD, ms, job)
@@ -161,7 +163,8 @@ local max_global, max_repo = tonumber(ARGV[5]), tonumber(ARGV[6])
 local scan_n, max_attempts, cap = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 local function reply(job)
   return {1, job, lget(job, 'head'), jget(job, 'attempts') or '0', lget(job, 'ticket'), lget(job, 'token'),
-          lget(job, 'fence'), redis.call('ZSCORE', K_RUNNING, job), lget(job, 'deadline')}
+          lget(job, 'fence'), redis.call('ZSCORE', K_RUNNING, job), lget(job, 'deadline'),
+          lget(job, 'waited') or '0'}
 end
 local served = redis.call('GET', K_ID)
 if served then
@@ -180,9 +183,11 @@ local function grant(job)
   redis.call('ZADD', K_RUNNING, math.min(ms + lease_ms, deadline), job)
   redis.call('HINCRBY', K_REPO, repo_of(job), 1)
   jdel(job, 'rerun')
+  local waited = ms - tonumber(jget(job, 'since') or ms)
+  jdel(job, 'since')
   redis.call('HSET', K_LEASE, job .. '|token', token, job .. '|fence', fmt(fence),
              job .. '|deadline', fmt(deadline), job .. '|claim', claim_id, job .. '|ticket', ticket,
-             job .. '|head', jget(job, 'head') or '')
+             job .. '|head', jget(job, 'head') or '', job .. '|waited', fmt(math.max(0, waited)))
   redis.call('SET', K_ID, job, 'PX', max_hold)
   audit(us, cap, 'event', 'claim', 'job', job, 'token', token, 'fence', fmt(fence))
   return reply(job)

@@ -95,13 +95,13 @@ class RedisScheduler:
         return self._parse_claim(claim_id, [redis_lua.text(v) for v in reply[1:]])
 
     def _parse_claim(self, claim_id: str, fields: Sequence[str]) -> admission.Claim:
-        job_id, head, attempts, ticket, token, fence, expiry_ms, deadline_ms = fields
+        job_id, head, attempts, ticket, token, fence, expiry_ms, deadline_ms, waited_ms = fields
         ref = admission.parse_job_id(job_id)
         job = admission.Job(job_id, ref.repo, ref.number, head, int(attempts), int(float(ticket)))
         held = lease.Lease(
             job_id, token, int(fence), float(expiry_ms) / 1000, float(deadline_ms) / 1000, self._policy.ttl_s
         )
-        return admission.Claim(job, claim_id, held)
+        return admission.Claim(job, claim_id, held, queued_s=int(waited_ms) / 1000)
 
     async def wait_for_work(self, timeout_s: float) -> bool:
         hint = self._wake_s if self._wake_s is not None else math.inf

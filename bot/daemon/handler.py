@@ -43,9 +43,9 @@ class JobHandler:
         """Work on the PR until nothing is left to do. Raises `LeaseLost` and code-host/coordination
         errors; the worker turns them into a retry or a dead letter."""
         deps = self._deps
-        current_pr.set(
-            telemetry.DocContext(claim.job.repo, claim.job.number, claim.job.head_sha, job_id=claim.job.id)
-        )
+        ctx = telemetry.DocContext(claim.job.repo, claim.job.number, claim.job.head_sha, job_id=claim.job.id)
+        current_pr.set(ctx)
+        deps.metrics.emit("queue", telemetry.queue_doc(claim.queued_s, ctx, at=deps.clock.now()))
         for index in range(_MAX_PASSES):
             items = await deps.inbox.drain(claim.job.id)
             pr = await deps.reader.pull(claim.job.repo, claim.job.number)
