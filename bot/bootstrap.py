@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from bot import version
 from bot.adapters import memory, worktree_tools
 from bot.adapters.git_worktrees import GitWorktrees
 from bot.adapters.lazy_model import LazyModel
@@ -153,7 +154,7 @@ async def local_review(
     clock = clock or SystemClock()
     observed = Observed([])
     async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(httpx.AsyncClient())
+        client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
         make = await model_factory(settings, stack, client, progress)
         cache = cache or memory.InMemoryQueryCache()
         deps = review_deps(settings, make, memory.InMemoryBudgetLedger(), cache, clock, progress, observed)

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from bot import bootstrap, forge, pipeline, telemetry
+from bot import bootstrap, forge, pipeline, telemetry, version
 from bot.adapters import (
     discord_notifier,
     elastic_metrics,
@@ -204,7 +204,7 @@ async def runtime(
         gh = github_client(settings)
         stack.push_async_callback(gh.aclose)
         identity = await gh.identity()
-        client = await stack.enter_async_context(httpx.AsyncClient())
+        client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
         progress = progress or _LogProgress()
         make = await bootstrap.model_factory(settings, stack, client, progress)
         observe = (

@@ -25,7 +25,7 @@ from typing import Any
 
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 
-from bot import telemetry
+from bot import telemetry, version
 from config import sections
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def connect(
         retry_on_status=(),
         retry_on_timeout=False,
         http_compress=True,
+        headers=version.HEADERS,
     )
 
 

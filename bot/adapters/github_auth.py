@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from github import Auth
 from github.Requester import Requester
 
-from bot import errors
+from bot import errors, version
 from bot.adapters import github_http
 
-USER_AGENT = "quorum"
+USER_AGENT = version.USER_AGENT
 REFRESH_MARGIN_S = 60.0  # renew an installation token this long before GitHub's `expires_at`
 
 

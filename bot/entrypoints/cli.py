@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot import bootstrap, pipeline
+from bot import bootstrap, pipeline, version
 from bot.domain import Decision, ReviewOutcome
 from bot.entrypoints import doctor_cmd, eval_cmd, logs, provision_cmd, report, serve
 from bot.errors import ConfigError, InputError, ProviderUnavailable, QuorumError
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and secret files; `quorum config` shows them.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version.VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     rev = commands.add_parser(
         "review",

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from bot import bootstrap, errors
+from bot import bootstrap, errors, version
 from bot.adapters import discord_notifier
 from bot.entrypoints import doctor_checks
 from bot.entrypoints.doctor_checks import Check
@@ -68,7 +68,9 @@ def _redacted(row: Check, redactor: redaction.Redactor) -> Check:
 async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[Check]:
     """Every row, in a fixed order; the service checks run concurrently, each under `timeout_s`."""
     rows = doctor_checks.configuration(settings, poll=poll)
-    async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
+    async with httpx.AsyncClient(
+        timeout=timeout_s, follow_redirects=False, headers=version.HEADERS
+    ) as client:
         named: list[tuple[str, Awaitable[Check]]] = [
             ("redis", doctor_checks.redis(settings, timeout_s)),
             ("github", doctor_checks.github(settings, timeout_s)),

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal, TextIO
 
+from bot import version
 from guardrails import redaction
 
 Format = Literal["auto", "json", "text"]
@@ -121,6 +122,7 @@ class JsonFormatter(logging.Formatter):
             "log.level": record.levelname.lower(),
             "log.logger": record.name,
             "message": record.getMessage(),
+            "service.version": version.VERSION,
         }
         for key, value in (getattr(record, "quorum_context", None) or {}).items():
             doc[f"quorum.{key}"] = value

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from bot import bootstrap, errors
+from bot import bootstrap, errors, version
 from bot.adapters import elastic_metrics, elastic_provision
 from config.settings import Settings, load_settings
 from guardrails import redaction
@@ -76,7 +76,7 @@ async def _provision(settings: Settings, args: argparse.Namespace, out: TextIO) 
         out.write("kibana         skipped: elasticsearch.kibana_url is not set\n")
         return
     data = elastic_provision.KIBANA_OBJECTS.read_bytes()
-    headers = {"kbn-xsrf": "true"}
+    headers = {**version.HEADERS, "kbn-xsrf": "true"}
     if es.api_key is not None:
         headers["Authorization"] = "ApiKey " + es.api_key.get_secret_value()
     async with httpx.AsyncClient(base_url=es.kibana_url, headers=headers, timeout=30.0) as http:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot import events
+from bot import events, version
 from bot.entrypoints import webhook_body
 from bot.errors import ConfigError, CoordinationUnavailable, InputError
 
@@ -90,7 +90,7 @@ def make_app(
 
 
 async def _livez(request: web.Request) -> web.Response:
-    return web.json_response({"status": "alive"})
+    return web.json_response({"status": "alive", "version": version.VERSION})
 
 
 async def _readyz(ready: Callable[[], Awaitable[bool]]) -> web.Response:

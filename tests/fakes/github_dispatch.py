@@ -26,6 +26,7 @@ class LoggedRequest(NamedTuple):
     method: str
     path: str
     status: int
+    user_agent: str = ""
 
 
 @dataclass
@@ -61,7 +62,9 @@ class Dispatcher:
         except ApiError as error:
             response = error_response(error)
         with self.lock:
-            self.log.append(LoggedRequest(req.method, req.path, response.status))
+            self.log.append(
+                LoggedRequest(req.method, req.path, response.status, req.headers.get("user-agent", ""))
+            )
         return response
 
     def _answer(self, req: Request) -> Response:
