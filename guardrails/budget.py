@@ -15,6 +15,9 @@ from guardrails.pricing import Price
 # Per-message framing tokens added by chat templates; generous on purpose.
 _MESSAGE_OVERHEAD_TOKENS = 16
 _REQUEST_OVERHEAD_TOKENS = 32
+# A request offering tools also pays for the provider's hidden tool-use system prompt: Anthropic documents
+# 313-530 tokens depending on model and tool_choice (docs.anthropic.com, tool use pricing).
+TOOL_PROMPT_TOKENS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +41,12 @@ class BudgetLimits:
 
 @dataclass(frozen=True, slots=True)
 class BudgetScope:
-    """Whose money a call spends: a repository, one PR's pipeline (job), one round of it."""
+    """Whose money a call spends: a repository, one PR's pipeline (job), one round of it on one head."""
 
     repo: str
     job: str
     round_index: int
+    head: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,33 @@ class Reservation:
     amount_micro: int
     caps: tuple[Cap, ...]
     ttl_s: float
+
+
+# The caps whose utilisation is announced at thresholds (a round is too short-lived to be worth it).
+ALERT_CAPS = frozenset({"pr", "repo_day", "day"})
+DEFAULT_ALERT_PERCENTS = (50, 80, 100)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetAlert:
+    """A cap's spend (with what is reserved) reached `percent` of its limit; said once per period."""
+
+    cap: str
+    key: str
+    percent: int
+    used_micro: int
+    limit_micro: int
+
+    def text(self) -> str:
+        return (
+            f"{self.cap} cap {self.key} reached {self.percent}%: {self.used_micro / 1e6:.4f} of "
+            f"{self.limit_micro / 1e6:.2f} USD"
+        )
+
+
+def crossed(used: int, limit: int, percents: tuple[int, ...]) -> list[int]:
+    """The thresholds `used` has reached (integer arithmetic, as the ledgers compare)."""
+    return [p for p in percents if limit > 0 and used * 100 >= p * limit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,20 +125,48 @@ def pipeline_key(job: str) -> str:
     return f"pr:{job}"
 
 
+def round_key(scope: BudgetScope) -> str:
+    """The counter of one round on one head: round 1 of a new push is a new round, not the old one's."""
+    on = f"@{scope.head[:16]}" if scope.head else ""
+    return f"round:{scope.job}{on}:{scope.round_index}"
+
+
 def caps_for(scope: BudgetScope, limits: BudgetLimits, day: str) -> tuple[Cap, ...]:
     """The four caps a call in `scope` on UTC `day` is charged against."""
     return (
-        Cap("round", f"round:{scope.job}:{scope.round_index}", limits.per_round),
+        Cap("round", round_key(scope), limits.per_round),
         Cap("pr", pipeline_key(scope.job), limits.per_pr),
         Cap("repo_day", f"repo_day:{scope.repo}:{day}", limits.per_repo_day),
         Cap("day", f"day:{day}", limits.per_day),
     )
 
 
-def input_tokens_upper_bound(texts: list[str]) -> int:
+def input_tokens_upper_bound(texts: list[str], *, tools: bool = False) -> int:
     """An upper bound on input tokens: byte-level tokenizers never emit more tokens than bytes."""
     body = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
-    return body + _MESSAGE_OVERHEAD_TOKENS * len(texts) + _REQUEST_OVERHEAD_TOKENS
+    hidden = TOOL_PROMPT_TOKENS if tools else 0
+    return body + _MESSAGE_OVERHEAD_TOKENS * len(texts) + _REQUEST_OVERHEAD_TOKENS + hidden
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """What a reservation assumed about one call: at most these tokens, at most this cost."""
+
+    input_tokens: int
+    max_tokens: int
+    estimate_micro: int
+
+
+def over_reservation(bound: Bound, input_tokens: int, output_tokens: int, billed_micro: int) -> str | None:
+    """Why the reported usage broke the reservation's bound, or None when it stayed inside it."""
+    problems = []
+    if output_tokens > bound.max_tokens:
+        problems.append(f"output {output_tokens} tokens > max_tokens {bound.max_tokens}")
+    if input_tokens > bound.input_tokens:
+        problems.append(f"input {input_tokens} tokens > counted bound {bound.input_tokens}")
+    if billed_micro > bound.estimate_micro:
+        problems.append(f"billed {billed_micro} > reserved {bound.estimate_micro} micro-USD")
+    return "; ".join(problems) or None
 
 
 def upper_bound_micro(input_tokens: int, max_tokens: int | None, price: Price | None, model: str) -> int:

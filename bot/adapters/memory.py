@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.errors import ProviderError
 from bot.ports import Completion, CompletionRequest
@@ -12,14 +12,32 @@ from guardrails import budget
 
 
 class InMemoryBudgetLedger:
-    """A `BudgetLedger` in one process: reserve is atomic under an asyncio lock."""
+    """A `BudgetLedger` in one process: reserve is atomic under an asyncio lock. Alerts fire like the
+    Redis ledger's: once per cap key and threshold."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        alert_percents: Sequence[int] = (),
+        on_alert: Callable[[budget.BudgetAlert], None] = lambda alert: None,
+    ) -> None:
         self._used: dict[str, int] = {}
         self._open: dict[str, budget.Reservation] = {}
         self._expires: dict[str, float] = {}
         self._settled: set[str] = set()
         self._lock = asyncio.Lock()
+        self._percents = tuple(sorted(set(alert_percents)))
+        self._on_alert = on_alert
+        self._fired: set[tuple[str, int]] = set()
+
+    def _charge(self, cap: budget.Cap, delta: int) -> None:
+        used = self._used[cap.key] = self._used.get(cap.key, 0) + delta
+        if delta <= 0 or cap.name not in budget.ALERT_CAPS:
+            return
+        for percent in budget.crossed(used, cap.limit_micro, self._percents):
+            if (cap.key, percent) not in self._fired:
+                self._fired.add((cap.key, percent))
+                self._on_alert(budget.BudgetAlert(cap.name, cap.key, percent, used, cap.limit_micro))
 
     async def reserve(self, reservation: budget.Reservation) -> budget.BudgetDecision:
         async with self._lock:
@@ -28,7 +46,7 @@ class InMemoryBudgetLedger:
             decision = budget.check(self._used, reservation)
             if decision.allowed:
                 for cap in reservation.caps:
-                    self._used[cap.key] = self._used.get(cap.key, 0) + reservation.amount_micro
+                    self._charge(cap, reservation.amount_micro)
                 self._open[reservation.id] = reservation
                 self._expires[reservation.id] = time.monotonic() + reservation.ttl_s
             return decision
@@ -41,7 +59,7 @@ class InMemoryBudgetLedger:
             del self._expires[reservation_id]
             self._settled.add(reservation_id)
             for cap in reservation.caps:
-                self._used[cap.key] += actual_micro - reservation.amount_micro
+                self._charge(cap, actual_micro - reservation.amount_micro)
             return True
 
     async def used(self, key: str) -> int:

@@ -70,22 +70,25 @@ async def test_another_replica_settles_on_the_counters_the_reservation_charged(
     assert await counters(ledger, after_midnight) == [250, 250, 0, 0]
 
 
-async def test_counters_expire_about_three_days_after_creation(
+async def test_expiry_is_refreshed_on_every_charge_and_a_pr_counter_lives_thirty_days(
     client: aioredis.Redis, ledger: redis_budget.RedisBudgetLedger
 ) -> None:
     charged = caps()
     names = [KEYS("budget", cap.key) for cap in charged]
     await ledger.reserve(budget.Reservation("r-1", 10, charged, ttl_s=60))
-    ttls = [await client.ttl(name) for name in names]
-    await client.expire(names[0], 100)
-    await client.persist(names[1])
+    first = [await client.ttl(name) for name in names]
+    for name in names:
+        await client.expire(name, 100)  # as if the PR had been idle for a long time
 
     await ledger.reserve(budget.Reservation("r-2", 10, charged, ttl_s=60))
     await ledger.settle("r-2", 5)
 
-    assert all(3 * 86_400 - 5 <= ttl <= 3 * 86_400 for ttl in ttls)
-    assert await client.ttl(names[0]) <= 100
-    assert await client.ttl(names[1]) > 3 * 86_400 - 5
+    expected = [3 * 86_400, 30 * 86_400, 3 * 86_400, 3 * 86_400]  # round, pr, repo_day, day
+    assert [cap.name for cap in charged] == ["round", "pr", "repo_day", "day"]
+    assert all(want - 5 <= ttl <= want for ttl, want in zip(first, expected, strict=True))
+    after = [await client.ttl(name) for name in names]
+    assert all(want - 5 <= ttl <= want for ttl, want in zip(after, expected, strict=True))
+    assert await counters(ledger, charged) == [15] * 4
 
 
 async def test_every_key_carries_the_hash_tag(
