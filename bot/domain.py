@@ -201,6 +201,7 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"
     INCOMPLETE_COVERAGE = "incomplete_coverage"
     PROVIDER_ERROR = "provider_error"
+    USAGE_OVER_RESERVATION = "usage_over_reservation"  # a provider billed past the call's bound
     NOTHING_TO_REVIEW = "nothing_to_review"
 
 

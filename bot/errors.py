@@ -7,11 +7,13 @@ QuorumError                      retryable: may the same operation succeed if tr
 ├── CoordinationUnavailable      the shared store (Redis) failed; guarded work fails closed
 ├── GuardrailError               a guardrail stopped the operation
 │   ├── BudgetExceeded           no reservation fits under a cap, or the cost is unbounded
+│   ├── UsageOverReservation     a provider billed more than the call's reservation allowed
 │   ├── DeadlineExceeded         a call, round or job ran past its deadline
 │   ├── IllegalTransition        a state change the lifecycle does not allow
 │   └── LeaseLost                a PR's lease could not be kept; its job was cancelled
 ├── ProviderError                an LLM provider failed (status, retry_after)
-│   └── ProviderUnavailable      it cannot be reached at all; says what to start or set
+│   ├── ProviderUnavailable      it cannot be reached at all; says what to start or set
+│   └── BreakerOpen              its circuit breaker is open: no call was made
 └── GitHubError                  the code host refused or failed (status, retry_after)
     └── RateLimited              a primary or secondary rate limit; retry after `retry_after`
 """
@@ -73,6 +75,24 @@ class BudgetExceeded(GuardrailError):
         self.cap = cap
         self.limit_micro = limit_micro
         self.needed_micro = needed_micro
+
+
+class UsageOverReservation(GuardrailError):
+    """A provider reported more usage than the call's reservation bounded (output past `max_tokens`, input
+    past the counted bound, or a cost above the estimate). The billed cost was settled as reported; the
+    model's breaker is open and the review stops."""
+
+    guardrail = "budget"
+
+    def __init__(
+        self, message: str, *, provider: str, model: str, call_id: str, reserved_micro: int, billed_micro: int
+    ) -> None:
+        super().__init__(message, retryable=False)
+        self.provider = provider
+        self.model = model
+        self.call_id = call_id
+        self.reserved_micro = reserved_micro
+        self.billed_micro = billed_micro
 
 
 class DeadlineExceeded(GuardrailError):
@@ -155,3 +175,11 @@ class RateLimited(GitHubError):
 
     def __init__(self, message: str, *, status_code: int | None, retry_after: float) -> None:
         super().__init__(message, status_code=status_code, retry_after=retry_after, retryable=True)
+
+
+class BreakerOpen(ProviderError):
+    """The model's circuit breaker is open (or another caller holds its half-open probe): not called."""
+
+    def __init__(self, message: str, *, provider: str, retry_at: float) -> None:
+        super().__init__(message, provider=provider, retryable=False)
+        self.retry_at = retry_at

@@ -20,7 +20,7 @@ from bot.domain import (
     ReviewOutcome,
     RoundResult,
 )
-from bot.errors import BudgetExceeded, DeadlineExceeded
+from bot.errors import BudgetExceeded, DeadlineExceeded, UsageOverReservation
 from bot.ports import Progress
 from bot.review import chunking, diffparse, filters, gather
 from bot.review.rounds import Change, RoundAborted, RoundRunner
@@ -175,6 +175,7 @@ async def _rounds(
             prepared.pr_text,
             worktree=tree,
             contexts=contexts,
+            head=prepared.head_sha,
         )
         while True:
             gate = consensus.decide(
@@ -191,6 +192,8 @@ async def _rounds(
 
 
 def _reason(exc: RoundAborted) -> Reason:
+    if isinstance(exc.cause, UsageOverReservation):
+        return Reason.USAGE_OVER_RESERVATION
     if isinstance(exc.cause, BudgetExceeded):
         return Reason.BUDGET_EXCEEDED
     if isinstance(exc.cause, DeadlineExceeded):

@@ -1,8 +1,10 @@
 """Every LLM call goes through here: reserve an upper bound, call under a deadline, settle, record.
 
 Retries (429, 5xx, connection errors) back off exponentially with jitter and honour `Retry-After`; each
-attempt reserves budget of its own and none outlives the deadline. When a model gives up, the next one
-of the fallback chain is tried. A call past its deadline is not retried: the review ends with `timeout`.
+attempt reserves budget of its own and none outlives the deadline. When a model gives up, or its circuit
+breaker is open, the next one of the fallback chain is tried. A call past its deadline is not retried: the
+review ends with `timeout`. A provider that bills more than the reservation allowed is settled as billed,
+its breaker is tripped for every replica, and the call raises `UsageOverReservation`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.errors import DeadlineExceeded, ProviderError
+from bot.errors import BreakerOpen, DeadlineExceeded, ProviderError, UsageOverReservation
 from bot.ports import Completion, CompletionRequest, LanguageModel
-from guardrails import budget, deadlines
+from guardrails import breaker, budget, deadlines
 from guardrails.clock import Clock, utc_day
 from guardrails.pricing import Price
 
@@ -65,8 +67,12 @@ class CallRecord:
     output_tokens: int
     cost_micro: int
     duration_ms: int
-    outcome: str  # "ok" | "retry" | "error" | "timeout" | "budget"
+    # "ok" | "retry" | "error" | "timeout" | "budget" | "breaker_open" | "usage_over_reservation"
+    outcome: str
     error: str | None = None
+    call_id: str = ""
+    reserved_micro: int = 0
+    breaker_opened: bool = False  # this attempt opened the model's circuit breaker
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +91,25 @@ class _Call:
     kind: str
 
 
+@dataclass(slots=True)
+class _Attempt:
+    """One attempt's identity and bound, filled in as it goes."""
+
+    model: LanguageModel
+    kind: str
+    call_id: str
+    bound: budget.Bound
+    started: float = 0.0
+
+
+def counts_against_breaker(exc: ProviderError) -> bool:
+    """5xx, timeouts, broken or unreadable answers and an unreachable provider count; a 4xx the caller
+    caused (or a rate limit, which `Retry-After` handles) does not."""
+    return exc.status_code is None or exc.status_code >= 500 or exc.status_code == 408
+
+
 class GuardedModel:
-    """A fallback chain of models behind the budget and deadline guardrails."""
+    """A fallback chain of models behind the budget, deadline and circuit-breaker guardrails."""
 
     def __init__(
         self,
@@ -99,6 +122,7 @@ class GuardedModel:
         retry: RetryPolicy,
         observe: Callable[[CallRecord], None] = lambda record: None,
         rng: random.Random | None = None,
+        breakers: breaker.CircuitBreakers | None = None,
     ) -> None:
         if not chain:
             raise ValueError("a guarded model needs at least one model")
@@ -106,6 +130,7 @@ class GuardedModel:
         self._ledger, self._limits, self._clock = ledger, limits, clock
         self._call_timeout_s, self._retry, self._observe = call_timeout_s, retry, observe
         self._rng = rng or random.Random()
+        self._breakers = breakers
 
     @property
     def name(self) -> str:
@@ -122,8 +147,8 @@ class GuardedModel:
         outer: deadlines.Deadline,
         kind: str = "query",
     ) -> tuple[Completion, int]:
-        """The completion and its cost in micro-USD. Raises BudgetExceeded, DeadlineExceeded or the last
-        ProviderError when every model of the chain failed."""
+        """The completion and its cost in micro-USD. Raises BudgetExceeded, DeadlineExceeded,
+        UsageOverReservation or the last ProviderError when every model of the chain failed or was open."""
         call = _Call(request, scope, outer, kind)
         last: ProviderError | None = None
         for priced in self._chain:
@@ -148,67 +173,130 @@ class GuardedModel:
         raise AssertionError("unreachable")
 
     async def _attempt(self, priced: PricedModel, call: _Call) -> tuple[Completion, int]:
-        model, request, kind = priced.model, call.request, call.kind
-        texts = request_texts(request)
-        estimate = budget.upper_bound_micro(
-            budget.input_tokens_upper_bound(texts), request.max_tokens, priced.price, model.model
-        )
-        reservation = budget.Reservation(
-            f"call-{uuid.uuid4().hex}",
-            estimate,
-            budget.caps_for(call.scope, self._limits, utc_day(self._clock)),
-            self._call_timeout_s + 60,
-        )
-        decision = await self._ledger.reserve(reservation)
-        if not decision.allowed:
-            self._record(model, kind, None, 0, 0, "budget", decision.cap)
-            raise budget.refusal(decision, estimate)
-        started = time.monotonic()
-        call_deadline = deadlines.nearest(
-            call.outer, deadlines.Deadline.after(self._clock, "llm_call", self._call_timeout_s)
-        )
+        now = await self._reserve(priced, call)
+        estimate = now.bound.estimate_micro
+        # The breaker is asked after the reservation, right before sending: the window in which a call
+        # can still start after another replica tripped it is one round trip.
+        await self._admit(now)
+        now.started = time.monotonic()
         try:
-            async with deadlines.enforce(call_deadline, self._clock):
-                completion = await model.complete(
-                    request, timeout=call_deadline.remaining(self._clock) + _TRANSPORT_SLACK_S
-                )
+            completion = await self._send(priced.model, call)
         except ProviderError as exc:
-            await self._ledger.settle(reservation.id, estimate if exc.billed else 0)
+            charged = estimate if exc.billed else 0
+            await self._ledger.settle(now.call_id, charged)
+            opened = counts_against_breaker(exc) and await self._tell(now, breaker.Event.FAILURE, str(exc))
             outcome = "retry" if exc.retryable else "error"
-            self._record(model, kind, None, estimate if exc.billed else 0, started, outcome, str(exc))
+            self._record(now, None, charged, outcome, str(exc), opened=opened)
             raise
-        except (DeadlineExceeded, asyncio.CancelledError):
+        except (DeadlineExceeded, asyncio.CancelledError) as exc:
             # The provider may have done the work: charge the whole reservation, even while cancelled.
-            await asyncio.shield(self._ledger.settle(reservation.id, estimate))
-            self._record(model, kind, None, estimate, started, "timeout", "deadline")
+            await asyncio.shield(self._ledger.settle(now.call_id, estimate))
+            opened = False
+            if isinstance(exc, DeadlineExceeded) and exc.scope == "llm_call":
+                opened = await self._tell(now, breaker.Event.FAILURE, "timeout")
+            self._record(now, None, estimate, "timeout", "deadline", opened=opened)
             raise
         assert priced.price is not None  # upper_bound_micro refused an unpriced model
         cost = priced.price.cost_micro(completion.input_tokens, completion.output_tokens)
-        await self._ledger.settle(reservation.id, cost)
-        self._record(model, kind, completion, cost, started, "ok", None)
+        # Settled as billed, whatever it is: the ledger tells the truth, the breaker and alerts react.
+        await self._ledger.settle(now.call_id, cost)
+        over = budget.over_reservation(now.bound, completion.input_tokens, completion.output_tokens, cost)
+        if over is not None:
+            raise await self._over_reserved(now, completion, cost, over)
+        await self._tell(now, breaker.Event.SUCCESS, "")
+        self._record(now, completion, cost, "ok", None)
         return completion, cost
+
+    async def _reserve(self, priced: PricedModel, call: _Call) -> _Attempt:
+        """Reserve the call's upper bound against every cap; raises BudgetExceeded when one refuses."""
+        model, request = priced.model, call.request
+        input_bound = budget.input_tokens_upper_bound(request_texts(request), tools=bool(request.tools))
+        estimate = budget.upper_bound_micro(input_bound, request.max_tokens, priced.price, model.model)
+        bound = budget.Bound(input_bound, request.max_tokens, estimate)
+        now = _Attempt(model, call.kind, f"call-{uuid.uuid4().hex}", bound)
+        caps = budget.caps_for(call.scope, self._limits, utc_day(self._clock))
+        reservation = budget.Reservation(now.call_id, estimate, caps, self._call_timeout_s + 60)
+        decision = await self._ledger.reserve(reservation)
+        if not decision.allowed:
+            self._record(now, None, 0, "budget", decision.cap)
+            raise budget.refusal(decision, estimate)
+        return now
+
+    async def _send(self, model: LanguageModel, call: _Call) -> Completion:
+        call_deadline = deadlines.nearest(
+            call.outer, deadlines.Deadline.after(self._clock, "llm_call", self._call_timeout_s)
+        )
+        async with deadlines.enforce(call_deadline, self._clock):
+            return await model.complete(
+                call.request, timeout=call_deadline.remaining(self._clock) + _TRANSPORT_SLACK_S
+            )
+
+    async def _admit(self, now: _Attempt) -> None:
+        if self._breakers is None:
+            return
+        name = breaker.name_of(now.model.provider, now.model.model)
+        permit = await self._breakers.admit(name, now.call_id)
+        if permit.allowed:
+            return
+        await self._ledger.settle(now.call_id, 0)
+        why = "its half-open probe is running" if permit.state is breaker.State.HALF_OPEN else "it is open"
+        self._record(now, None, 0, "breaker_open", f"circuit breaker {name}: {why}")
+        raise BreakerOpen(
+            f"{name} was not called: its circuit breaker {why} (until {permit.retry_at:.0f})",
+            provider=now.model.provider,
+            retry_at=permit.retry_at,
+        )
+
+    async def _tell(self, now: _Attempt, event: breaker.Event, reason: str) -> bool:
+        if self._breakers is None:
+            return False
+        name = breaker.name_of(now.model.provider, now.model.model)
+        return await self._breakers.observe(name, now.call_id, event, reason)
+
+    async def _over_reserved(
+        self, now: _Attempt, completion: Completion, cost: int, why: str
+    ) -> UsageOverReservation:
+        """Trip the breaker for every replica and say which call was over-billed, and by how much."""
+        opened = await self._tell(now, breaker.Event.TRIP, "usage_over_reservation")
+        model = now.model
+        message = (
+            f"usage_over_reservation: call {now.call_id} to {model.provider}/{model.model} reported "
+            f"{completion.input_tokens}+{completion.output_tokens} tokens ({why}); settled as billed"
+        )
+        self._record(now, completion, cost, "usage_over_reservation", message, opened=opened)
+        return UsageOverReservation(
+            message,
+            provider=model.provider,
+            model=model.model,
+            call_id=now.call_id,
+            reserved_micro=now.bound.estimate_micro,
+            billed_micro=cost,
+        )
 
     def _record(
         self,
-        model: LanguageModel,
-        kind: str,
+        now: _Attempt,
         completion: Completion | None,
         cost: int,
-        started: float | int,
         outcome: str,
         error: str | None,
+        *,
+        opened: bool = False,
     ) -> None:
-        duration = int((time.monotonic() - started) * 1000) if started else 0
+        duration = int((time.monotonic() - now.started) * 1000) if now.started else 0
         self._observe(
             CallRecord(
-                model.model,
-                model.provider,
-                kind,
+                now.model.model,
+                now.model.provider,
+                now.kind,
                 completion.input_tokens if completion else 0,
                 completion.output_tokens if completion else 0,
                 cost,
                 duration,
                 outcome,
                 error,
+                now.call_id,
+                now.bound.estimate_micro,
+                opened,
             )
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.domain import FileDiff, Finding, RoundResult, Step, Usage, Verdict
-from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError, QuorumError
+from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError, QuorumError, UsageOverReservation
 from bot.ports import ChatMessage, Completion, CompletionRequest, Progress, QueryCache
 from bot.review import agent, agent_tools, carried, prompts
 from bot.review.chunking import Chunk
@@ -53,6 +53,7 @@ class Change:
     files: Mapping[str, FileDiff]
     pr_text: str
     worktree: Path | None = None  # the head checkout the agent's tools read; None: single-call rounds
+    head: str = ""  # the head commit reviewed: the round budget cap belongs to one round on one head
     contexts: Mapping[int, str] = field(default_factory=dict)  # chunk index -> widened code around it
 
 
@@ -125,7 +126,7 @@ class RoundRunner:
     ) -> RoundResult:
         """One round. Raises RoundAborted when a guardrail or the provider stops it."""
         reviewer = self.reviewer(index)
-        scope = budget.BudgetScope(change.repo, change.job, index)
+        scope = budget.BudgetScope(change.repo, change.job, index, change.head)
         deadline = deadlines.nearest(
             outer, deadlines.Deadline.after(self._clock, "round", self._config.round_timeout_s)
         )
@@ -148,7 +149,9 @@ class RoundRunner:
                         change.contexts.get(chunk.index, ""),
                     )
                     await self._chunk(reviewer, item, scope, deadline, tally, change.files)
-        except (BudgetExceeded, DeadlineExceeded, ProviderError) as exc:
+        except (BudgetExceeded, DeadlineExceeded, ProviderError, UsageOverReservation) as exc:
+            if isinstance(exc, UsageOverReservation):
+                tally.errors.append(exc.message)  # the report names the over-billed call
             raise RoundAborted(
                 self._result(index, reviewer, change, carried, tally, started, aborted=True), exc
             ) from exc
