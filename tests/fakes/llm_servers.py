@@ -124,7 +124,7 @@ class FakeLLMServer:
             return "\n".join(r.raw.decode("utf-8", "replace") for r in self.requests)
 
     def __enter__(self) -> FakeLLMServer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = _Server(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
         server.block_on_close = False  # a reply still sleeping must not hold up the test's teardown
         self._server = server
@@ -271,6 +271,11 @@ class FakeLLMServer:
             "stop_sequence": None,
             "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
         }
+
+
+class _Server(ThreadingHTTPServer):
+    # A real provider takes many connections at once; the default backlog of 5 resets a burst of 50.
+    request_queue_size = 256
 
 
 def _message_problem(flavor: Flavor, messages: list[Any], body: dict[str, Any]) -> str | None:
