@@ -71,7 +71,8 @@ class OllamaModel:
             input_tokens = llm_http.estimate_tokens("".join(m.content for m in request.messages))
         output_tokens = llm_http.optional_int(data.get("eval_count"))
         if output_tokens is None:
-            output_tokens = llm_http.estimate_tokens(content)
+            # num_predict stopped it there: a rough estimate above it would read as over-reported usage.
+            output_tokens = min(llm_http.estimate_tokens(content), request.max_tokens)
         reason = data.get("done_reason")
         message = data.get("message")
         return ports.Completion(

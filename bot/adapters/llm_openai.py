@@ -114,7 +114,8 @@ class OpenAICompatibleModel:
             # The managed local server costs nothing; an estimate keeps token metrics and limits meaningful.
             prompt = "".join(m.content for m in request.messages)
             input_tokens = input_tokens if input_tokens is not None else llm_http.estimate_tokens(prompt)
-            output_tokens = output_tokens if output_tokens is not None else llm_http.estimate_tokens(text)
+            if output_tokens is None:  # capped by max_tokens: an estimate above it would read as over-billing
+                output_tokens = min(llm_http.estimate_tokens(text), request.max_tokens)
         return ports.Completion(
             text=text,
             input_tokens=input_tokens,
