@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from bot import version
-from bot.adapters import memory, worktree_tools
+from bot.adapters import memory, memory_breakers, worktree_tools
 from bot.adapters.git_worktrees import GitWorktrees
 from bot.adapters.lazy_model import LazyModel
 from bot.adapters.llm_anthropic import AnthropicModel
@@ -25,9 +25,9 @@ from bot.review import agent, filters, gather, prompts, tools
 from bot.review.llm_call import CallRecord, GuardedModel, PricedModel, RetryPolicy
 from bot.review.planning import ReviewerPlan
 from bot.review.rounds import Reviewer, RoundConfig, RoundRunner, ToolBoxFactory
-from config.sections import LlmSettings, ReviewSettings
+from config.sections import FallbackModel, LlmSettings, ReviewSettings
 from config.settings import Settings
-from guardrails import budget, consensus, pricing, redaction
+from guardrails import breaker, budget, consensus, pricing, redaction
 from guardrails.clock import Clock, SystemClock
 
 # Room in the context window for the instructions and PR text around a chunk of diff.
@@ -55,6 +55,41 @@ def price_for(llm: LlmSettings, model: str) -> pricing.Price | None:
     return pricing.lookup(llm.provider, model)
 
 
+def breaker_policy(settings: Settings) -> breaker.BreakerPolicy:
+    """The circuit breakers' policy; a half-open probe may take as long as one LLM call."""
+    llm = settings.llm
+    return breaker.BreakerPolicy(
+        llm.breaker_failures, llm.breaker_cooldown_s, settings.timeouts.llm_call_s + 60
+    )
+
+
+def fallback_chain(settings: Settings, client: httpx.AsyncClient) -> list[PricedModel]:
+    """The configured fallbacks behind other providers, each with its own address, key and price."""
+    return [
+        PricedModel(_fallback_model(entry, client), _fallback_price(entry)) for entry in settings.llm.fallback
+    ]
+
+
+def _fallback_price(entry: FallbackModel) -> pricing.Price | None:
+    if entry.price_input_per_mtok is not None and entry.price_output_per_mtok is not None:
+        return pricing.Price.from_usd(entry.price_input_per_mtok, entry.price_output_per_mtok)
+    return pricing.lookup(entry.provider, entry.model)
+
+
+def _fallback_model(entry: FallbackModel, client: httpx.AsyncClient) -> LanguageModel:
+    key = entry.api_key.get_secret_value() if entry.api_key else None
+    base = entry.effective_base_url()
+    if entry.provider == "ollama":
+        return OllamaModel(client, base_url=base, model=entry.model)
+    if entry.provider == "anthropic":
+        if key is None:
+            raise ConfigError(
+                "an anthropic fallback needs an API key", ("llm.fallback[].api_key (anthropic): missing",)
+            )
+        return AnthropicModel(client, base_url=base, model=entry.model, api_key=key)
+    return OpenAICompatibleModel(client, base_url=base, model=entry.model, api_key=key)
+
+
 def filter_policy(review: ReviewSettings) -> filters.FilterPolicy:
     return filters.FilterPolicy(
         exclude=tuple(review.exclude),
@@ -77,6 +112,7 @@ def known_secrets(settings: Settings) -> list[str]:
         settings.elasticsearch.api_key,
         settings.discord.webhook_url,
         settings.redis.password,
+        *(entry.api_key for entry in settings.llm.fallback),
     ]
     secrets = [v.get_secret_value() for v in values if v is not None]
     if settings.discord.webhook_url is not None:
@@ -157,7 +193,12 @@ async def local_review(
         client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
         make = await model_factory(settings, stack, client, progress)
         cache = cache or memory.InMemoryQueryCache()
-        deps = review_deps(settings, make, memory.InMemoryBudgetLedger(), cache, clock, progress, observed)
+        ledger = memory.InMemoryBudgetLedger()
+        breakers = memory_breakers.InMemoryCircuitBreakers(breaker_policy(settings), clock)
+        fallbacks = fallback_chain(settings, client)
+        deps = review_deps(
+            settings, make, ledger, cache, clock, progress, observed, breakers=breakers, fallbacks=fallbacks
+        )
         yield deps, observed
 
 
@@ -170,13 +211,15 @@ def review_deps(
     progress: Progress,
     observe: Callable[[CallRecord], None],
     on_step: Callable[[Step], None] | None = None,
+    *,
+    breakers: breaker.CircuitBreakers | None = None,
+    fallbacks: Sequence[PricedModel] = (),
 ) -> ReviewDeps:
-    """The review pipeline over the given ledger and cache (in memory locally, on Redis in `serve`)."""
+    """The review pipeline over the given ledger, breakers and cache (in memory locally, on Redis in
+    `serve`); `fallbacks` (other providers) follow each reviewer's model and `llm.fallback_models`."""
+    guard = _Guard(ledger, clock, observe, breakers, tuple(fallbacks))
     reviewers = [
-        Reviewer(
-            r.persona,
-            _guarded(settings, make, r.model or settings.llm.effective_model(), ledger, clock, observe),
-        )
+        Reviewer(r.persona, _guarded(settings, make, r.model or settings.llm.effective_model(), guard))
         for r in settings.review.reviewers
     ]
     prompt_set = prompts.load(settings.review.prompt_version)
@@ -219,24 +262,31 @@ def _agent(
     return agent.Agent(prompt_set, limits, redactor, clock), toolbox
 
 
+@dataclass(frozen=True, slots=True)
+class _Guard:
+    """What every reviewer's guarded model shares."""
+
+    ledger: budget.BudgetLedger
+    clock: Clock
+    observe: Callable[[CallRecord], None]
+    breakers: breaker.CircuitBreakers | None
+    fallbacks: tuple[PricedModel, ...]
+
+
 def _guarded(
-    settings: Settings,
-    make: Callable[[str], LanguageModel],
-    model: str,
-    ledger: budget.BudgetLedger,
-    clock: Clock,
-    observe: Callable[[CallRecord], None],
+    settings: Settings, make: Callable[[str], LanguageModel], model: str, guard: _Guard
 ) -> GuardedModel:
     llm = settings.llm
     chain = [PricedModel(make(name), price_for(llm, name)) for name in [model, *llm.fallback_models]]
     return GuardedModel(
-        chain,
-        ledger,
+        [*chain, *guard.fallbacks],
+        guard.ledger,
         limits(settings),
-        clock,
+        guard.clock,
         call_timeout_s=settings.timeouts.llm_call_s,
         retry=RetryPolicy(llm.max_retries, llm.retry_base_s, llm.retry_max_s),
-        observe=observe,
+        observe=guard.observe,
+        breakers=guard.breakers,
     )
 
 

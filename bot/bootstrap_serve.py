@@ -18,12 +18,13 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from bot import bootstrap, forge, pipeline, telemetry, version
+from bot import bootstrap, forge, operator_alerts, pipeline, telemetry, version
 from bot.adapters import (
     discord_notifier,
     elastic_metrics,
     github_api,
     metered_ledger,
+    redis_breakers,
     redis_budget,
     redis_cache,
     redis_conn,
@@ -65,6 +66,7 @@ class Runtime:
     github: github_api.GitHubClient
     deps: DaemonDeps
     instance: str
+    breakers: redis_breakers.RedisCircuitBreakers | None = None  # states for /readyz and doctor
 
 
 def github_client(settings: Settings) -> github_api.GitHubClient:
@@ -159,6 +161,14 @@ def _emit_calls(metrics: MetricsSink, clock: Clock, prompt_version: str) -> Call
     return observe
 
 
+def _observers(*observers: Callable[[CallRecord], None]) -> Callable[[CallRecord], None]:
+    def observe(record: CallRecord) -> None:
+        for one in observers:
+            one(record)
+
+    return observe
+
+
 def _emit_steps(metrics: MetricsSink) -> Callable[[Step], None]:
     def on_step(step: Step) -> None:
         ctx = current_pr.get()
@@ -198,21 +208,31 @@ async def runtime(
         sched = scheduler(settings, redis)
         store = redis_state.RedisStateStore(redis, keys)
         inbox = redis_inbox.RedisInbox(redis, keys)
-        ledger: budget.BudgetReaper = redis_budget.RedisBudgetLedger(redis, keys)
+        sink, note = metrics or telemetry.NullSink(), notifier or _Silent()
+        ledger: budget.BudgetReaper = redis_budget.RedisBudgetLedger(
+            redis, keys, pr_ttl_s=settings.budget.pr_ledger_days * 86_400,
+            alert_percents=settings.budget.alert_percents,
+            on_alert=operator_alerts.budget_alerts(sink, note, clock),
+        )  # fmt: skip
         if metrics is not None:
             ledger = metered_ledger.MeteredBudgetLedger(ledger, metrics, clock.now, current_pr.get)
+        breakers = redis_breakers.RedisCircuitBreakers(redis, keys, bootstrap.breaker_policy(settings))
         gh = github_client(settings)
         stack.push_async_callback(gh.aclose)
         identity = await gh.identity()
         client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
         progress = progress or _LogProgress()
         make = await bootstrap.model_factory(settings, stack, client, progress)
-        observe = (
-            _emit_calls(metrics, clock, settings.review.prompt_version) if metrics else (lambda _r: None)
+        observe = _observers(
+            _emit_calls(metrics, clock, settings.review.prompt_version) if metrics else (lambda _r: None),
+            operator_alerts.provider_alerts(sink, note, clock),
         )
         cache = redis_cache.RedisQueryCache(redis, settings.redis.key_prefix)
         on_step = _emit_steps(metrics) if metrics else None
-        review_deps = bootstrap.review_deps(settings, make, ledger, cache, clock, progress, observe, on_step)
+        review_deps = bootstrap.review_deps(
+            settings, make, ledger, cache, clock, progress, observe, on_step,
+            breakers=breakers, fallbacks=bootstrap.fallback_chain(settings, client),
+        )  # fmt: skip
         policy = ServerPolicy(
             settings.merge,
             settings.consensus.min_approvals,
@@ -240,7 +260,7 @@ async def runtime(
         )  # fmt: skip
         yield Runtime(
             settings, redis, sched, intake, JobHandler(deps), reconciler, monitor, jobs, gh, deps,
-            instance=uuid.uuid4().hex[:8],
+            instance=uuid.uuid4().hex[:8], breakers=breakers,
         )  # fmt: skip
 
 

@@ -103,6 +103,8 @@ class NotificationKind(StrEnum):
     ESCALATED = "escalated"
     BUDGET_EXCEEDED = "budget_exceeded"
     FAILURES = "failures"
+    BUDGET_ALERT = "budget_alert"  # a cap passed an alert threshold
+    PROVIDER_ALERT = "provider_alert"  # a provider over-billed, or a model's circuit breaker opened
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,10 +35,17 @@ DATASETS: dict[str, str] = {
     "guardrail": REVIEW_DATASET,
     "budget_state": REVIEW_DATASET,
     "queue": REVIEW_DATASET,
+    "breaker": REVIEW_DATASET,
 }
 _NS_PER_MS = 1_000_000
 _MICRO = 1_000_000
-_LLM_ERROR_TYPES = {"retry": "provider_error", "error": "provider_error", "timeout": "timeout"}
+_LLM_ERROR_TYPES = {
+    "retry": "provider_error",
+    "error": "provider_error",
+    "timeout": "timeout",
+    "breaker_open": "breaker_open",
+    "usage_over_reservation": "usage_over_reservation",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +160,10 @@ def llm_call_doc(
     )
     if prompt_version:
         q["prompt_version"] = prompt_version
+    if record.call_id:
+        q.update(call_id=record.call_id, reserved_micro_usd=record.reserved_micro)
+    if record.breaker_opened:
+        q["breaker"] = {"name": f"{record.provider}/{record.model}", "state": "open"}
     if record.input_tokens:
         q["output_per_input"] = record.output_tokens / record.input_tokens
     ok = record.outcome == "ok"
@@ -275,6 +286,24 @@ def budget_doc(cap: budget.Cap, used_micro: int, ctx: DocContext, *, at: float) 
         # Set here so a dashboard needs only max/last_value, never a formula.
         "utilisation": used_micro / limit if limit > 0 else 0.0,
     }
+    return doc
+
+
+def budget_alert_doc(alert: budget.BudgetAlert, ctx: DocContext, *, at: float) -> Doc:
+    """A cap passed an alert threshold (sent once per threshold and period across replicas)."""
+    doc = budget_doc(budget.Cap(alert.cap, alert.key, alert.limit_micro), alert.used_micro, ctx, at=at)
+    doc["event"].update(id=doc_id("budget", ctx, at, alert.key, alert.percent), action="budget.alert")
+    doc["event"]["type"] = ["info"]
+    doc["quorum"]["budget"]["percent"] = alert.percent
+    return doc
+
+
+def breaker_doc(name: str, state: str, reason: str, ctx: DocContext, *, at: float) -> Doc:
+    """A model's circuit breaker changed state (opened by failures or an over-billed call)."""
+    doc = _base("breaker", "breaker.state", ctx, at, (name, state))
+    doc["event"]["type"] = ["change"]
+    doc["quorum"]["breaker"] = {"name": name, "state": state, "reason": reason}
+    _outcome(doc, state != "open", "breaker_open" if state == "open" else None, reason or None)
     return doc
 
 

@@ -15,8 +15,12 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 
 Provider = Literal["local", "openai", "ollama", "anthropic"]
-DiscordEvent = Literal["decided", "merged", "escalated", "budget_exceeded", "failures"]
-DISCORD_EVENTS: tuple[DiscordEvent, ...] = ("decided", "merged", "escalated", "budget_exceeded", "failures")
+DiscordEvent = Literal[
+    "decided", "merged", "escalated", "budget_exceeded", "failures", "budget_alert", "provider_alert"
+]
+DISCORD_EVENTS: tuple[DiscordEvent, ...] = (
+    "decided", "merged", "escalated", "budget_exceeded", "failures", "budget_alert", "provider_alert"
+)  # fmt: skip
 
 # provider -> (base URL, model) used when the setting is left unset; `local` runs a managed child server.
 PROVIDER_DEFAULTS: dict[str, tuple[str | None, str]] = {
@@ -133,8 +137,25 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False)
 
 
+class FallbackModel(Section):
+    """One more model of the fallback chain, possibly behind another provider (not `local`)."""
+
+    provider: Literal["openai", "ollama", "anthropic"]
+    model: str = Field(min_length=1)
+    base_url: OptionalHttpUrl = None
+    api_key: OptionalSecret = None
+    price_input_per_mtok: float | None = Field(default=None, ge=0)
+    price_output_per_mtok: float | None = Field(default=None, ge=0)
+
+    def effective_base_url(self) -> str:
+        """Return the configured base URL, else the provider's default."""
+        default = PROVIDER_DEFAULTS[self.provider][0]
+        assert default is not None
+        return self.base_url if self.base_url is not None else default
+
+
 class LlmSettings(Section):
-    """The language model provider, its limits and retry policy."""
+    """The language model provider, its limits, retry policy, fallback chain and circuit breakers."""
 
     provider: Provider = "local"
     base_url: OptionalHttpUrl = None
@@ -149,6 +170,9 @@ class LlmSettings(Section):
     retry_base_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
     fallback_models: list[str] = Field(default_factory=list)
+    fallback: list[FallbackModel] = Field(default_factory=list)
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_cooldown_s: float = Field(default=300.0, gt=0)
     model_path: UserPath | None = None
     local_threads: int | None = Field(default=None, ge=1)
     local_startup_timeout_s: float = Field(default=120.0, gt=0)
@@ -169,6 +193,8 @@ class BudgetSettings(Section):
     per_round_usd: float = Field(default=2.00, ge=0)
     per_repo_daily_usd: float = Field(default=50.00, ge=0)
     daily_usd: float = Field(default=200.00, ge=0)
+    alert_percents: list[Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=lambda: [50, 80, 100])
+    pr_ledger_days: int = Field(default=30, ge=1)
 
 
 class TimeoutSettings(Section):

@@ -44,6 +44,8 @@ COLOURS: dict[NotificationKind, int] = {
     NotificationKind.ESCALATED: 0xFEE75C,
     NotificationKind.BUDGET_EXCEEDED: 0xED4245,
     NotificationKind.FAILURES: 0xEB459E,
+    NotificationKind.BUDGET_ALERT: 0xE67E22,
+    NotificationKind.PROVIDER_ALERT: 0xED4245,
 }
 # Statuses after which the URL will not work again: sending on would only count toward Discord's
 # 10,000-errors-per-10-minutes ban of the whole IP.

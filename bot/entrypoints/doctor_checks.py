@@ -68,7 +68,8 @@ def configuration(settings: Settings, *, poll: bool) -> list[Check]:
     else:
         hint = "set QUORUM_GITHUB__APP_ID and the github__private_key secret, or the github__token secret"
         rows.append(Check("github credentials", "fail", "neither a GitHub App nor a token", hint))
-    zero = [name for name, usd in settings.budget.model_dump().items() if not usd]
+    caps = ("per_pr_usd", "per_round_usd", "per_repo_daily_usd", "daily_usd")
+    zero = [name for name in caps if not getattr(settings.budget, name)]
     if zero:
         hint = "raise " + ", ".join(f"QUORUM_BUDGET__{n.upper()}" for n in zero) + " above 0"
         rows.append(Check("budgets", "fail", f"zero caps stop every review: {', '.join(zero)}", hint))

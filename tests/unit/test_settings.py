@@ -52,8 +52,10 @@ def test_defaults_follow_the_design(tmp_path: Path) -> None:
     )
     assert (s.llm.model_path, s.llm.local_threads, s.llm.local_startup_timeout_s) == (None, None, 120.0)
     assert s.budget.model_dump() == {
-        "per_pr_usd": 8.0, "per_round_usd": 2.0, "per_repo_daily_usd": 50.0, "daily_usd": 200.0
+        "per_pr_usd": 8.0, "per_round_usd": 2.0, "per_repo_daily_usd": 50.0, "daily_usd": 200.0,
+        "alert_percents": [50, 80, 100], "pr_ledger_days": 30,
     }  # fmt: skip
+    assert (s.llm.fallback, s.llm.breaker_failures, s.llm.breaker_cooldown_s) == ([], 5, 300.0)
     assert s.timeouts.model_dump() == {
         "llm_call_s": 1800, "round_s": 2700, "review_job_s": 3600, "pr_lock_ttl_s": 3600,
         "monitor_interval_s": 15,
@@ -84,7 +86,9 @@ def test_defaults_follow_the_design(tmp_path: Path) -> None:
     assert (s.elasticsearch.hosts, s.elasticsearch.api_key, s.elasticsearch.kibana_url) == ([], None, None)
     assert s.elasticsearch.environment == "default"
     assert s.discord.webhook_url is None
-    assert s.discord.events == ["decided", "merged", "escalated", "budget_exceeded", "failures"]
+    assert s.discord.events == [
+        "decided", "merged", "escalated", "budget_exceeded", "failures", "budget_alert", "provider_alert"
+    ]  # fmt: skip
     assert (s.server.host, s.server.port, s.server.max_body_bytes) == ("127.0.0.1", 8080, 25 * 1024**2)
 
 
