@@ -133,3 +133,17 @@ def _open(rec: Record, reason: str, now: float, policy: BreakerPolicy) -> bool:
     if not was_open:
         rec.opened += 1
     return not was_open
+
+
+def describe(status: BreakerStatus, now: float) -> str:
+    """One line for operators: `openai/gpt-4o open for 240s more (usage_over_reservation)`."""
+    if status.state is State.CLOSED:
+        return f"{status.name} closed ({status.failures} failures in a row)"
+    left = max(0.0, status.until - now)
+    what = "open" if status.state is State.OPEN else "half-open, probe running"
+    return f"{status.name} {what} for {left:.0f}s more ({status.reason or 'failures'})"
+
+
+def not_closed(states: list[BreakerStatus], now: float) -> list[str]:
+    """What a readiness check or `quorum doctor` reports: every breaker that is not closed, described."""
+    return [describe(s, now) for s in states if s.state is not State.CLOSED]

@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot import errors
-from bot.adapters import discord_notifier, llm_local, redis_conn
+from bot.adapters import discord_notifier, llm_local, redis_breakers, redis_conn
 from bot.adapters.github_api import GitHubClient
 from config.settings import Settings
+from guardrails import breaker
 
 Status = Literal["ok", "warn", "fail", "skip"]
 MIN_GIT = (2, 32)  # GIT_CONFIG_GLOBAL, which keeps the operator's git config out of worktrees
@@ -106,6 +107,26 @@ async def redis(settings: Settings, timeout_s: float) -> Check:
     if ms > SLOW_REDIS_MS:
         return Check("redis", "warn", text + " (slow: every lease and budget call waits on it)")
     return Check("redis", "ok", text)
+
+
+async def breakers(settings: Settings, timeout_s: float) -> Check:
+    """The models' circuit breakers (shared in Redis): an open one means its calls go to the fallbacks."""
+    cfg = settings.redis
+    password = cfg.password.get_secret_value() if cfg.password else None
+    client = redis_conn.client(cfg.url, password=password, socket_timeout=timeout_s)
+    try:
+        states = await redis_breakers.RedisCircuitBreakers(client, redis_conn.Keys(cfg.key_prefix)).states()
+    except errors.CoordinationUnavailable:
+        return Check("breakers", "skip", "Redis unreachable (see redis)", required=False)
+    finally:
+        await client.aclose()
+    down = breaker.not_closed(states, time.time())
+    if down:
+        hint = (
+            "calls go to llm.fallback meanwhile; after fixing the cause: quorum breaker reset PROVIDER/MODEL"
+        )
+        return Check("breakers", "warn", "; ".join(down), hint, required=False)
+    return Check("breakers", "ok", f"all closed ({len(states)} model(s) seen failing)", required=False)
 
 
 async def github(settings: Settings, timeout_s: float) -> Check:

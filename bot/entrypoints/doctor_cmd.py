@@ -73,6 +73,7 @@ async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[C
     ) as client:
         named: list[tuple[str, Awaitable[Check]]] = [
             ("redis", doctor_checks.redis(settings, timeout_s)),
+            ("breakers", doctor_checks.breakers(settings, timeout_s)),
             ("github", doctor_checks.github(settings, timeout_s)),
             ("llm", doctor_checks.llm(settings, client)),
             ("elasticsearch", doctor_checks.elasticsearch(settings, client)),
@@ -86,7 +87,7 @@ async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[C
 
 async def _guarded(name: str, check: Awaitable[Check], timeout_s: float) -> Check:
     """The check's row; a timeout or an unexpected error becomes a failed row, never a crash."""
-    required = name not in ("elasticsearch", "kibana", "discord")
+    required = name not in ("elasticsearch", "kibana", "discord", "breakers")
     try:
         async with asyncio.timeout(timeout_s + 1.0):
             return await check

@@ -139,8 +139,8 @@ def test_everything_configured_and_healthy_passes(
     assert code == 0 and json.loads(out)["ok"] is True
     assert {name: row["status"] for name, row in got.items()} == dict.fromkeys(got, "ok")
     assert list(got) == [
-        "configuration", "webhook secret", "github credentials", "budgets", "redis", "github", "llm",
-        "elasticsearch", "kibana", "discord", "state directory", "git",
+        "configuration", "webhook secret", "github credentials", "budgets", "redis", "breakers", "github",
+        "llm", "elasticsearch", "kibana", "discord", "state directory", "git",
     ]  # fmt: skip
     assert got["github"]["detail"] == "as quorum[bot]"
     assert re.match(r"Redis \d+\.\d+", got["redis"]["detail"]) and "PING" in got["redis"]["detail"]

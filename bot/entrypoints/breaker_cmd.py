@@ -1,0 +1,68 @@
+"""`quorum breaker list` and `quorum breaker reset PROVIDER/MODEL`: see and close circuit breakers by hand.
+
+The breakers live in Redis and are shared by every replica, so a reset here takes effect everywhere at
+once. Exit codes: 0 done, 1 Redis unreachable or the breaker was not open, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot import bootstrap_serve, errors
+from bot.adapters import redis_breakers, redis_conn
+from config.settings import Settings
+from guardrails import breaker
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `breaker` on the CLI's subparsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "breaker",
+        help="list the models' circuit breakers, or close one by hand",
+        description="A breaker opens after llm.breaker_failures consecutive failures of a model, or at once "
+        "when a provider bills more than a call's reservation allowed; it stays open for "
+        "llm.breaker_cooldown_s, then one call probes the model. `reset` closes it now, for every replica.",
+    )
+    parser.add_argument("action", choices=["list", "reset"], help="what to do")
+    parser.add_argument("name", nargs="?", metavar="PROVIDER/MODEL", help="the breaker to reset")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
+    return parser
+
+
+def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """List or reset; print one line per breaker."""
+    stream = sys.stdout if out is None else out
+    if args.action == "reset" and not args.name:
+        stream.write("quorum breaker reset needs PROVIDER/MODEL (see `quorum breaker list`)\n")
+        return 2
+    try:
+        return asyncio.run(_run(settings, args, stream))
+    except errors.CoordinationUnavailable as exc:
+        stream.write(f"quorum: {exc.message}\n")
+        return EXIT_FAILED
+
+
+async def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    redis = bootstrap_serve.redis_client(settings)
+    try:
+        breakers = redis_breakers.RedisCircuitBreakers(redis, redis_conn.Keys(settings.redis.key_prefix))
+        if args.action == "reset":
+            closed = await breakers.reset(args.name)
+            out.write(f"{args.name}: {'closed' if closed else 'was not open (nothing to do)'}\n")
+            return EXIT_OK if closed else EXIT_FAILED
+        states = await breakers.states()
+    finally:
+        await redis.aclose()
+    now = time.time()
+    for status in states:
+        out.write(breaker.describe(status, now) + f", opened {status.opened} time(s)\n")
+    if not states:
+        out.write("no breaker has recorded a failure\n")
+    return EXIT_OK
