@@ -188,7 +188,9 @@ class Agent:
         started = time.monotonic()
         turn, detail = talk.turns + 1, f"{talk.protocol}{' final' if final is not None else ''}"
         try:
-            completion, cost = await part.model.call(request, part.scope, part.deadline)
+            # A final answer must be a review: one that is not counts against the model's breaker.
+            valid = _is_review if final is not None else None
+            completion, cost = await part.model.call(request, part.scope, part.deadline, valid=valid)
         except QuorumError as exc:
             ms = _ms(started)
             session.record(
@@ -258,6 +260,10 @@ class Agent:
         # Only an answer that names tools: a 400 for another reason (a prompt too long) is not a verdict
         # on tool support and must not switch the model to text for the rest of the process.
         return (exc.status_code or 0) in _TOOL_REFUSAL_STATUSES and "tool" in str(exc).lower()
+
+
+def _is_review(completion: Completion) -> bool:
+    return validation.parse(completion.text).review is not None
 
 
 def _ms(started: float) -> int:

@@ -89,6 +89,7 @@ class _Call:
     scope: budget.BudgetScope
     outer: deadlines.Deadline
     kind: str
+    valid: Callable[[Completion], bool] | None = None
 
 
 @dataclass(slots=True)
@@ -146,10 +147,14 @@ class GuardedModel:
         scope: budget.BudgetScope,
         outer: deadlines.Deadline,
         kind: str = "query",
+        *,
+        valid: Callable[[Completion], bool] | None = None,
     ) -> tuple[Completion, int]:
         """The completion and its cost in micro-USD. Raises BudgetExceeded, DeadlineExceeded,
-        UsageOverReservation or the last ProviderError when every model of the chain failed or was open."""
-        call = _Call(request, scope, outer, kind)
+        UsageOverReservation or the last ProviderError when every model of the chain failed or was open.
+        An answer `valid` refuses is still returned (the caller repairs or gives up) but counts as a
+        failure of its model's breaker."""
+        call = _Call(request, scope, outer, kind, valid)
         last: ProviderError | None = None
         for priced in self._chain:
             try:
@@ -203,8 +208,12 @@ class GuardedModel:
         over = budget.over_reservation(now.bound, completion.input_tokens, completion.output_tokens, cost)
         if over is not None:
             raise await self._over_reserved(now, completion, cost, over)
-        await self._tell(now, breaker.Event.SUCCESS, "")
-        self._record(now, completion, cost, "ok", None)
+        if call.valid is None or call.valid(completion):
+            await self._tell(now, breaker.Event.SUCCESS, "")
+            self._record(now, completion, cost, "ok", None)
+        else:
+            opened = await self._tell(now, breaker.Event.FAILURE, "invalid output")
+            self._record(now, completion, cost, "ok", "invalid output", opened=opened)
         return completion, cost
 
     async def _reserve(self, priced: PricedModel, call: _Call) -> _Attempt:

@@ -85,6 +85,11 @@ class _Tally:
             self.usage += Usage(completion.input_tokens, completion.output_tokens, cost)
 
 
+def _reviews(completion: Completion) -> bool:
+    """Whether an answer is a readable review; one that is not counts against its model's breaker."""
+    return validation.parse(completion.text).review is not None
+
+
 def combine(verdicts: Sequence[Verdict]) -> Verdict:
     """A round's verdict from its chunks: one request for changes decides; one chunk without a
     verdict means the change was not fully judged; approval needs every chunk to approve."""
@@ -231,12 +236,14 @@ class RoundRunner:
         parsed = validation.parse(cached) if cached is not None else validation.Parsed(None, "not cached")
         text = cached or ""
         if parsed.review is None:
-            completion, cost = await reviewer.model.call(self._request(msgs), scope, deadline)
+            completion, cost = await reviewer.model.call(self._request(msgs), scope, deadline, valid=_reviews)
             tally.add(completion, cost)
             text, parsed = completion.text, validation.parse(completion.text)
             if parsed.review is None:
                 repair = prompts.repair_messages(self._prompts, msgs, text, parsed.error or "invalid")
-                completion, cost = await reviewer.model.call(self._request(repair), scope, deadline)
+                completion, cost = await reviewer.model.call(
+                    self._request(repair), scope, deadline, valid=_reviews
+                )
                 tally.add(completion, cost)
                 text, parsed = completion.text, validation.parse(completion.text)
             if parsed.review is not None:

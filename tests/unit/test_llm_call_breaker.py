@@ -99,3 +99,20 @@ async def test_which_failures_count_toward_opening_the_breaker(code: int | None,
         await guarded(model, breakers=breakers).call(REQUEST, SCOPE, deadline())
 
     assert (not (await breakers.admit("p/m", "next")).allowed) is counts
+
+
+async def test_an_answer_the_caller_cannot_read_counts_against_the_breaker_but_is_returned() -> None:
+    breakers, records = InMemoryCircuitBreakers(breaker.BreakerPolicy(failure_threshold=2)), []
+    model = ScriptedModel([Completion("not a review", 40, 10, "m")] * 2, model="m", provider="p")
+    guard = guarded(model, breakers=breakers, records=records)
+
+    answers = [
+        await guard.call(REQUEST, SCOPE, deadline(), valid=lambda c: c.text.startswith("{")) for _ in "ab"
+    ]
+
+    assert [c.text for c, _ in answers] == ["not a review"] * 2
+    assert [(r.error, r.breaker_opened) for r in records] == [
+        ("invalid output", False),
+        ("invalid output", True),
+    ]
+    assert not (await breakers.admit("p/m", "next")).allowed
