@@ -77,3 +77,31 @@ async def test_concurrent_spenders_never_exceed_any_cap():
     assert peak["pr"] <= LIMITS.per_pr
     for index in range(4):
         assert await ledger.used(f"round:o/r#1:{index}") <= LIMITS.per_round
+
+
+async def test_round_one_of_a_new_push_has_its_own_round_budget_but_shares_the_pr_cap():
+    ledger = InMemoryBudgetLedger()
+    old, new = (budget.BudgetScope("o/r", "o/r#1", 1, head) for head in ("a" * 40, "b" * 40))
+
+    first = await ledger.reserve(reservation("r-old", 1_000, old))
+    again = await ledger.reserve(reservation("r-old-2", 1, old))
+    pushed = await ledger.reserve(reservation("r-new", 1_000, new))
+    third = await ledger.reserve(reservation("r-new-2", 600, budget.BudgetScope("o/r", "o/r#1", 2, "b" * 40)))
+
+    assert first.allowed and pushed.allowed
+    assert (again.allowed, again.cap) == (False, "round")
+    assert (third.allowed, third.cap) == (False, "pr")  # 2000 spent of the PR's 2500 across both heads
+    assert await ledger.used("pr:o/r#1") == 2_000
+
+
+def test_the_pr_key_ignores_the_head_and_the_round_key_does_not():
+    keys = [
+        {
+            cap.name: cap.key
+            for cap in budget.caps_for(budget.BudgetScope("o/r", "o/r#1", 1, head), LIMITS, "d")
+        }
+        for head in ("a" * 40, "b" * 40)
+    ]
+
+    assert keys[0]["pr"] == keys[1]["pr"] == "pr:o/r#1"
+    assert keys[0]["round"] == "round:o/r#1@" + "a" * 16 + ":1" != keys[1]["round"]
