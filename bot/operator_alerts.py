@@ -76,7 +76,12 @@ def provider_alerts(metrics: MetricsSink, notifier: Notifier, clock: Clock) -> C
                     ),
                 )
             )
-        if record.breaker_opened:
+        if record.breaker == "closed":
+            log.warning("circuit breaker %s closed: its probe succeeded", name)
+            metrics.emit(
+                "breaker", telemetry.breaker_doc(name, "closed", "", telemetry.DocContext(), at=clock.now())
+            )
+        if record.breaker == "opened":
             reason = "usage_over_reservation" if record.outcome == "usage_over_reservation" else record.error
             log.warning("circuit breaker %s opened: %s", name, reason)
             doc = telemetry.breaker_doc(name, "open", reason or "", telemetry.DocContext(), at=clock.now())

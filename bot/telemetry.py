@@ -162,8 +162,9 @@ def llm_call_doc(
         q["prompt_version"] = prompt_version
     if record.call_id:
         q.update(call_id=record.call_id, reserved_micro_usd=record.reserved_micro)
-    if record.breaker_opened:
-        q["breaker"] = {"name": f"{record.provider}/{record.model}", "state": "open"}
+    if record.breaker != "none":
+        state = "open" if record.breaker == "opened" else "closed"
+        q["breaker"] = {"name": f"{record.provider}/{record.model}", "state": state}
     if record.input_tokens:
         q["output_per_input"] = record.output_tokens / record.input_tokens
     ok = record.outcome == "ok"

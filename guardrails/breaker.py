@@ -18,6 +18,14 @@ class State(StrEnum):
     HALF_OPEN = "half_open"
 
 
+class Change(StrEnum):
+    """What an observed outcome did to the breaker (for the metrics and alerts)."""
+
+    NONE = "none"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
 class Event(StrEnum):
     """What a call told the breaker: a success, a failure that counts, or a trip that opens it at once."""
 
@@ -80,8 +88,8 @@ class CircuitBreakers(Protocol):
         """May a call identified by `token` go to the model now? Claims the probe when half-open is due."""
         ...
 
-    async def observe(self, name: str, token: str, event: Event, reason: str = "") -> bool:
-        """Record a call's outcome; True when this event opened the breaker."""
+    async def observe(self, name: str, token: str, event: Event, reason: str = "") -> Change:
+        """Record a call's outcome; say whether this event opened or closed the breaker."""
         ...
 
     async def reset(self, name: str) -> bool:
@@ -111,8 +119,8 @@ def admit(rec: Record, token: str, now: float, policy: BreakerPolicy) -> Permit:
     return Permit(True, State.HALF_OPEN, probe=True)
 
 
-def observe(rec: Record, token: str, event: Event, reason: str, now: float, policy: BreakerPolicy) -> bool:
-    """Apply one call's outcome to `rec`; True when it opened the breaker."""
+def observe(rec: Record, token: str, event: Event, reason: str, now: float, policy: BreakerPolicy) -> Change:
+    """Apply one call's outcome to `rec`; whether it opened or closed the breaker."""
     probing = rec.state is State.HALF_OPEN and rec.probe == token
     if event is Event.TRIP or (event is Event.FAILURE and probing):
         return _open(rec, reason, now, policy)
@@ -120,19 +128,21 @@ def observe(rec: Record, token: str, event: Event, reason: str, now: float, poli
         rec.failures += 1
         if rec.failures >= policy.failure_threshold:
             return _open(rec, reason, now, policy)
-        return False
+        return Change.NONE
     if event is Event.SUCCESS and (probing or rec.state is State.CLOSED):
         # Calls that started before the breaker opened do not close it: only its probe does.
         rec.state, rec.failures, rec.until, rec.probe, rec.reason = State.CLOSED, 0, 0.0, "", ""
-    return False
+        return Change.CLOSED if probing else Change.NONE
+    return Change.NONE
 
 
-def _open(rec: Record, reason: str, now: float, policy: BreakerPolicy) -> bool:
+def _open(rec: Record, reason: str, now: float, policy: BreakerPolicy) -> Change:
     was_open = rec.state is State.OPEN
     rec.state, rec.until, rec.probe, rec.reason = State.OPEN, now + policy.cooldown_s, "", reason
-    if not was_open:
-        rec.opened += 1
-    return not was_open
+    if was_open:
+        return Change.NONE
+    rec.opened += 1
+    return Change.OPENED
 
 
 def describe(status: BreakerStatus, now: float) -> str:

@@ -20,9 +20,9 @@ class InMemoryCircuitBreakers:
             return breaker.Permit(True, breaker.State.CLOSED)
         return breaker.admit(rec, token, self._clock.now(), self._policy)
 
-    async def observe(self, name: str, token: str, event: breaker.Event, reason: str = "") -> bool:
+    async def observe(self, name: str, token: str, event: breaker.Event, reason: str = "") -> breaker.Change:
         if name not in self._records and event is breaker.Event.SUCCESS:
-            return False  # as on Redis: a model that never failed leaves no record
+            return breaker.Change.NONE  # as on Redis: a model that never failed leaves no record
         rec = self._records.setdefault(name, breaker.Record())
         return breaker.observe(rec, token, event, reason, self._clock.now(), self._policy)
 

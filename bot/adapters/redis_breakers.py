@@ -39,7 +39,8 @@ return {1, 'half_open', 1, 0}
 """
 )
 
-# KEYS: hash, registry. ARGV: token, event, reason, threshold, cooldown_ms, name. Reply: 1 when it opened.
+# KEYS: hash, registry. ARGV: token, event, reason, threshold, cooldown_ms, name.
+# Reply: 1 when it opened the breaker, 2 when it (the probe's success) closed it, else 0.
 _OBSERVE = (
     _NOW
     + """
@@ -63,6 +64,7 @@ if event == 'failure' then
 end
 if probing or state == 'closed' then
   redis.call('HSET', h, 'state', 'closed', 'failures', 0, 'until', 0, 'probe', '', 'reason', '')
+  if probing then return 2 end
 end
 return 0
 """
@@ -98,10 +100,11 @@ class RedisCircuitBreakers:
             bool(int(allowed)), breaker.State(redis_conn.text(state)), bool(int(probe)), int(retry_at) / 1000
         )
 
-    async def observe(self, name: str, token: str, event: breaker.Event, reason: str = "") -> bool:
+    async def observe(self, name: str, token: str, event: breaker.Event, reason: str = "") -> breaker.Change:
         cooldown_ms = max(1, round(self._policy.cooldown_s * 1000))
         args = [token, event.value, reason[:300], self._policy.failure_threshold, cooldown_ms, name]
-        return bool(int(await self._run(self._observe, [self._key(name), self._registry], args)))
+        reply = int(await self._run(self._observe, [self._key(name), self._registry], args))
+        return _CHANGES[reply]
 
     async def reset(self, name: str) -> bool:
         return bool(int(await self._run(self._reset, [self._key(name)], [])))
@@ -121,6 +124,9 @@ class RedisCircuitBreakers:
     async def _run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[object]) -> Any:
         async with redis_conn.guarded("circuit breaker"):
             return await script(keys=list(keys), args=[redis_conn.text(a) for a in args])
+
+
+_CHANGES = {0: breaker.Change.NONE, 1: breaker.Change.OPENED, 2: breaker.Change.CLOSED}
 
 
 def _status(name: str, row: dict[str, str]) -> breaker.BreakerStatus:

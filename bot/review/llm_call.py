@@ -72,7 +72,7 @@ class CallRecord:
     error: str | None = None
     call_id: str = ""
     reserved_micro: int = 0
-    breaker_opened: bool = False  # this attempt opened the model's circuit breaker
+    breaker: str = "none"  # what this attempt did to its model's circuit breaker: none | opened | closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,17 +189,19 @@ class GuardedModel:
         except ProviderError as exc:
             charged = estimate if exc.billed else 0
             await self._ledger.settle(now.call_id, charged)
-            opened = counts_against_breaker(exc) and await self._tell(now, breaker.Event.FAILURE, str(exc))
+            change = breaker.Change.NONE
+            if counts_against_breaker(exc):
+                change = await self._tell(now, breaker.Event.FAILURE, str(exc))
             outcome = "retry" if exc.retryable else "error"
-            self._record(now, None, charged, outcome, str(exc), opened=opened)
+            self._record(now, None, charged, outcome, str(exc), change=change)
             raise
         except (DeadlineExceeded, asyncio.CancelledError) as exc:
             # The provider may have done the work: charge the whole reservation, even while cancelled.
             await asyncio.shield(self._ledger.settle(now.call_id, estimate))
-            opened = False
+            change = breaker.Change.NONE
             if isinstance(exc, DeadlineExceeded) and exc.scope == "llm_call":
-                opened = await self._tell(now, breaker.Event.FAILURE, "timeout")
-            self._record(now, None, estimate, "timeout", "deadline", opened=opened)
+                change = await self._tell(now, breaker.Event.FAILURE, "timeout")
+            self._record(now, None, estimate, "timeout", "deadline", change=change)
             raise
         assert priced.price is not None  # upper_bound_micro refused an unpriced model
         cost = priced.price.cost_micro(completion.input_tokens, completion.output_tokens)
@@ -209,11 +211,11 @@ class GuardedModel:
         if over is not None:
             raise await self._over_reserved(now, completion, cost, over)
         if call.valid is None or call.valid(completion):
-            await self._tell(now, breaker.Event.SUCCESS, "")
-            self._record(now, completion, cost, "ok", None)
+            change = await self._tell(now, breaker.Event.SUCCESS, "")
+            self._record(now, completion, cost, "ok", None, change=change)
         else:
-            opened = await self._tell(now, breaker.Event.FAILURE, "invalid output")
-            self._record(now, completion, cost, "ok", "invalid output", opened=opened)
+            change = await self._tell(now, breaker.Event.FAILURE, "invalid output")
+            self._record(now, completion, cost, "ok", "invalid output", change=change)
         return completion, cost
 
     async def _reserve(self, priced: PricedModel, call: _Call) -> _Attempt:
@@ -256,9 +258,9 @@ class GuardedModel:
             retry_at=permit.retry_at,
         )
 
-    async def _tell(self, now: _Attempt, event: breaker.Event, reason: str) -> bool:
+    async def _tell(self, now: _Attempt, event: breaker.Event, reason: str) -> breaker.Change:
         if self._breakers is None:
-            return False
+            return breaker.Change.NONE
         name = breaker.name_of(now.model.provider, now.model.model)
         return await self._breakers.observe(name, now.call_id, event, reason)
 
@@ -266,13 +268,13 @@ class GuardedModel:
         self, now: _Attempt, completion: Completion, cost: int, why: str
     ) -> UsageOverReservation:
         """Trip the breaker for every replica and say which call was over-billed, and by how much."""
-        opened = await self._tell(now, breaker.Event.TRIP, "usage_over_reservation")
+        change = await self._tell(now, breaker.Event.TRIP, "usage_over_reservation")
         model = now.model
         message = (
             f"usage_over_reservation: call {now.call_id} to {model.provider}/{model.model} reported "
             f"{completion.input_tokens}+{completion.output_tokens} tokens ({why}); settled as billed"
         )
-        self._record(now, completion, cost, "usage_over_reservation", message, opened=opened)
+        self._record(now, completion, cost, "usage_over_reservation", message, change=change)
         return UsageOverReservation(
             message,
             provider=model.provider,
@@ -290,7 +292,7 @@ class GuardedModel:
         outcome: str,
         error: str | None,
         *,
-        opened: bool = False,
+        change: breaker.Change = breaker.Change.NONE,
     ) -> None:
         duration = int((time.monotonic() - now.started) * 1000) if now.started else 0
         self._observe(
@@ -306,6 +308,6 @@ class GuardedModel:
                 error,
                 now.call_id,
                 now.bound.estimate_micro,
-                opened,
+                change.value,
             )
         )

@@ -46,7 +46,7 @@ async def test_an_over_billing_provider_is_cut_off_at_once_and_every_over_billed
     redis_url: str, client: aioredis.Redis
 ) -> None:
     provider = faults.Provider(
-        over_bills=lambda n: n >= 40 and n % 4 == 0, latency_s=lambda n: 0.05 + (n * 37 % 100) / 1000
+        over_bills=lambda n: n >= 40 and n % 4 == 0, latency_s=lambda n: 0.1 + (n * 37 % 200) / 1000
     )
     with FakeLLMServer("openai", provider) as fake:
         start = time.time() + 3.0

@@ -32,7 +32,7 @@ async def replicas(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
         await client.aclose()
 
 
-async def fail(b: breaker.CircuitBreakers, times: int, token: str = "t") -> list[bool]:
+async def fail(b: breaker.CircuitBreakers, times: int, token: str = "t") -> list[breaker.Change]:
     return [await b.observe(NAME, f"{token}{i}", breaker.Event.FAILURE, "HTTP 503") for i in range(times)]
 
 
@@ -52,7 +52,7 @@ async def test_threshold_consecutive_failures_open_it_for_every_replica(replicas
     opened = await fail(a, 3)
     permit = await b.admit(NAME, "other")
 
-    assert opened == [False, False, True]
+    assert opened == [breaker.Change.NONE, breaker.Change.NONE, breaker.Change.OPENED]
     assert (permit.allowed, permit.state) == (False, breaker.State.OPEN)
     assert permit.retry_at > 0
     [status] = await b.states()
@@ -68,7 +68,7 @@ async def test_a_success_in_between_resets_the_count(replicas: Pair) -> None:
     await b.observe(NAME, "ok", breaker.Event.SUCCESS)
     opened = await fail(a, 2)
 
-    assert opened == [False, False]
+    assert opened == [breaker.Change.NONE, breaker.Change.NONE]
     assert (await b.admit(NAME, "next")).allowed
 
 
@@ -79,7 +79,7 @@ async def test_a_trip_opens_at_once_and_a_late_success_does_not_close_it(replica
     await b.observe(NAME, "in-flight", breaker.Event.SUCCESS)
     again = await b.observe(NAME, "another", breaker.Event.TRIP, "usage_over_reservation")
 
-    assert (opened, again) == (True, False)
+    assert (opened, again) == (breaker.Change.OPENED, breaker.Change.NONE)
     assert not (await b.admit(NAME, "next")).allowed
     [status] = await a.states()
     assert (status.state, status.reason, status.opened) == (breaker.State.OPEN, "usage_over_reservation", 1)
@@ -104,8 +104,9 @@ async def test_a_successful_probe_closes_it_for_every_replica(replicas: Pair) ->
     await asyncio.sleep(POLICY.cooldown_s + 0.05)
     assert (await a.admit(NAME, "probe")).probe
 
-    await a.observe(NAME, "probe", breaker.Event.SUCCESS)
+    closed = await a.observe(NAME, "probe", breaker.Event.SUCCESS)
 
+    assert closed is breaker.Change.CLOSED
     permit = await b.admit(NAME, "after")
     assert (permit.allowed, permit.state) == (True, breaker.State.CLOSED)
     [status] = await b.states()
@@ -120,7 +121,7 @@ async def test_a_failed_probe_opens_it_for_a_new_cooldown(replicas: Pair) -> Non
 
     reopened = await a.observe(NAME, "probe", breaker.Event.FAILURE, "timeout")
 
-    assert reopened
+    assert reopened is breaker.Change.OPENED
     assert not (await b.admit(NAME, "after")).allowed
     [status] = await b.states()
     assert (status.state, status.reason, status.opened) == (breaker.State.OPEN, "timeout", 2)
@@ -132,8 +133,12 @@ async def test_a_failure_of_a_caller_that_is_not_the_probe_changes_nothing(repli
     await asyncio.sleep(POLICY.cooldown_s + 0.05)
     assert (await a.admit(NAME, "probe")).probe
 
-    await b.observe(NAME, "old-call", breaker.Event.FAILURE, "late")
-    await b.observe(NAME, "old-call", breaker.Event.SUCCESS)
+    changes = [
+        await b.observe(NAME, "old-call", breaker.Event.FAILURE, "late"),
+        await b.observe(NAME, "old-call", breaker.Event.SUCCESS),
+    ]
+
+    assert changes == [breaker.Change.NONE, breaker.Change.NONE]
 
     [status] = await b.states()
     assert status.state is breaker.State.HALF_OPEN

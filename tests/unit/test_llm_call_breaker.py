@@ -53,9 +53,9 @@ async def test_over_billed_usage_is_settled_as_billed_trips_the_breaker_and_call
     assert "output 10000 tokens > max_tokens 100" in caught.value.message
     assert fallback.requests == []
     [record] = records
-    assert (record.outcome, record.breaker_opened, record.cost_micro) == (
+    assert (record.outcome, record.breaker, record.cost_micro) == (
         "usage_over_reservation",
-        True,
+        "opened",
         billed,
     )
     [state] = await breakers.states()
@@ -111,8 +111,8 @@ async def test_an_answer_the_caller_cannot_read_counts_against_the_breaker_but_i
     ]
 
     assert [c.text for c, _ in answers] == ["not a review"] * 2
-    assert [(r.error, r.breaker_opened) for r in records] == [
-        ("invalid output", False),
-        ("invalid output", True),
+    assert [(r.error, r.breaker) for r in records] == [
+        ("invalid output", "none"),
+        ("invalid output", "opened"),
     ]
     assert not (await breakers.admit("p/m", "next")).allowed

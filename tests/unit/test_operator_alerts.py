@@ -27,11 +27,11 @@ class Notes:
         self.sent.append(notification)
 
 
-def over_billed(opened: bool = True) -> CallRecord:
+def over_billed(change: str = "opened") -> CallRecord:
     return CallRecord(
         "gpt-4o", "openai", "query", 500, 102_400, 1_024_500, 80, "usage_over_reservation",
         "usage_over_reservation: call call-1 to openai/gpt-4o reported 500+102400 tokens", "call-1", 3_000,
-        opened,
+        change,
     )  # fmt: skip
 
 
@@ -68,6 +68,17 @@ def test_an_over_billed_call_that_opened_the_breaker_raises_two_alerts_and_a_bre
         "state": "open",
         "reason": "usage_over_reservation",
     }
+
+
+def test_a_probe_that_closed_the_breaker_leaves_a_closed_breaker_document_and_no_alert() -> None:
+    sink, notes = telemetry.InMemorySink(), Notes()
+    probe = CallRecord("gpt-4o", "openai", "query", 10, 5, 20, 80, "ok", None, "call-3", 3_000, "closed")
+
+    operator_alerts.provider_alerts(sink, notes, Clock())(probe)
+
+    [doc] = sink.of_kind("breaker")
+    assert doc["quorum"]["breaker"] == {"name": "openai/gpt-4o", "state": "closed", "reason": ""}
+    assert doc["event"]["outcome"] == "success" and notes.sent == []
 
 
 def test_an_ordinary_call_tells_nobody() -> None:
