@@ -332,7 +332,7 @@ def test_unknown_routes_answer_404_json(gh: FakeGitHub) -> None:
 
     assert (answer.status_code, answer.json()["message"]) == (404, "Not Found")
     assert (route.status_code, route.json()["message"]) == (404, "Not Found")
-    assert ("GET", "/no/such/route", 404) in gh.requests
+    assert ("GET", "/no/such/route", 404) in [(r.method, r.path, r.status) for r in gh.requests]
 
 
 async def test_concurrent_async_clients_are_served(gh: FakeGitHub) -> None:
