@@ -66,11 +66,11 @@ def breaker_policy(settings: Settings) -> breaker.BreakerPolicy:
 def fallback_chain(settings: Settings, client: httpx.AsyncClient) -> list[PricedModel]:
     """The configured fallbacks behind other providers, each with its own address, key and price."""
     return [
-        PricedModel(_fallback_model(entry, client), _fallback_price(entry)) for entry in settings.llm.fallback
+        PricedModel(_fallback_model(entry, client), fallback_price(entry)) for entry in settings.llm.fallback
     ]
 
 
-def _fallback_price(entry: FallbackModel) -> pricing.Price | None:
+def fallback_price(entry: FallbackModel) -> pricing.Price | None:
     if entry.price_input_per_mtok is not None and entry.price_output_per_mtok is not None:
         return pricing.Price.from_usd(entry.price_input_per_mtok, entry.price_output_per_mtok)
     return pricing.lookup(entry.provider, entry.model)

@@ -13,7 +13,8 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any, TypeVar
 
 import httpx
@@ -21,7 +22,8 @@ from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError, Transport
 
 from bot import errors, telemetry
 
-DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
+# Package data, so a wheel install provisions as well as a checkout: bot/assets/{elasticsearch,kibana}.
+ASSETS: Traversable = resources.files("bot").joinpath("assets")
 POLICY = "quorum-metrics"
 INDEX_TEMPLATE = "quorum-metrics"
 COMPONENTS = {"quorum-metrics-settings": "settings", "quorum-metrics-mappings": "mappings"}
@@ -48,7 +50,7 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Assets:
-    """What `deploy/elasticsearch` defines, with the settings applied."""
+    """What `bot/assets/elasticsearch` defines, with the settings applied."""
 
     policy: dict[str, Any]
     components: dict[str, dict[str, Any]]
@@ -64,12 +66,12 @@ def _stamped(body: dict[str, Any], meta_holder: dict[str, Any]) -> dict[str, Any
     return body
 
 
-def load_assets(environment: str, retention_days: int, deploy_dir: Path = DEPLOY_DIR) -> Assets:
+def load_assets(environment: str, retention_days: int, assets: Traversable = ASSETS) -> Assets:
     """Read the definitions and apply the retention and environment from the settings."""
-    folder = deploy_dir / "elasticsearch"
+    folder = assets.joinpath("elasticsearch")
 
     def read(name: str) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads((folder / name).read_text("utf-8"))
+        loaded: dict[str, Any] = json.loads(folder.joinpath(name).read_text("utf-8"))
         return loaded
 
     policy = read("ilm-policy.json")["policy"]
@@ -219,7 +221,7 @@ async def provision_elasticsearch(
     return steps
 
 
-KIBANA_OBJECTS = DEPLOY_DIR / "kibana" / "quorum.ndjson"
+KIBANA_OBJECTS: Traversable = ASSETS.joinpath("kibana", "quorum.ndjson")
 
 
 def parse_saved_objects(data: bytes, source: str = "quorum.ndjson") -> list[dict[str, Any]]:

@@ -7,9 +7,9 @@ is only looked for) and none prints a secret (the caller redacts every row as we
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,45 +45,6 @@ def _where(url: str) -> str:
     """host:port of a URL, never its credentials or path (a webhook path is a token)."""
     parts = urlsplit(url)
     return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.scheme
-
-
-def configuration(settings: Settings, *, poll: bool) -> list[Check]:
-    """What must be set before anything can run."""
-    gh, rows = settings.github, [Check("configuration", "ok", "settings loaded and valid")]
-    if poll:
-        rows.append(Check("webhook secret", "skip", "poll mode: no webhook is received"))
-    elif gh.webhook_secret is None:
-        hint = "set the github__webhook_secret secret (the App's webhook secret), or run with --poll"
-        rows.append(
-            Check("webhook secret", "fail", "no webhook secret: every delivery would be refused", hint)
-        )
-    else:
-        rows.append(Check("webhook secret", "ok", "set"))
-    if gh.app_id is not None and gh.private_key is not None:
-        rows.append(Check("github credentials", "ok", f"GitHub App {gh.app_id}"))
-    elif gh.app_id is not None:
-        hint = "put the App's private key (PEM) in the github__private_key secret"
-        rows.append(Check("github credentials", "fail", f"GitHub App {gh.app_id} has no private key", hint))
-    elif gh.token is not None:
-        rows.append(Check("github credentials", "ok", "token"))
-    else:
-        hint = "set QUORUM_GITHUB__APP_ID and the github__private_key secret, or the github__token secret"
-        rows.append(Check("github credentials", "fail", "neither a GitHub App nor a token", hint))
-    caps = ("per_pr_usd", "per_round_usd", "per_repo_daily_usd", "daily_usd")
-    zero = [name for name in caps if not getattr(settings.budget, name)]
-    if zero:
-        hint = "raise " + ", ".join(f"QUORUM_BUDGET__{n.upper()}" for n in zero) + " above 0"
-        rows.append(Check("budgets", "fail", f"zero caps stop every review: {', '.join(zero)}", hint))
-    else:
-        b = settings.budget
-        rows.append(
-            Check(
-                "budgets",
-                "ok",
-                f"${b.per_round_usd:.2f}/round, ${b.per_pr_usd:.2f}/PR, ${b.daily_usd:.2f}/day",
-            )
-        )
-    return rows
 
 
 async def redis(settings: Settings, timeout_s: float) -> Check:
@@ -326,17 +287,20 @@ def _optional(name: str, detail: str, hint: str) -> Check:
 
 
 def state_dir(settings: Settings) -> Check:
-    """The state directory exists (or can be made) and is writable; warn when the disk is nearly full."""
+    """The state directory is writable, or can be made by the service; warn when the disk is nearly full.
+
+    Nothing is created: the doctor runs as an operator, often not as the service's user, and a directory
+    it made would belong to the wrong user."""
     path = settings.workspace.state_dir
-    try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
-            pass
-        free = shutil.disk_usage(path).free
-    except OSError as exc:
-        hint = "set QUORUM_WORKSPACE__STATE_DIR to a writable directory (systemd: StateDirectory=quorum)"
-        return Check("state directory", "fail", f"{path}: {exc.strerror or exc}", hint)
-    detail = f"{path} writable, {free / 1024**3:.1f} GiB free"
+    hint = "set QUORUM_WORKSPACE__STATE_DIR to a writable directory (systemd: StateDirectory=quorum)"
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return Check("state directory", "fail", f"{path}: {existing or path} is not a directory", hint)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return Check("state directory", "fail", f"{path}: {existing} is not writable", hint)
+    free = shutil.disk_usage(existing).free
+    made = "writable" if existing == path else f"will be created in {existing}"
+    detail = f"{path} {made}, {free / 1024**3:.1f} GiB free"
     if free < LOW_DISK_BYTES:
         return Check("state directory", "warn", detail + " (mirrors and worktrees need room)")
     return Check("state directory", "ok", detail)

@@ -20,7 +20,7 @@ import httpx
 
 from bot import bootstrap, errors, version
 from bot.adapters import discord_notifier
-from bot.entrypoints import doctor_checks
+from bot.entrypoints import doctor_checks, doctor_config
 from bot.entrypoints.doctor_checks import Check
 from config.settings import Settings, load_settings
 from guardrails import redaction
@@ -67,7 +67,7 @@ def _redacted(row: Check, redactor: redaction.Redactor) -> Check:
 
 async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[Check]:
     """Every row, in a fixed order; the service checks run concurrently, each under `timeout_s`."""
-    rows = doctor_checks.configuration(settings, poll=poll)
+    rows = doctor_config.configuration(settings, poll=poll)
     async with httpx.AsyncClient(
         timeout=timeout_s, follow_redirects=False, headers=version.HEADERS
     ) as client:

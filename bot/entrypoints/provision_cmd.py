@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "provision",
         help="create the Elasticsearch templates, retention and data streams; import Kibana's dashboards",
         description="Create or update the ILM policy, component and index templates and data streams in "
-        "Elasticsearch, then import deploy/kibana/quorum.ndjson into Kibana when elasticsearch.kibana_url "
+        "Elasticsearch, then import the bundled dashboards into Kibana when elasticsearch.kibana_url "
         "is set. Safe to run again: unchanged objects are left alone.",
     )
     parser.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")

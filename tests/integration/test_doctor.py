@@ -91,6 +91,10 @@ def discord_fake() -> Iterator[FakeDiscord]:
         yield fake
 
 
+# A model the built-in price table does not know needs its price configured, or every review escalates.
+PRICED = {"price_input_per_mtok": 0.15, "price_output_per_mtok": 0.60}
+
+
 def settings_for(tmp_path: Path, **sections: Any) -> Settings:
     base: dict[str, Any] = {"workspace": {"state_dir": tmp_path / "state"}}
     return load_settings(secrets_dirs=[], **(base | sections))
@@ -128,7 +132,8 @@ def test_everything_configured_and_healthy_passes(
             "private_key": github.app_private_key_pem,
             "webhook_secret": WEBHOOK_SECRET,
         },
-        llm={"provider": "openai", "base_url": llm.base_url, "model": "fake-model", "api_key": LLM_KEY},
+        llm={"provider": "openai", "base_url": llm.base_url, "model": "fake-model", "api_key": LLM_KEY}
+        | PRICED,
         elasticsearch={"hosts": [elastic.url], "api_key": ES_KEY, "kibana_url": elastic.url},
         discord={"webhook_url": discord_fake.webhook_url},
     )
@@ -139,7 +144,8 @@ def test_everything_configured_and_healthy_passes(
     assert code == 0 and json.loads(out)["ok"] is True
     assert {name: row["status"] for name, row in got.items()} == dict.fromkeys(got, "ok")
     assert list(got) == [
-        "configuration", "webhook secret", "github credentials", "budgets", "redis", "breakers", "github",
+        "configuration", "webhook secret", "github credentials", "budgets", "prices", "context window",
+        "redis", "breakers", "github",
         "llm", "elasticsearch", "kibana", "discord", "state directory", "git",
     ]  # fmt: skip
     assert got["github"]["detail"] == "as quorum[bot]"
@@ -149,7 +155,8 @@ def test_everything_configured_and_healthy_passes(
     assert elastic.seen[0]["authorization"] == f"ApiKey {ES_KEY}"
     for secret in (TOKEN, ES_KEY, LLM_KEY, WEBHOOK_SECRET, "PRIVATE KEY", discord_fake.webhook_url):
         assert secret not in out
-    assert (tmp_path / "state").is_dir()
+    assert not (tmp_path / "state").exists()  # no side effects: the service makes its own directory
+    assert got["state directory"]["detail"].startswith(f"{tmp_path / 'state'} will be created in {tmp_path}")
 
 
 def test_required_failures_exit_1_with_a_fix_each(
@@ -202,7 +209,7 @@ def test_optional_failures_keep_exit_0_unless_strict(
         tmp_path,
         redis={"url": redis_url},
         github={"base_url": github.api_url, "token": github.token},
-        llm={"provider": "openai", "base_url": llm.base_url, "model": "fake-model"},
+        llm={"provider": "openai", "base_url": llm.base_url, "model": "fake-model"} | PRICED,
         elasticsearch={"hosts": [impostor.url], "kibana_url": impostor.url},
         discord={"webhook_url": discord_fake.webhook_url},
     )
@@ -242,7 +249,7 @@ def test_missing_app_permissions_and_events_are_named(tmp_path: Path, fake_llm: 
                 "app_id": github.app_id,
                 "private_key": github.app_private_key_pem,
             },
-            llm={"provider": "openai", "base_url": llm.base_url, "model": "fake-model"},
+            llm={"provider": "openai", "base_url": llm.base_url, "model": "fake-model"} | PRICED,
         )
 
         code, out = doctor(settings, "--poll", "--format", "json")
@@ -298,3 +305,40 @@ def test_the_module_entry_point_reports_a_bad_configuration(tmp_path: Path) -> N
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["ok"] is False and "per_pr_usd" in report["checks"][0]["detail"]
+
+
+def test_an_unpriced_model_and_a_context_too_small_for_the_prompt_fail(tmp_path: Path) -> None:
+    settings = settings_for(
+        tmp_path,
+        llm={
+            "provider": "openai",
+            "model": "acme-private-7b",
+            "context_tokens": 2048,
+            "max_output_tokens": 1024,
+        },
+    )
+
+    code, out = doctor(settings, "--format", "json")
+
+    got = rows(out)
+    assert code == 1
+    assert got["prices"]["status"] == "fail" and "acme-private-7b" in got["prices"]["detail"]
+    assert "PRICE_INPUT_PER_MTOK" in got["prices"]["hint"]
+    assert (
+        got["context window"]["status"] == "fail" and "left for the diff" in got["context window"]["detail"]
+    )
+
+
+def test_a_configured_price_and_a_roomy_window_pass(tmp_path: Path) -> None:
+    settings = settings_for(
+        tmp_path,
+        llm={
+            "provider": "openai", "model": "acme-private-7b", "context_tokens": 32768,
+            "price_input_per_mtok": 0.5, "price_output_per_mtok": 1.5,
+        },
+    )  # fmt: skip
+
+    _, out = doctor(settings, "--format", "json")
+
+    got = rows(out)
+    assert (got["prices"]["status"], got["context window"]["status"]) == ("ok", "ok")

@@ -19,7 +19,7 @@ from config import settings as config_settings
 from tests.fakes.elastic_server import FakeElasticsearch, FakeKibana
 
 ROOT = Path(__file__).resolve().parents[2]
-NDJSON = ROOT / "deploy" / "kibana" / "quorum.ndjson"
+NDJSON = ROOT / "bot" / "assets" / "kibana" / "quorum.ndjson"
 KEY = "kibana-test-key"
 
 
@@ -73,14 +73,14 @@ async def test_a_changed_template_updates_and_rolls_streams_over(fake_es: FakeEl
     client = elastic_metrics.connect(settings_for(fake_es.url).elasticsearch)
     try:
         await elastic_provision.provision_elasticsearch(client, elastic_provision.load_assets("prod", 90))
-        deploy = shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
-        path = deploy / "elasticsearch" / "component-template-mappings.json"
+        assets = shutil.copytree(ROOT / "bot" / "assets", tmp_path / "assets")
+        path = assets / "elasticsearch" / "component-template-mappings.json"
         body = json.loads(path.read_text())
         body["template"]["mappings"]["properties"]["quorum"]["properties"]["extra"] = {"type": "keyword"}
         path.write_text(json.dumps(body))
 
         steps = await elastic_provision.provision_elasticsearch(
-            client, elastic_provision.load_assets("prod", 30, deploy)
+            client, elastic_provision.load_assets("prod", 30, assets)
         )
     finally:
         await client.close()
@@ -205,7 +205,7 @@ def test_every_reference_resolves_and_every_dashboard_reaches_a_data_view():
 
 
 def test_lens_panels_use_only_mapped_fields():
-    mapping = json.loads((ROOT / "deploy/elasticsearch/component-template-mappings.json").read_text())
+    mapping = json.loads((ROOT / "bot/assets/elasticsearch/component-template-mappings.json").read_text())
 
     def has(path: str) -> bool:
         node: dict[str, Any] = mapping["template"]["mappings"]

@@ -1,4 +1,4 @@
-"""What the Kibana panels of deploy/kibana/quorum.ndjson ask of the documents, and what the template maps."""
+"""What the Kibana panels (bot/assets/kibana/quorum.ndjson) ask of documents, and what the template maps."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-KIBANA = DEPLOY / "kibana" / "quorum.ndjson"
-MAPPINGS = DEPLOY / "elasticsearch" / "component-template-mappings.json"
+ASSETS = Path(__file__).resolve().parents[2] / "bot" / "assets"
+KIBANA = ASSETS / "kibana" / "quorum.ndjson"
+MAPPINGS = ASSETS / "elasticsearch" / "component-template-mappings.json"
 # Lens's pseudo-field for "count of records".
 _RECORDS = "___records___"
 _TERM = re.compile(r'^\s*([\w@.]+)\s*:\s*(?:"([^"]*)"|(true|false))\s*$')

@@ -80,7 +80,7 @@ def leaves(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def mapped_paths() -> set[str]:
-    body = json.loads((ROOT / "deploy/elasticsearch/component-template-mappings.json").read_text())
+    body = json.loads((ROOT / "bot/assets/elasticsearch/component-template-mappings.json").read_text())
 
     def walk(props: dict[str, Any], prefix: str) -> set[str]:
         paths: set[str] = set()
