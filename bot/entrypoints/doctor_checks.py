@@ -21,12 +21,16 @@ from bot import errors
 from bot.adapters import discord_notifier, llm_local, redis_breakers, redis_conn
 from bot.adapters.github_api import GitHubClient
 from config.settings import Settings
-from guardrails import breaker
+from guardrails import breaker, workspace
 
 Status = Literal["ok", "warn", "fail", "skip"]
 MIN_GIT = (2, 32)  # GIT_CONFIG_GLOBAL, which keeps the operator's git config out of worktrees
 SLOW_REDIS_MS = 50.0
 LOW_DISK_BYTES = 1024**3
+_CLONE_HINT = (
+    "check QUORUM_GITHUB__CLONE_URL_TEMPLATE ({repo} is replaced by owner/name) and that Quorum's "
+    "credentials may read the repository"
+)
 ANTHROPIC_VERSION = "2023-06-01"
 
 
@@ -304,6 +308,32 @@ def state_dir(settings: Settings) -> Check:
     if free < LOW_DISK_BYTES:
         return Check("state directory", "warn", detail + " (mirrors and worktrees need room)")
     return Check("state directory", "ok", detail)
+
+
+async def clone_url(settings: Settings, timeout_s: float) -> Check:
+    """The clone URL template answers for the first listed repository (`git ls-remote`, no prompt)."""
+    gh = settings.github
+    if not gh.repositories:
+        return Check("clone url", "skip", "no repositories listed: checked on the first review")
+    url = gh.clone_url_template.format(repo=gh.repositories[0])
+    shown = workspace.scrub_credentials(url)
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "GCM_INTERACTIVE": "never"}
+    proc = await asyncio.create_subprocess_exec(
+        "git", "ls-remote", "--heads", "--", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(timeout_s):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return Check("clone url", "fail", f"{shown} did not answer within {timeout_s:g} s", _CLONE_HINT)
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        said = workspace.scrub_credentials(lines[-1]) if lines else f"git exited {proc.returncode}"
+        return Check("clone url", "fail", f"{shown}: {said}", _CLONE_HINT)
+    return Check("clone url", "ok", f"{shown} answers ({len(out.splitlines())} branch(es))")
 
 
 async def git() -> Check:

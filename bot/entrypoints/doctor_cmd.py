@@ -80,9 +80,10 @@ async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[C
             ("kibana", doctor_checks.kibana(settings, client)),
             ("discord", doctor_checks.discord(settings, client)),
             ("git", doctor_checks.git()),
+            ("clone url", doctor_checks.clone_url(settings, timeout_s)),
         ]
         checked = await asyncio.gather(*(_guarded(name, check, timeout_s) for name, check in named))
-    return [*rows, *checked[:-1], doctor_checks.state_dir(settings), checked[-1]]
+    return [*rows, *checked[:-2], doctor_checks.state_dir(settings), *checked[-2:]]
 
 
 async def _guarded(name: str, check: Awaitable[Check], timeout_s: float) -> Check:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.entrypoints import doctor_cmd
+from bot.entrypoints import doctor_checks, doctor_cmd
 from config.settings import Settings, load_settings
 from tests.fakes.discord_server import TOKEN, FakeDiscord
 from tests.fakes.fixtures import FakeLLMFactory
@@ -123,6 +123,7 @@ def test_everything_configured_and_healthy_passes(
 ) -> None:
     llm = fake_llm("openai", models=("fake-model", "other"))
     elastic = routes({"/": ES_OK, "/api/status": KIBANA_OK})
+    github.create_repo("acme/app", {"app.py": "print('hi')\n"})
     settings = settings_for(
         tmp_path,
         redis={"url": redis_url},
@@ -131,6 +132,8 @@ def test_everything_configured_and_healthy_passes(
             "app_id": github.app_id,
             "private_key": github.app_private_key_pem,
             "webhook_secret": WEBHOOK_SECRET,
+            "repositories": ["acme/app"],
+            "clone_url_template": github.clone_url_template,
         },
         llm={"provider": "openai", "base_url": llm.base_url, "model": "fake-model", "api_key": LLM_KEY}
         | PRICED,
@@ -146,7 +149,7 @@ def test_everything_configured_and_healthy_passes(
     assert list(got) == [
         "configuration", "webhook secret", "github credentials", "budgets", "prices", "context window",
         "redis", "breakers", "github",
-        "llm", "elasticsearch", "kibana", "discord", "state directory", "git",
+        "llm", "elasticsearch", "kibana", "discord", "state directory", "git", "clone url",
     ]  # fmt: skip
     assert got["github"]["detail"] == "as quorum[bot]"
     assert re.match(r"Redis \d+\.\d+", got["redis"]["detail"]) and "PING" in got["redis"]["detail"]
@@ -342,3 +345,13 @@ def test_a_configured_price_and_a_roomy_window_pass(tmp_path: Path) -> None:
 
     got = rows(out)
     assert (got["prices"]["status"], got["context window"]["status"]) == ("ok", "ok")
+
+
+async def test_a_clone_url_template_that_does_not_answer_fails(tmp_path: Path) -> None:
+    template = str(tmp_path / "nowhere" / "{repo}.git")
+    settings = settings_for(tmp_path, github={"repositories": ["acme/app"], "clone_url_template": template})
+
+    row = await doctor_checks.clone_url(settings, 5.0)
+
+    assert row.status == "fail" and "acme/app.git" in row.detail
+    assert "CLONE_URL_TEMPLATE" in row.hint
