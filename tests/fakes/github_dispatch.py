@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from tests.fakes import github_routes, github_routes_app
+from tests.fakes import github_routes, github_routes_app, github_routes_gate
 from tests.fakes.github_auth import RATE_DOCS, Auth, Caller
 from tests.fakes.github_json import Render
 from tests.fakes.github_state import ApiError, State
@@ -17,7 +17,7 @@ from tests.fakes.github_wire import Ctx, Request, Response, Route
 
 DOCS = "https://docs.github.com/rest"
 _REPO_PATH = re.compile(r"^/repos/([^/]+)/([^/]+)")
-ROUTES: list[Route] = [*github_routes.ROUTES, *github_routes_app.ROUTES]
+ROUTES: list[Route] = [*github_routes.ROUTES, *github_routes_app.ROUTES, *github_routes_gate.ROUTES]
 
 
 class LoggedRequest(NamedTuple):

@@ -6,7 +6,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes import github_git
+from tests.fakes import github_gate, github_git
 from tests.fakes.github_state import CheckRun, Comment, Pull, Repo, Review, State, Status
 
 
@@ -113,12 +113,17 @@ class Render:
             "merged": pull.merged,
             "merged_by": self.user(pull.merged_by) if pull.merged_by else None,
             "mergeable": mergeable if pull.state == "open" or pull.merged else None,
-            "mergeable_state": ("draft" if pull.draft else "clean") if mergeable else "dirty",
+            "mergeable_state": self._merge_state(pull, mergeable),
             "comments": len(self.state.comments_of(pull.repo, pull.number)),
             "additions": sum(f.additions for f in files),
             "deletions": sum(f.deletions for f in files),
             "changed_files": len(files),
         }
+
+    def _merge_state(self, pull: Pull, mergeable: bool) -> str:
+        if pull.state != "open":
+            return "clean" if mergeable else "dirty"
+        return github_gate.mergeable_state(self.state, pull)
 
     def label(self, full_name: str, name: str) -> dict[str, Any]:
         return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.fakes import github_git
+from tests.fakes import github_gate, github_git
 from tests.fakes.github_state import ApiError, Pull, now_iso, unprocessable
 from tests.fakes.github_wire import Ctx
 
@@ -32,6 +32,9 @@ def merge(ctx: Ctx, pull: Pull) -> str:
     tree = github_git.merged_tree(git_dir, base, head)
     if tree is None:
         raise ApiError(405, NOT_MERGEABLE)
+    refused = github_gate.merge_refusal(ctx.state, pull, ctx.caller.login)
+    if refused is not None:
+        raise ApiError(405, refused)
     title = data.get("commit_title") or _default_title(pull, method)
     message = f"{title}\n\n{data.get('commit_message') or pull.title}"
     if method == "merge":
@@ -41,6 +44,7 @@ def merge(ctx: Ctx, pull: Pull) -> str:
     else:
         new = _rebase(git_dir, base, head)
     github_git.run(git_dir, "update-ref", f"refs/heads/{pull.base_ref}", new, base)
+    ctx.state.record_ref(pull.repo, pull.base_ref, base, new, ctx.caller.login, kind="pr_merge")
     stamp = now_iso()
     pull.state, pull.merged, pull.merged_by, pull.merged_at, pull.closed_at = (
         "closed",

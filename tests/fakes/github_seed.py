@@ -48,6 +48,7 @@ class Seeding:
         with self.state.lock:
             repo = Repo(full_name, next(self.state.ids), git_dir, default_branch, private, installed)
             self.state.repos[full_name.lower()] = repo
+            self.state.record_ref(full_name, default_branch, None, sha, full_name.split("/")[0])
         self.set_contributors(full_name, contributors)
         return sha
 
@@ -64,15 +65,18 @@ class Seeding:
         *,
         base: str | None = None,
         author: str = "alice",
+        at: float | None = None,
     ) -> str:
-        """Commit `files` (None deletes) on `branch`, created from `base` (default branch) if new; new SHA."""
+        """Commit `files` (None deletes) on `branch`, created from `base` (default branch) if new; new SHA.
+        The push is logged in the activity log at `at` (GitHub's time of it; default now)."""
         with self.state.lock:
             record = self.state.repo(repo)
-            parent = github_git.rev(record.git_dir, f"refs/heads/{branch}")
+            before = parent = github_git.rev(record.git_dir, f"refs/heads/{branch}")
             if parent is None:
                 parent = github_git.rev(record.git_dir, f"refs/heads/{base or record.default_branch}")
             sha = github_git.commit_files(record.git_dir, parent, files, message, author)
             github_git.update_ref(record.git_dir, branch, sha)
+            self.state.record_ref(record.full_name, branch, before, sha, author, at=at)
             return sha
 
     def branch_sha(self, repo: str, branch: str) -> str | None:
@@ -178,10 +182,10 @@ class Seeding:
             self.state.touch(pull)
             return review.id
 
-    def add_comment(self, repo: str, number: int, user: str, body: str) -> int:
+    def add_comment(self, repo: str, number: int, user: str, body: str, *, at: float | None = None) -> int:
         with self.state.lock:
             pull = self.state.pull(repo, number)
-            comment = Comment(next(self.state.ids), pull.repo, number, user, body, now_iso())
+            comment = Comment(next(self.state.ids), pull.repo, number, user, body, now_iso(at))
             self.state.comments.append(comment)
             self.state.touch(pull)
             return comment.id

@@ -19,6 +19,7 @@ from tests.fakes import github_dispatch
 from tests.fakes.github_auth import Auth
 from tests.fakes.github_json import Render
 from tests.fakes.github_seed import Seeding
+from tests.fakes.github_seed_gate import GateSeeding
 from tests.fakes.github_state import ApiError, State
 from tests.fakes.github_wire import Request, Response
 
@@ -42,7 +43,7 @@ APP_EVENTS = [
 ]
 
 
-class FakeGitHub(Seeding):
+class FakeGitHub(Seeding, GateSeeding):
     """The fake: start it as a context manager; arrange with the `Seeding` methods; inspect the records."""
 
     def __init__(

@@ -132,6 +132,40 @@ class Status:
     created_at: str
 
 
+@dataclass
+class Activity:
+    """One update of a branch, as the repository activity log records it (GitHub's clock)."""
+
+    id: int
+    repo: str
+    ref: str  # refs/heads/<branch>
+    before: str
+    after: str
+    at: float
+    activity_type: str  # push, force_push, branch_creation, branch_deletion, pr_merge
+    actor: str
+
+
+@dataclass
+class Protection:
+    """A branch protection's required status checks; `enforce_admins` False lets admins merge past it."""
+
+    contexts: list[str]
+    strict: bool = False
+    enforce_admins: bool = False
+
+
+@dataclass
+class Ruleset:
+    """An active ruleset with a required-status-checks rule on the branches it names."""
+
+    id: int
+    repo: str
+    branches: list[str]
+    contexts: list[str]
+    strict: bool = False
+
+
 class State:
     """All records of one fake GitHub; mutate only while holding `lock`."""
 
@@ -146,6 +180,34 @@ class State:
         self.check_runs: list[CheckRun] = []
         self.statuses: list[Status] = []
         self.numbers: dict[str, itertools.count[int]] = {}
+        self.activities: list[Activity] = []
+        self.protections: dict[tuple[str, str], Protection] = {}
+        self.rulesets: list[Ruleset] = []
+        self.mergeable_overrides: dict[tuple[str, int], str] = {}
+
+    def record_ref(self, full_name: str, branch: str, before: str | None, after: str, actor: str,
+                   *, kind: str | None = None, at: float | None = None) -> None:  # fmt: skip
+        """Log one update of `branch` in the activity log (`at`: GitHub's time of it, default now)."""
+        zero = "0" * 40
+        kind = kind or ("branch_creation" if before is None else "push")
+        self.activities.append(
+            Activity(next(self.ids), full_name, f"refs/heads/{branch}", before or zero, after,
+                     time.time() if at is None else at, kind, actor)
+        )  # fmt: skip
+
+    def required_contexts(self, full_name: str, branch: str) -> tuple[list[str], bool]:
+        """The contexts the branch's protection and rulesets require, and whether any wants it up to date."""
+        names: list[str] = []
+        strict = False
+        protection = self.protections.get((full_name, branch))
+        if protection is not None:
+            names += protection.contexts
+            strict = protection.strict
+        for ruleset in self.rulesets:
+            if ruleset.repo == full_name and branch in ruleset.branches:
+                names += ruleset.contexts
+                strict = strict or ruleset.strict
+        return list(dict.fromkeys(names)), strict
 
     def repo(self, full_name: str) -> Repo:
         try:
