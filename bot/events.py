@@ -12,6 +12,7 @@ import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeAlias
 
@@ -113,13 +114,14 @@ class PullRequestClosed:
 
 @dataclass(frozen=True, slots=True)
 class CommandIssued:
-    """A person wrote a `/quorum` command in a PR comment."""
+    """A `/quorum` command in a PR comment written at `created_at` (GitHub's clock, epoch s; 0.0: unknown)."""
 
     repo: str
     number: int
     actor: str
     command: Command
     comment_id: int
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +285,8 @@ def _issue_comment(action: str, root: _View) -> Event | None:
     command = parse_command(comment.data.get("body") or "")
     if command is None:
         return None
-    repo, number = _repo(root), issue.integer("number")
-    return CommandIssued(repo, number, _login(comment.obj("user")), command, comment.integer("id"))
+    repo, number, at = _repo(root), issue.integer("number"), _epoch(comment.data.get("created_at"))
+    return CommandIssued(repo, number, _login(comment.obj("user")), command, comment.integer("id"), at)
 
 
 def _pull_request_review(action: str, root: _View) -> Event | None:
@@ -349,6 +351,15 @@ def _login(user: _View) -> str:
 
 def _is_bot(user: _View) -> bool:
     return user.data.get("type") == "Bot" or user.text("login").endswith("[bot]")
+
+
+def _epoch(value: object) -> float:
+    """GitHub's ISO 8601 time as epoch seconds; 0.0 when absent, unreadable or without a zone."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return parsed.timestamp() if isinstance(value, str) and parsed.tzinfo is not None else 0.0
 
 
 def _names(repos: list[_View]) -> tuple[str, ...]:

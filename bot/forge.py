@@ -7,7 +7,6 @@ writes go through a `PullRequestWriter`, each write a command (audited, never re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -39,6 +38,9 @@ class PullRequest:
     labels: tuple[str, ...] = ()
     html_url: str = ""
     default_branch: str = "main"
+    head_ref: str = ""  # the head branch's name
+    head_repo: str = ""  # owner/name of the head branch's repository; "" when that fork was deleted
+    mergeable_state: str = ""  # GitHub's `mergeable_state` (single-PR reads only; "" when not given)
 
     @property
     def job_id(self) -> str:
@@ -100,6 +102,36 @@ class ChecksReport:
     state: ChecksState
     missing: tuple[str, ...] = ()  # required checks not reported yet
     failed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One check on a commit: the latest check run of a name or the newest status of a context."""
+
+    name: str
+    state: ChecksState
+    own: bool = False  # Quorum's own check run or status (never waited on, never required)
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredChecks:
+    """The checks a branch requires: its protection's and its rulesets' names.
+
+    `complete` is False when the token may not read the branch protection (403, or 404 "Not Found"
+    for a user without admin rights): its required checks are then unknown, not absent.
+    """
+
+    names: tuple[str, ...] = ()
+    complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HeadPush:
+    """One update of a branch, as GitHub recorded it: the branch became `sha` at `at` (epoch seconds, the
+    code host's clock, never a commit's own dates)."""
+
+    sha: str
+    at: float
 
 
 class TallyState(StrEnum):
@@ -173,8 +205,16 @@ class PullRequestReader(Protocol):
         """(path, added + removed lines) per changed file, as the code host counts them."""
         ...
 
-    async def checks(self, repo: str, sha: str, required: Sequence[str]) -> ChecksReport:
-        """The combined state of the `required` check runs and statuses on `sha` (none required: green)."""
+    async def commit_checks(self, repo: str, sha: str) -> tuple[CheckResult, ...]:
+        """Every check on `sha`: the latest check run per name and the newest status per context."""
+        ...
+
+    async def required_checks(self, repo: str, branch: str) -> RequiredChecks:
+        """The checks `branch` requires by its protection and its rulesets (as far as the token may read)."""
+        ...
+
+    async def head_pushes(self, repo: str, branch: str) -> tuple[HeadPush, ...] | None:
+        """The latest updates of `branch` in `repo`, newest first; None when GitHub does not say."""
         ...
 
     async def permission(self, repo: str, user: str) -> Permission:

@@ -1,26 +1,52 @@
 """Merge policy: whether an approved pull request may be merged now, as a pure decision over facts.
 
 The LLM only advises; this decides. A merge needs the lifecycle in `approved`, the consensus streak
-counted on the PR's current head, the required checks green on that head, and merging enabled. Protected
+counted on the PR's current head, the required checks green on that head (`checks_gate`), GitHub's
+`mergeable_state` allowing it, no writer's "changes requested" standing, and merging enabled. Protected
 paths, a large change or a large project need a human approval on top. Every reason is reported, so a
 maintainer sees all that stands in the way at once, not one blocker per attempt.
+
+What a human approval is. A human approves one exact head, never "whatever the head is later":
+- An approving review counts for its `commit_id` only, and only while it is its author's latest
+  approving-or-blocking review. A writer whose latest such review (on any commit) is "changes requested"
+  blocks the merge until they approve or the review is dismissed; another person's approval does not
+  lift it.
+- `/quorum merge` approves the head that existed when the comment was written. The rule
+  (`command_approval`) compares two timestamps of GitHub's own clock: the comment's `created_at` and the
+  time the branch last moved, from the repository activity log (`GET /repos/{o}/{r}/activity?ref=…`:
+  each push, force push, branch creation or merge into the branch with `before`, `after` and a server
+  `timestamp`). The command approves the current head only if the newest update of the head branch
+  (1) made it exactly that head and (2) happened more than `ORDER_MARGIN_S` before the comment. A commit's
+  own author or committer date is never used: the PR's author writes it. Webhook arrival order, queue
+  delays and the daemon's clock play no part, so late or reordered deliveries change nothing: a comment
+  processed after a push sees the push's later timestamp and approves nothing. It fails closed: no
+  comment time, an unreadable activity log (403/404, a deleted fork, an update older than the log keeps),
+  a newest update naming another commit than the PR's head, or timestamps too close to order (both are
+  whole seconds) all mean "not approved", and Quorum says why on the PR. A head approved this way stays
+  approved only while it is the head; any later push voids it, and Quorum says so. Commands are handled
+  once per comment id, so a replayed or re-sent comment never approves again (and an edited comment is
+  not a command at all).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot import forge
 from bot.domain import FileDiff
-from guardrails import globs
+from guardrails import checks_gate, globs
 
 APPROVED_STATE = "approved"
 BASE_MODIFIED_DELAYS_S: tuple[float, ...] = (4.0, 8.0)  # GitHub recomputes mergeability in seconds
 _NAMED_PATHS = 10  # protected paths named in a reason before "and N more"
 # Review states that set a reviewer's stance; a comment or a pending review leaves it as it was.
 _DECISIVE = frozenset({"APPROVED", "CHANGES_REQUESTED", "DISMISSED"})
+# How much later than the head's push a `/quorum merge` must be written to be ordered after it: GitHub's
+# timestamps are whole seconds and come from different services.
+ORDER_MARGIN_S = 1.0
 
 
 class MergeAction(StrEnum):
@@ -40,6 +66,9 @@ class Blocker(StrEnum):
     CHECKS_ON_OTHER_SHA = "checks_on_other_sha"
     MERGING_OFF = "merging_off"
     CHECKS_PENDING = "checks_pending"
+    CHANGES_REQUESTED = "changes_requested"  # a writer's latest review asks for changes
+    NOT_MERGEABLE = "not_mergeable"  # GitHub's mergeable_state refuses (conflicts, behind, blocked, draft)
+    MERGEABILITY_PENDING = "mergeability_pending"  # GitHub has not computed it yet
     PROTECTED_PATHS = "protected_paths"
     TOO_LARGE = "too_large"
     MANY_CONTRIBUTORS = "many_contributors"
@@ -82,6 +111,8 @@ class MergeFacts:
     contributors: int
     contributors_threshold: int
     human_approved: bool  # see `human_approval`
+    rejected_by: tuple[str, ...]  # writers whose latest review requests changes (`human_rejections`)
+    mergeable_state: str  # GitHub's, read with the head
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +135,11 @@ def decide(facts: MergeFacts) -> MergeVerdict:
     human = _human_needs(facts)
     pending = facts.checks.state is forge.ChecksState.PENDING and facts.checks_sha == facts.head_sha
     waiting = [MergeReason(Blocker.CHECKS_PENDING, _checks_text(facts.checks))] if pending else []
+    allowed, why = checks_gate.mergeability(facts.mergeable_state, facts.checks)
+    if allowed is checks_gate.Mergeability.REFUSE:
+        refusals.append(MergeReason(Blocker.NOT_MERGEABLE, why))
+    elif allowed is checks_gate.Mergeability.WAIT and not pending:
+        waiting.append(MergeReason(Blocker.MERGEABILITY_PENDING, why))
     outstanding = [] if facts.human_approved else human
     reasons = (*refusals, *waiting, *outstanding)
     if refusals:
@@ -142,6 +178,14 @@ def _refusals(facts: MergeFacts) -> list[MergeReason]:
         out.append(MergeReason(Blocker.CHECKS_ON_OTHER_SHA, "the checks were read on another commit"))
     elif facts.checks.state is forge.ChecksState.FAILED:
         out.append(MergeReason(Blocker.CHECKS_FAILED, _checks_text(facts.checks)))
+    if facts.rejected_by:
+        names = ", ".join(f"@{login}" for login in facts.rejected_by)
+        out.append(
+            MergeReason(
+                Blocker.CHANGES_REQUESTED,
+                f"changes requested by {names} (until they approve or the review is dismissed)",
+            )
+        )
     if not facts.merge_enabled:
         out.append(MergeReason(Blocker.MERGING_OFF, "merging is off for this repository"))
     return out
@@ -174,9 +218,9 @@ def _human_needs(facts: MergeFacts) -> list[MergeReason]:
 def _checks_text(report: forge.ChecksReport) -> str:
     if report.state is forge.ChecksState.FAILED:
         names = ", ".join(report.failed) or "unnamed"
-        return f"required checks failed: {names}"
+        return f"checks failed: {names}"
     names = ", ".join(report.missing)
-    return f"required checks pending: {names}" if names else "required checks pending"
+    return f"checks pending: {names}" if names else "checks pending"
 
 
 def protected_touched(paths: Sequence[ChangedPath], patterns: Sequence[str]) -> tuple[str, ...]:
@@ -198,6 +242,15 @@ def changed_paths(files: Sequence[FileDiff]) -> tuple[ChangedPath, ...]:
     return tuple(out)
 
 
+def _stances(reviews: Sequence[forge.PostedReview]) -> dict[str, forge.PostedReview]:
+    """Each person's latest approving-or-blocking review (any commit; not Quorum's), by casefolded login."""
+    latest: dict[str, forge.PostedReview] = {}
+    for review in reviews:
+        if not review.author_is_self and review.state in _DECISIVE:
+            latest[review.author.casefold()] = review  # oldest first: the last one wins
+    return latest
+
+
 def human_approval(
     reviews: Sequence[forge.PostedReview],
     head_sha: str,
@@ -208,18 +261,48 @@ def human_approval(
     """Who approved the current head as a human with write access, or None.
 
     An approval counts when a writer's latest approving-or-blocking review is an approval of `head_sha`
-    (not Quorum's own), or when a writer commanded `/quorum merge` after the last push (the caller passes
-    only those commands' authors). Logins compare ignoring case.
+    (not Quorum's own), or when a writer's `/quorum merge` passed `command_approval` for this head (the
+    caller passes only those commands' authors). Logins compare ignoring case.
     """
     can_write = {w.casefold() for w in writers}
-    latest: dict[str, forge.PostedReview] = {}
-    for review in reviews:
-        if review.commit_sha == head_sha and not review.author_is_self and review.state in _DECISIVE:
-            latest[review.author.casefold()] = review  # oldest first: the last one wins
-    for login, review in latest.items():
-        if login in can_write and review.state == "APPROVED":
+    for login, review in _stances(reviews).items():
+        if login in can_write and review.state == "APPROVED" and review.commit_sha == head_sha:
             return review.author
     return next((user for user in merge_command_by if user.casefold() in can_write), None)
+
+
+def human_rejections(reviews: Sequence[forge.PostedReview], writers: Collection[str]) -> tuple[str, ...]:
+    """The writers whose latest approving-or-blocking review, on any commit, requests changes."""
+    can_write = {w.casefold() for w in writers}
+    stances = _stances(reviews).items()
+    return tuple(
+        sorted(r.author for login, r in stances if login in can_write and r.state == "CHANGES_REQUESTED")
+    )
+
+
+def command_approval(comment_at: float, head_sha: str, pushes: Sequence[forge.HeadPush] | None) -> str:
+    """Whether a `/quorum merge` written at `comment_at` approves `head_sha`: "" when it does, else why not.
+
+    `pushes` are the head branch's latest updates, newest first, as GitHub's activity log has them (None
+    when it could not be read). See the module's docstring for the rule and why it fails closed.
+    """
+    if comment_at <= 0:
+        return "the comment's time is unknown"
+    if not pushes:
+        return "GitHub did not say when the head branch was last pushed, so the comment cannot follow it"
+    newest = pushes[0]
+    if newest.sha != head_sha:
+        return f"the head branch's latest update is not the head {head_sha[:12]} (a push is in progress)"
+    if comment_at - newest.at <= ORDER_MARGIN_S:
+        return (
+            f"`{head_sha[:12]}` was pushed at {_utc(newest.at)}, not before the comment "
+            f"({_utc(comment_at)}): approve the new head with a new comment or review"
+        )
+    return ""
+
+
+def _utc(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
 class MergeNext(StrEnum):

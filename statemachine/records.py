@@ -65,6 +65,7 @@ class PullRequestRecord:
     review_blocking: bool = False
     outbox: str = ""  # JSON of a decided review awaiting its post
     human_approved_sha: str = ""  # a `/quorum merge` by a maintainer on this head
+    commands_seen: str = ""  # ids of the latest comments whose commands were handled, space-separated
     notice: str = ""  # key of the last notice posted (so a retry does not repeat it)
 
     @property

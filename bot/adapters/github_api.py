@@ -186,14 +186,31 @@ class GitHubClient(github_write.PullRequestWrites):
         files = await self._calls.list(repo, f"/repos/{repo}/pulls/{number}/files", "changed files")
         return [(str(f["filename"]), int(f.get("additions", 0)) + int(f.get("deletions", 0))) for f in files]
 
-    async def checks(self, repo: str, sha: str, required: Sequence[str]) -> forge.ChecksReport:
-        if not required:
-            return forge.ChecksReport(forge.ChecksState.GREEN)
+    async def commit_checks(self, repo: str, sha: str) -> tuple[forge.CheckResult, ...]:
         runs = await self._calls.list(
             repo, f"/repos/{repo}/commits/{sha}/check-runs", "check runs", key="check_runs"
         )
         statuses = await self._calls.list(repo, f"/repos/{repo}/commits/{sha}/statuses", "statuses")
-        return github_convert.combine_checks(required, runs, statuses)
+        me = (await self.identity()).login
+        return github_convert.check_results(runs, statuses, own_name=self._check_name, own_login=me)
+
+    async def required_checks(self, repo: str, branch: str) -> forge.RequiredChecks:
+        quoted = urllib.parse.quote(branch, safe="")
+        url = f"/repos/{repo}/branches/{quoted}/protection/required_status_checks"
+        reply = await self._calls.get(repo, url, "required status checks", allow=(403, 404))
+        protection = github_convert.protection_checks(reply.status, reply.data)
+        # Rulesets need only read access; a repository's own and its organisation's come together.
+        url = f"/repos/{repo}/rules/branches/{quoted}"
+        rules = await self._calls.get(repo, url, "branch rules", params={"per_page": 100}, allow=(403, 404))
+        names = protection.names + (github_convert.ruleset_checks(rules.data) if rules.status == 200 else ())
+        complete = protection.complete and rules.status == 200
+        return forge.RequiredChecks(tuple(dict.fromkeys(names)), complete)
+
+    async def head_pushes(self, repo: str, branch: str) -> tuple[forge.HeadPush, ...] | None:
+        params = {"ref": f"refs/heads/{branch}", "direction": "desc", "per_page": 10}
+        url, what = f"/repos/{repo}/activity", "branch activity"
+        reply = await self._calls.get(repo, url, what, params=params, allow=(403, 404, 422))
+        return github_convert.head_pushes(reply.data) if reply.status == 200 else None
 
     async def permission(self, repo: str, user: str) -> forge.Permission:
         url = f"/repos/{repo}/collaborators/{urllib.parse.quote(user)}/permission"

@@ -1,11 +1,12 @@
-"""GitHub REST JSON turned into `bot.forge` values, and the combination of check runs and statuses.
+"""GitHub REST JSON turned into `bot.forge` values: PRs, reviews, checks, required checks, branch updates.
 
 Pure functions over decoded JSON: nothing from the API travels past the adapter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from bot import forge
@@ -45,6 +46,9 @@ def pull(repo: str, data: Mapping[str, Any]) -> forge.PullRequest:
         labels=tuple(str(label.get("name")) for label in data.get("labels") or () if isinstance(label, dict)),
         html_url=str(data.get("html_url") or ""),
         default_branch=str((base.get("repo") or {}).get("default_branch") or "main"),
+        head_ref=str(head.get("ref") or ""),
+        head_repo=str((head.get("repo") or {}).get("full_name") or ""),
+        mergeable_state=str(data.get("mergeable_state") or ""),
     )
 
 
@@ -85,30 +89,75 @@ def _status_state(status: Mapping[str, Any]) -> forge.ChecksState:
     return forge.ChecksState.FAILED if state in _FAILED_STATUSES else forge.ChecksState.PENDING
 
 
-def combine_checks(
-    required: Sequence[str], runs: Iterable[Mapping[str, Any]], statuses: Iterable[Mapping[str, Any]]
-) -> forge.ChecksReport:
-    """Combine check runs (latest per name, by id) and statuses (newest first, as GitHub lists them, so the
-    first per context wins) into the state of the `required` names. A name reported both ways needs both."""
-    latest_runs: dict[str, Mapping[str, Any]] = {}
+def check_results(
+    runs: Iterable[Mapping[str, Any]],
+    statuses: Iterable[Mapping[str, Any]],
+    *,
+    own_name: str,
+    own_login: str,
+) -> tuple[forge.CheckResult, ...]:
+    """The latest check run per name (by id) and the newest status per context (GitHub lists statuses
+    newest first); a name reported both ways gives two results. Quorum's own check (its name, posted by
+    its identity: the App's bot or the token's user) is marked `own`."""
+    latest: dict[str, Mapping[str, Any]] = {}
     for run in runs:
         name = str(run.get("name"))
-        if name not in latest_runs or int(run.get("id") or 0) > int(latest_runs[name].get("id") or 0):
-            latest_runs[name] = run
-    states: dict[str, list[forge.ChecksState]] = {}
-    for name, run in latest_runs.items():
-        states.setdefault(name, []).append(_run_state(run))
+        if name not in latest or int(run.get("id") or 0) > int(latest[name].get("id") or 0):
+            latest[name] = run
+    out: list[forge.CheckResult] = []
+    for name, run in latest.items():
+        slug = str((run.get("app") or {}).get("slug") or "")
+        own = name == own_name and f"{slug}[bot]".lower() == own_login.lower()
+        out.append(forge.CheckResult(name, _run_state(run), own=own))
     seen: set[str] = set()
     for status in statuses:
         context = str(status.get("context"))
         if context not in seen:
             seen.add(context)
-            states.setdefault(context, []).append(_status_state(status))
-    missing = tuple(name for name in required if name not in states)
-    failed = tuple(name for name in required if forge.ChecksState.FAILED in states.get(name, ()))
-    if failed:
-        return forge.ChecksReport(forge.ChecksState.FAILED, missing=missing, failed=failed)
-    pending = any(forge.ChecksState.PENDING in states.get(name, ()) for name in required)
-    if missing or pending:
-        return forge.ChecksReport(forge.ChecksState.PENDING, missing=missing)
-    return forge.ChecksReport(forge.ChecksState.GREEN)
+            own = context == own_name and _login(status.get("creator")).lower() == own_login.lower()
+            out.append(forge.CheckResult(context, _status_state(status), own=own))
+    return tuple(out)
+
+
+_NOT_PROTECTED = frozenset({"branch not protected", "required status checks not enabled"})
+
+
+def protection_checks(status: int, data: Any) -> forge.RequiredChecks:
+    """The answer of `GET …/branches/{b}/protection/required_status_checks`: 200 lists the checks; 404
+    "Branch not protected" or "Required status checks not enabled" means none; a 403 (no Administration
+    permission) or a bare 404 "Not Found" (a user without admin rights) means the list is unknown."""
+    if status == 200 and isinstance(data, Mapping):
+        names = [str(c) for c in data.get("contexts") or ()]
+        names += [str(c.get("context")) for c in data.get("checks") or () if isinstance(c, Mapping)]
+        return forge.RequiredChecks(tuple(dict.fromkeys(n for n in names if n)))
+    message = str(data.get("message") or "").lower() if isinstance(data, Mapping) else ""
+    return forge.RequiredChecks(complete=status == 404 and message in _NOT_PROTECTED)
+
+
+def ruleset_checks(rules: Any) -> tuple[str, ...]:
+    """The `required_status_checks` contexts of `GET …/rules/branches/{b}` (every active ruleset's rules)."""
+    names: list[str] = []
+    for rule in rules if isinstance(rules, list) else ():
+        if isinstance(rule, Mapping) and rule.get("type") == "required_status_checks":
+            for check in (rule.get("parameters") or {}).get("required_status_checks") or ():
+                if isinstance(check, Mapping) and check.get("context"):
+                    names.append(str(check["context"]))
+    return tuple(dict.fromkeys(names))
+
+
+def head_pushes(activities: Any) -> tuple[forge.HeadPush, ...]:
+    """Branch updates from `GET …/activity?ref=…` (newest first, as asked), with GitHub's timestamps."""
+    out: list[forge.HeadPush] = []
+    for item in activities if isinstance(activities, list) else ():
+        if isinstance(item, Mapping) and item.get("after") and item.get("timestamp"):
+            out.append(forge.HeadPush(str(item["after"]), timestamp(str(item["timestamp"]))))
+    return tuple(out)
+
+
+def timestamp(text: str) -> float:
+    """GitHub's ISO 8601 time (`2026-01-02T03:04:05Z`) as epoch seconds; 0.0 when unreadable."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return parsed.timestamp() if parsed.tzinfo is not None else 0.0

@@ -9,6 +9,7 @@ runs under the job's lease; a refused save or publish stops the job before anyth
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from collections.abc import Callable
 
 from bot import forge, publish, telemetry
@@ -31,6 +32,12 @@ _TRIGGERS = {
 }
 SKIPPED = "skipped"  # the decision recorded for a head left alone (draft, bot, ignored)
 _REVIEWABLE = {State.OPEN, State.IN_REVIEW, State.CHANGES_REQUESTED, State.APPROVED}
+# Refusals caused outside Quorum, said on the PR: a person, CI or GitHub must act before a merge.
+_TOLD = {
+    merge_policy.Blocker.CHANGES_REQUESTED,
+    merge_policy.Blocker.CHECKS_FAILED,
+    merge_policy.Blocker.NOT_MERGEABLE,
+}
 
 
 class JobHandler:
@@ -205,7 +212,22 @@ class JobHandler:
         await tracked.save()
         await self._deps.writer.comment(pr.repo, pr.number, body)
 
+    async def _report_refusal(self, work: Work, verdict: merge_policy.MergeVerdict) -> None:
+        """Say once per head and set of reasons what outside Quorum forbids the merge (who requests
+        changes, which checks fail, what GitHub's merge state says)."""
+        reasons = "\n".join(f"- {r.text}" for r in verdict.reasons)
+        key = f"refuse:{work.pr.head_sha}:{zlib.crc32(reasons.encode()):08x}"
+        if work.tracked.record.notice == key:
+            return
+        work.tracked.update(notice=key)
+        await work.tracked.save()
+        body = f"Quorum approved this head but does not merge it now:\n{reasons}"
+        await self._deps.writer.comment(work.pr.repo, work.pr.number, body)
+
     async def _report_wait(self, work: Work, verdict: merge_policy.MergeVerdict) -> None:
+        if verdict.action is merge_policy.MergeAction.REFUSE and _TOLD.intersection(verdict.blockers):
+            await self._report_refusal(work, verdict)
+            return
         key = f"human:{work.pr.head_sha}"
         if verdict.action is not merge_policy.MergeAction.NEEDS_HUMAN or work.tracked.record.notice == key:
             return

@@ -24,7 +24,8 @@ class ItemKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class InboxItem:
-    """One thing to act on; `verb`/`args` for a command, `state`/`sha` for a human review."""
+    """One thing to act on; `verb`/`args` for a command (`comment_id`, and `at`: when the comment was
+    written, on GitHub's clock), `state`/`sha` for a human review."""
 
     kind: ItemKind
     actor: str = ""
@@ -34,6 +35,7 @@ class InboxItem:
     sha: str = ""
     delivery_id: str = ""
     comment_id: int = 0
+    at: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))

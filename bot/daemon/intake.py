@@ -73,6 +73,7 @@ def _targets(event: events.Event, delivery_id: str) -> list[tuple[int, InboxItem
             args=" ".join(command.args)[:200],
             delivery_id=delivery_id,
             comment_id=event.comment_id,
+            at=event.created_at,
         )
         return [(event.number, item)]
     if isinstance(event, events.HumanReviewed):

@@ -7,7 +7,7 @@ from bot.daemon import publisher
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.publisher import PublishRefused
 from bot.ports import Notification, NotificationKind
-from guardrails import merge_policy
+from guardrails import checks_gate, merge_policy
 
 _MAX_ATTEMPTS = 3
 
@@ -15,9 +15,10 @@ _MAX_ATTEMPTS = 3
 async def facts(deps: DaemonDeps, work: Work) -> merge_policy.MergeFacts:
     """Everything the merge policy decides on, read from the code host now."""
     pr, policy, record = work.pr, work.policy, work.tracked.record
-    checks = await deps.reader.checks(pr.repo, pr.head_sha, policy.required_checks)
+    checks = await _checks(deps, work)
     files = await deps.reader.changed_files(pr.repo, pr.number)
     contributors = await deps.reader.contributors(pr.repo, cap=policy.human_approval_contributors)
+    approved, rejected_by = await _human_stance(deps, work)
     return merge_policy.MergeFacts(
         state=record.state,
         approved_sha=record.reviewed_sha if record.decision == "approved" else "",
@@ -33,18 +34,34 @@ async def facts(deps: DaemonDeps, work: Work) -> merge_policy.MergeFacts:
         max_changed_lines=policy.max_changed_lines,
         contributors=contributors,
         contributors_threshold=policy.human_approval_contributors,
-        human_approved=await _human_approved(deps, work),
+        human_approved=approved,
+        rejected_by=rejected_by,
+        mergeable_state=pr.mergeable_state,
     )
 
 
-async def _human_approved(deps: DaemonDeps, work: Work) -> bool:
+async def _checks(deps: DaemonDeps, work: Work) -> forge.ChecksReport:
+    """The head's checks as GitHub enforces them: the configured and the branch's required checks."""
     pr = work.pr
-    if work.tracked.record.human_approved_sha == pr.head_sha:
-        return True  # a writer's `/quorum merge` on this head (checked when the command arrived)
+    branch = await deps.reader.required_checks(pr.repo, pr.base_ref)
+    names = checks_gate.required_names(work.policy.required_checks, branch, deps.policy.check_name)
+    results = await deps.reader.commit_checks(pr.repo, pr.head_sha)
+    return checks_gate.evaluate(results, names, required_complete=branch.complete)
+
+
+async def _human_stance(deps: DaemonDeps, work: Work) -> tuple[bool, tuple[str, ...]]:
+    """Whether a human with write access approved this exact head, and which writers request changes."""
+    pr = work.pr
     reviews = await work.reviews(deps.reader)
-    candidates = {r.author for r in reviews if r.state == "APPROVED" and r.commit_sha == pr.head_sha}
-    writers = [u for u in sorted(candidates) if (await deps.reader.permission(pr.repo, u)).can_write]
-    return merge_policy.human_approval(reviews, pr.head_sha, writers) is not None
+    decisive = {
+        r.author for r in reviews if r.state in ("APPROVED", "CHANGES_REQUESTED") and not r.author_is_self
+    }
+    writers = [u for u in sorted(decisive) if (await deps.reader.permission(pr.repo, u)).can_write]
+    rejected_by = merge_policy.human_rejections(reviews, writers)
+    # A writer's `/quorum merge` was checked against this head's push time when it arrived.
+    commanded = work.tracked.record.human_approved_sha == pr.head_sha
+    approved = commanded or merge_policy.human_approval(reviews, pr.head_sha, writers) is not None
+    return approved, rejected_by
 
 
 async def try_merge(deps: DaemonDeps, work: Work) -> merge_policy.MergeVerdict:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from config import settings as settings_module
-from tests.fakes import llm_servers
+from tests.fakes import github_state, llm_servers
 from tests.fakes.github_server import FakeGitHub
 from tests.support import webhooks
 
@@ -91,11 +91,25 @@ def pr_payload(action: str, number: int, head_sha: str, **extra: Any) -> dict[st
     )  # fmt: skip
 
 
-def comment_payload(number: int, user: str, body: str) -> dict[str, Any]:
+def comment_payload(
+    number: int, user: str, body: str, *, comment_id: int = 1514062234, created_at: str | None = None
+) -> dict[str, Any]:
+    """An `issue_comment` delivery; the comment was written now unless `created_at` says when."""
+    stamp = created_at or github_state.now_iso()
     return webhooks.load_sample(
         "issue_comment.created-command", issue__number=number, comment__body=body,
-        comment__user__login=user, sender__login=user, repository__full_name=REPO,
+        comment__user__login=user, sender__login=user, repository__full_name=REPO, comment__id=comment_id,
+        comment__created_at=stamp, comment__updated_at=stamp,
     )  # fmt: skip
+
+
+def written_comment(
+    gh: FakeGitHub, number: int, user: str, body: str, at: float | None = None
+) -> dict[str, Any]:
+    """Write the comment on the fake GitHub (at `at`, default now) and return its delivery."""
+    comment_id = gh.add_comment(REPO, number, user, body, at=at)
+    created = next(c.created_at for c in gh.comments(REPO, number) if c.id == comment_id)
+    return comment_payload(number, user, body, comment_id=comment_id, created_at=created)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -148,7 +149,8 @@ async def test_a_missed_webhook_is_found_by_the_reconciler(world) -> None:  # ty
 async def test_a_protected_path_waits_for_a_maintainer(world) -> None:  # type: ignore[no-untyped-def]
     start, gh, _llm, _ = world
     daemon = await start()
-    head = gh.push_branch(h.REPO, "ci", {".github/workflows/ci.yml": "on: push\n"}, "ci")
+    # Pushed a minute ago (GitHub's clock), so the maintainer's comment below is ordered after it.
+    head = gh.push_branch(h.REPO, "ci", {".github/workflows/ci.yml": "on: push\n"}, "ci", at=time.time() - 60)
     number = gh.open_pull(h.REPO, "ci")
     await daemon.deliver("pull_request", h.pr_payload("opened", number, head))
     await h.wait_for(lambda: any("human must approve" in c.body for c in gh.comments(h.REPO, number)))
@@ -156,7 +158,7 @@ async def test_a_protected_path_waits_for_a_maintainer(world) -> None:  # type: 
 
     gh.set_permission(h.REPO, "maria", "write")
     await daemon.deliver(
-        "issue_comment", h.comment_payload(number, "maria", "/quorum merge"), delivery_id="cmd-1"
+        "issue_comment", h.written_comment(gh, number, "maria", "/quorum merge"), delivery_id="cmd-1"
     )
 
     await h.wait_for(lambda: gh.merged(h.REPO, number), what="the merge after /quorum merge")

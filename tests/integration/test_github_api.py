@@ -216,24 +216,51 @@ async def test_merge_refuses_a_stale_sha_and_merges_the_current_one(
     assert gh.merged(REPO, number)
 
 
-async def test_checks_combine_runs_and_statuses(
+async def test_commit_checks_list_runs_and_statuses_and_mark_quorums_own(
     gh: github_server.FakeGitHub, as_token: github_api.GitHubClient
 ) -> None:
     sha = gh.head_sha(REPO, open_pr(gh))
     gh.set_check(REPO, sha, "build")
     gh.set_status(REPO, sha, "lint", "pending")
+    await as_token.set_tally(REPO, sha, forge.TallyState.PENDING, "reviewing", "")
 
-    pending = await as_token.checks(REPO, sha, ["build", "lint", "deploy"])
-    gh.set_status(REPO, sha, "lint", "success")
-    gh.set_status(REPO, sha, "deploy", "success")
-    green = await as_token.checks(REPO, sha, ["build", "lint", "deploy"])
-    gh.set_check(REPO, sha, "build", conclusion="timed_out")
-    failed = await as_token.checks(REPO, sha, ["build", "lint"])
+    found = await as_token.commit_checks(REPO, sha)
 
-    assert pending == forge.ChecksReport(forge.ChecksState.PENDING, missing=("deploy",))
-    assert green == forge.ChecksReport(forge.ChecksState.GREEN)
-    assert failed == forge.ChecksReport(forge.ChecksState.FAILED, failed=("build",))
-    assert await as_token.checks(REPO, sha, []) == forge.ChecksReport(forge.ChecksState.GREEN)
+    assert sorted((r.name, r.state, r.own) for r in found) == [
+        ("build", forge.ChecksState.GREEN, False),
+        ("lint", forge.ChecksState.PENDING, False),
+        ("quorum", forge.ChecksState.PENDING, True),
+    ]
+
+
+async def test_required_checks_come_from_protection_and_rulesets_when_the_token_may_read_them(
+    gh: github_server.FakeGitHub, as_token: github_api.GitHubClient, as_app: github_api.GitHubClient
+) -> None:
+    open_pr(gh)
+    gh.add_ruleset(REPO, ["main"], ["e2e"])
+    gh.set_protection(REPO, "main", ["ci/test", "e2e"])
+    hidden_from_user = await as_token.required_checks(REPO, "main")  # 404 Not Found: no admin rights
+    hidden_from_app = await as_app.required_checks(REPO, "main")  # 403: no Administration permission
+    gh.set_permission(REPO, gh.login, "admin")
+    readable = await as_token.required_checks(REPO, "main")
+    unprotected = await as_token.required_checks(REPO, "feature")  # 404 Branch not protected
+
+    assert hidden_from_user == hidden_from_app == forge.RequiredChecks(("e2e",), complete=False)
+    assert readable == forge.RequiredChecks(("ci/test", "e2e"))
+    assert unprotected == forge.RequiredChecks()
+
+
+async def test_head_pushes_come_from_the_activity_log_newest_first(
+    gh: github_server.FakeGitHub, as_token: github_api.GitHubClient
+) -> None:
+    first = gh.head_sha(REPO, open_pr(gh))
+    second = gh.push_branch(REPO, "feature", {"app.py": HEAD + "line 42\n"}, at=1_800_000_000.0)
+
+    pushes = await as_token.head_pushes(REPO, "feature")
+
+    assert pushes is not None and [p.sha for p in pushes] == [second, first]
+    assert pushes[0].at == 1_800_000_000.0
+    assert await as_token.head_pushes("acme/missing", "feature") is None
 
 
 async def test_tally_is_a_check_run_for_the_app_and_a_status_for_a_token(

@@ -39,7 +39,12 @@ EXPECTED: dict[str, events.Event | None] = {
     "pull_request.closed-merged": events.PullRequestClosed(REPO, 42, True, "hubot-maintainer"),
     "pull_request.closed-unmerged": events.PullRequestClosed(REPO, 42, False, "hubot-maintainer"),
     "issue_comment.created-command": events.CommandIssued(
-        REPO, 42, "hubot-maintainer", events.Command(events.Verb.MERGE, (), "/quorum merge"), 1514062234
+        REPO,
+        42,
+        "hubot-maintainer",
+        events.Command(events.Verb.MERGE, (), "/quorum merge"),
+        1514062234,
+        1772452800.0,  # 2026-03-02T12:00:00Z, the comment's time on GitHub's clock
     ),
     "issue_comment.created-issue": None,
     "issue_comment.created-bot": None,
@@ -351,3 +356,12 @@ def test_the_events_module_imports_only_the_standard_library_and_errors():
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
 
     assert {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names} == {"bot.errors"}
+
+
+@pytest.mark.parametrize("created_at", [None, "yesterday", "2026-03-02T12:00:00", 42])
+def test_a_command_without_a_readable_zoned_time_has_none(created_at):
+    payload = load_sample("issue_comment.created-command", comment__created_at=created_at)
+
+    event = events.parse_event("issue_comment", payload)
+
+    assert isinstance(event, events.CommandIssued) and event.created_at == 0.0

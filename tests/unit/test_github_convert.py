@@ -1,4 +1,4 @@
-"""GitHub JSON into forge values: pull requests, reviews, permissions, and the combined state of checks."""
+"""GitHub JSON into forge values: pull requests, reviews, permissions, checks, required checks, pushes."""
 
 from __future__ import annotations
 
@@ -11,56 +11,89 @@ GREEN, PENDING, FAILED = forge.ChecksState.GREEN, forge.ChecksState.PENDING, for
 
 
 def run(
-    name: str, run_id: int, status: str = "completed", conclusion: str | None = "success"
+    name: str, run_id: int, status: str = "completed", conclusion: str | None = "success", slug: str = "ci"
 ) -> dict[str, Any]:
-    return {"id": run_id, "name": name, "status": status, "conclusion": conclusion}
+    return {"id": run_id, "name": name, "status": status, "conclusion": conclusion, "app": {"slug": slug}}
 
 
-def status(context: str, state: str) -> dict[str, Any]:
-    return {"context": context, "state": state}
+def status(context: str, state: str, creator: str = "ci-bot") -> dict[str, Any]:
+    return {"context": context, "state": state, "creator": {"login": creator}}
 
 
-def test_no_required_check_is_green_whatever_runs() -> None:
-    report = github_convert.combine_checks([], [run("ci", 1, conclusion="failure")], [])
+def results(runs: list[dict[str, Any]], statuses: list[dict[str, Any]], me: str = "quorum[bot]") -> Any:
+    return github_convert.check_results(runs, statuses, own_name="quorum", own_login=me)
 
-    assert report == forge.ChecksReport(GREEN)
+
+def states(runs: list[dict[str, Any]], statuses: list[dict[str, Any]]) -> list[tuple[str, forge.ChecksState]]:
+    return [(r.name, r.state) for r in results(runs, statuses)]
 
 
 def test_latest_run_per_name_decides() -> None:
     runs = [run("ci", 2, conclusion="success"), run("ci", 1, conclusion="failure")]
 
-    assert github_convert.combine_checks(["ci"], runs, []).state is GREEN
-    assert github_convert.combine_checks(["ci"], list(reversed(runs)), []).state is GREEN
+    assert states(runs, []) == [("ci", GREEN)]
+    assert states(list(reversed(runs)), []) == [("ci", GREEN)]
 
 
 def test_a_failed_cancelled_timed_out_or_error_check_fails() -> None:
     runs = [run("a", 1, conclusion="cancelled"), run("b", 2, conclusion="timed_out"), run("ok", 3)]
-    statuses = [status("c", "error"), status("d", "failure")]
+    found = states(runs, [status("c", "error"), status("d", "failure")])
 
-    report = github_convert.combine_checks(["a", "b", "c", "d", "ok"], runs, statuses)
-
-    assert report == forge.ChecksReport(FAILED, failed=("a", "b", "c", "d"))
+    assert found == [("a", FAILED), ("b", FAILED), ("ok", GREEN), ("c", FAILED), ("d", FAILED)]
 
 
-def test_missing_or_running_checks_are_pending() -> None:
+def test_running_checks_and_pending_statuses_are_pending() -> None:
     runs = [run("build", 1, status="in_progress", conclusion=None)]
 
-    assert github_convert.combine_checks(["build"], runs, []) == forge.ChecksReport(PENDING)
-    assert github_convert.combine_checks(["lint"], runs, []) == forge.ChecksReport(PENDING, missing=("lint",))
-    assert github_convert.combine_checks(["ci"], [], [status("ci", "pending")]).state is PENDING
+    assert states(runs, [status("ci", "pending")]) == [("build", PENDING), ("ci", PENDING)]
 
 
 def test_newest_status_per_context_wins_and_skipped_or_neutral_runs_pass() -> None:
     statuses = [status("ci", "success"), status("ci", "failure")]  # GitHub lists newest first
     runs = [run("docs", 1, conclusion="skipped"), run("fmt", 2, conclusion="neutral")]
 
-    assert github_convert.combine_checks(["ci", "docs", "fmt"], runs, statuses).state is GREEN
+    assert states(runs, statuses) == [("docs", GREEN), ("fmt", GREEN), ("ci", GREEN)]
 
 
-def test_a_name_reported_as_run_and_status_needs_both_to_pass() -> None:
-    report = github_convert.combine_checks(["ci"], [run("ci", 1)], [status("ci", "failure")])
+def test_quorums_own_check_is_recognised_by_name_and_author_only() -> None:
+    runs = [run("quorum", 1, slug="quorum"), run("quorum", 2, slug="actions")]
+    as_app = results([runs[0]], [])
+    forged = results([runs[1]], [])
+    as_token = results([], [status("quorum", "pending", "quorum-bot")], me="quorum-bot")
 
-    assert report == forge.ChecksReport(FAILED, failed=("ci",))
+    assert [r.own for r in (*as_app, *forged, *as_token)] == [True, False, True]
+
+
+def test_protection_answers_map_to_required_checks() -> None:
+    listed = {
+        "contexts": ["ci"],
+        "checks": [{"context": "ci", "app_id": None}, {"context": "lint", "app_id": 1}],
+    }
+
+    assert github_convert.protection_checks(200, listed) == forge.RequiredChecks(("ci", "lint"))
+    none = forge.RequiredChecks()
+    assert github_convert.protection_checks(404, {"message": "Branch not protected"}) == none
+    assert github_convert.protection_checks(404, {"message": "Required status checks not enabled"}) == none
+    unknown = forge.RequiredChecks(complete=False)
+    assert github_convert.protection_checks(404, {"message": "Not Found"}) == unknown
+    assert (
+        github_convert.protection_checks(403, {"message": "Resource not accessible by integration"})
+        == unknown
+    )
+
+
+def test_ruleset_checks_and_head_pushes() -> None:
+    rules = [
+        {"type": "pull_request", "parameters": {}},
+        {"type": "required_status_checks", "parameters": {"required_status_checks": [{"context": "e2e"}]}},
+    ]
+    log = [{"after": "b" * 40, "timestamp": "2027-01-15T08:00:00Z"}, {"after": "a" * 40, "timestamp": "bad"}]
+
+    assert github_convert.ruleset_checks(rules) == ("e2e",)
+    assert github_convert.head_pushes(log) == (
+        forge.HeadPush("b" * 40, 1_800_000_000.0),
+        forge.HeadPush("a" * 40, 0.0),
+    )
 
 
 def test_pull_maps_state_author_and_branches() -> None:

@@ -3,7 +3,6 @@ PR, is audited, and nothing of the refused step reaches the code host."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from bot import forge
@@ -49,8 +48,14 @@ class CodeHost:
     async def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
         return []
 
-    async def checks(self, repo: str, sha: str, required: Sequence[str]) -> forge.ChecksReport:
-        return forge.ChecksReport(forge.ChecksState.GREEN)
+    async def commit_checks(self, repo: str, sha: str) -> tuple[forge.CheckResult, ...]:
+        return ()
+
+    async def required_checks(self, repo: str, branch: str) -> forge.RequiredChecks:
+        return forge.RequiredChecks()
+
+    async def head_pushes(self, repo: str, branch: str) -> tuple[forge.HeadPush, ...] | None:
+        return None
 
     async def contributors(self, repo: str, *, cap: int) -> int:
         return 1

@@ -36,6 +36,8 @@ GOOD = mp.MergeFacts(
     contributors=3,
     contributors_threshold=10,
     human_approved=False,
+    rejected_by=(),
+    mergeable_state="clean",
 )
 
 
@@ -70,6 +72,22 @@ def test_merges_an_approved_green_unmoved_head():
             {Blocker.PROTECTED_PATHS},
         ),
         ({"changed_lines": 1000, "contributors": 10}, MergeAction.MERGE, set()),
+        ({"rejected_by": ("maria",)}, MergeAction.REFUSE, {Blocker.CHANGES_REQUESTED}),
+        (
+            {"rejected_by": ("maria",), "human_approved": True},
+            MergeAction.REFUSE,
+            {Blocker.CHANGES_REQUESTED},
+        ),
+        ({"mergeable_state": "dirty"}, MergeAction.REFUSE, {Blocker.NOT_MERGEABLE}),
+        ({"mergeable_state": "behind"}, MergeAction.REFUSE, {Blocker.NOT_MERGEABLE}),
+        ({"mergeable_state": "draft"}, MergeAction.REFUSE, {Blocker.NOT_MERGEABLE}),
+        ({"mergeable_state": "blocked"}, MergeAction.REFUSE, {Blocker.NOT_MERGEABLE}),
+        ({"mergeable_state": "something_new"}, MergeAction.REFUSE, {Blocker.NOT_MERGEABLE}),
+        ({"mergeable_state": "blocked", "checks": PENDING}, MergeAction.WAIT, {Blocker.CHECKS_PENDING}),
+        ({"mergeable_state": "unknown"}, MergeAction.WAIT, {Blocker.MERGEABILITY_PENDING}),
+        ({"mergeable_state": ""}, MergeAction.WAIT, {Blocker.MERGEABILITY_PENDING}),
+        ({"mergeable_state": "unstable"}, MergeAction.MERGE, set()),
+        ({"mergeable_state": "has_hooks"}, MergeAction.MERGE, set()),
         ({"changed_lines": 5000, "human_approved": True}, MergeAction.MERGE, set()),
         (
             {"checks": PENDING, "changed_lines": 5000},
@@ -100,12 +118,16 @@ def test_every_reason_is_reported_not_only_the_first():
         changed_paths=(ChangedPath("pyproject.toml"),),
         changed_lines=9999,
         contributors=99,
+        rejected_by=("maria", "omar"),
+        mergeable_state="dirty",
     )
 
     verdict = mp.decide(everything_wrong)
 
     assert verdict.action is MergeAction.REFUSE
-    assert set(verdict.blockers) == set(Blocker) - {Blocker.CHECKS_PENDING, Blocker.CHECKS_ON_OTHER_SHA}
+    waits = {Blocker.CHECKS_PENDING, Blocker.CHECKS_ON_OTHER_SHA, Blocker.MERGEABILITY_PENDING}
+    assert set(verdict.blockers) == set(Blocker) - waits
+    assert "@maria, @omar" in next(r.text for r in verdict.reasons if r.blocker is Blocker.CHANGES_REQUESTED)
     assert len(verdict.needs_human_because) == 3
     assert "lint, ci/test" in next(r.text for r in verdict.reasons if r.blocker is Blocker.CHECKS_FAILED)
 
@@ -215,6 +237,9 @@ def review(author, state, sha=HEAD, *, own=False):
         ([review("alice", "APPROVED"), review("alice", "DISMISSED")], (), None),
         ([review("alice", "APPROVED"), review("alice", "COMMENTED")], (), "alice"),
         ([review("alice", "CHANGES_REQUESTED"), review("alice", "APPROVED")], (), "alice"),
+        # the latest stance counts, whatever commit it was given on
+        ([review("alice", "APPROVED"), review("alice", "CHANGES_REQUESTED", OLD)], (), None),
+        ([review("alice", "APPROVED", OLD), review("alice", "COMMENTED")], (), None),
         ([], ("mallory", "bob"), "bob"),
         ([], ("mallory",), None),
     ],
@@ -257,3 +282,58 @@ def test_retry_plan_table(outcome, attempt, next_step):
     step = mp.retry_plan(outcome, attempt)
 
     assert step.next is next_step and step.delay_s == 0.0 and step.why
+
+
+@pytest.mark.parametrize(
+    ("reviews", "expected"),
+    [
+        ([review("alice", "CHANGES_REQUESTED")], ("alice",)),
+        ([review("alice", "CHANGES_REQUESTED", OLD)], ("alice",)),  # a push does not lift it
+        ([review("alice", "CHANGES_REQUESTED"), review("alice", "COMMENTED")], ("alice",)),
+        ([review("alice", "CHANGES_REQUESTED"), review("alice", "APPROVED")], ()),
+        ([review("alice", "CHANGES_REQUESTED"), review("alice", "DISMISSED")], ()),
+        ([review("alice", "CHANGES_REQUESTED"), review("bob", "APPROVED")], ("alice",)),  # only they lift it
+        ([review("mallory", "CHANGES_REQUESTED")], ()),  # no write access
+        ([review("quorum", "CHANGES_REQUESTED", own=True)], ()),
+        ([review("Bob", "CHANGES_REQUESTED"), review("alice", "CHANGES_REQUESTED")], ("Bob", "alice")),
+    ],
+)
+def test_human_rejections_table(reviews, expected):
+    assert mp.human_rejections(reviews, {"alice", "bob"}) == expected
+
+
+T0 = 1_800_000_000.0
+
+
+def push(sha, at):
+    return forge.HeadPush(sha, at)
+
+
+@pytest.mark.parametrize(
+    ("comment_at", "pushes", "approves"),
+    [
+        (T0 + 60, [push(HEAD, T0)], True),
+        (T0 + 60, [push(HEAD, T0), push(OLD, T0 - 60)], True),
+        (T0 - 10, [push(HEAD, T0)], False),  # written before the head was pushed (a late delivery)
+        (T0, [push(HEAD, T0)], False),  # the same second: the order is unknown
+        (T0 + 1, [push(HEAD, T0)], False),  # within the margin
+        (T0 + 2, [push(HEAD, T0)], True),
+        (T0 + 10, [push(HEAD, T0 + 30), push(OLD, T0), push(HEAD, T0 - 30)], False),  # HEAD again after
+        (T0 + 60, [push(OLD, T0)], False),  # the log's newest update is not the PR's head
+        (T0 + 60, [], False),
+        (T0 + 60, None, False),  # the log could not be read
+        (0.0, [push(HEAD, T0)], False),  # no comment time
+    ],
+)
+def test_command_approval_orders_the_comment_after_the_heads_push_or_refuses(comment_at, pushes, approves):
+    why = mp.command_approval(comment_at, HEAD, pushes)
+
+    assert (why == "") is approves
+    if not approves:
+        assert why
+
+
+def test_a_refused_command_says_when_the_head_was_pushed():
+    why = mp.command_approval(T0 - 10, HEAD, [push(HEAD, T0)])
+
+    assert HEAD[:12] in why and "2027-01-15T08:00:00Z" in why
