@@ -206,6 +206,10 @@ class GitHubClient(github_write.PullRequestWrites):
         complete = protection.complete and rules.status == 200
         return forge.RequiredChecks(tuple(dict.fromkeys(names)), complete)
 
+    async def default_branch(self, repo: str) -> str:
+        """The repository's default branch."""
+        return str((await self._calls.get(repo, f"/repos/{repo}", "repository")).data["default_branch"])
+
     async def head_pushes(self, repo: str, branch: str) -> tuple[forge.HeadPush, ...] | None:
         params = {"ref": f"refs/heads/{branch}", "direction": "desc", "per_page": 10}
         url, what = f"/repos/{repo}/activity", "branch activity"

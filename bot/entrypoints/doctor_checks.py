@@ -94,16 +94,25 @@ async def breakers(settings: Settings, timeout_s: float) -> Check:
     return Check("breakers", "ok", f"all closed ({len(states)} model(s) seen failing)", required=False)
 
 
-async def github(settings: Settings, timeout_s: float) -> Check:
-    """The credentials authenticate, and an App has the permissions and events Quorum needs."""
+def github_client(settings: Settings, timeout_s: float) -> GitHubClient | None:
+    """A client on the configured credentials (reads tried once), or None without credentials."""
     gh = settings.github
     if gh.app_id is not None and gh.private_key is not None:
         key = gh.private_key.get_secret_value()
-        client = GitHubClient.from_app(gh.base_url, gh.app_id, key, timeout_s=timeout_s, read_attempts=1)
-    elif gh.token is not None:
+        return GitHubClient.from_app(gh.base_url, gh.app_id, key, timeout_s=timeout_s, read_attempts=1)
+    if gh.token is not None:
         token = gh.token.get_secret_value()
-        client = GitHubClient.from_token(gh.base_url, token, timeout_s=timeout_s, read_attempts=1)
-    else:
+        return GitHubClient.from_token(
+            gh.base_url, token, timeout_s=timeout_s, read_attempts=1, repositories=gh.repositories
+        )
+    return None
+
+
+async def github(settings: Settings, timeout_s: float) -> Check:
+    """The credentials authenticate, and an App has the permissions and events Quorum needs."""
+    gh = settings.github
+    client = github_client(settings, timeout_s)
+    if client is None:
         return Check("github", "skip", "no credentials (see github credentials)")
     try:
         report = await client.access_report(merge=settings.merge.enabled)

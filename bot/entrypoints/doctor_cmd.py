@@ -20,7 +20,7 @@ import httpx
 
 from bot import bootstrap, errors, version
 from bot.adapters import discord_notifier
-from bot.entrypoints import doctor_checks, doctor_config
+from bot.entrypoints import doctor_checks, doctor_config, doctor_protection
 from bot.entrypoints.doctor_checks import Check
 from config.settings import Settings, load_settings
 from guardrails import redaction
@@ -75,6 +75,7 @@ async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[C
             ("redis", doctor_checks.redis(settings, timeout_s)),
             ("breakers", doctor_checks.breakers(settings, timeout_s)),
             ("github", doctor_checks.github(settings, timeout_s)),
+            ("branch protection", doctor_protection.protection(settings, timeout_s)),
             ("llm", doctor_checks.llm(settings, client)),
             ("elasticsearch", doctor_checks.elasticsearch(settings, client)),
             ("kibana", doctor_checks.kibana(settings, client)),
@@ -88,7 +89,7 @@ async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[C
 
 async def _guarded(name: str, check: Awaitable[Check], timeout_s: float) -> Check:
     """The check's row; a timeout or an unexpected error becomes a failed row, never a crash."""
-    required = name not in ("elasticsearch", "kibana", "discord", "breakers")
+    required = name not in ("elasticsearch", "kibana", "discord", "breakers", "branch protection")
     try:
         async with asyncio.timeout(timeout_s + 1.0):
             return await check

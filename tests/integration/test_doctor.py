@@ -145,10 +145,11 @@ def test_everything_configured_and_healthy_passes(
 
     got = rows(out)
     assert code == 0 and json.loads(out)["ok"] is True
-    assert {name: row["status"] for name, row in got.items()} == dict.fromkeys(got, "ok")
+    statuses = {name: row["status"] for name, row in got.items()}
+    assert statuses == {**dict.fromkeys(got, "ok"), "branch protection": "skip"}  # no repository yet
     assert list(got) == [
         "configuration", "webhook secret", "github credentials", "budgets", "prices", "context window",
-        "redis", "breakers", "github",
+        "redis", "breakers", "github", "branch protection",
         "llm", "elasticsearch", "kibana", "discord", "state directory", "git", "clone url",
     ]  # fmt: skip
     assert got["github"]["detail"] == "as quorum[bot]"
@@ -261,6 +262,41 @@ def test_missing_app_permissions_and_events_are_named(tmp_path: Path, fake_llm: 
     assert code == 1 and row["status"] == "fail"
     assert "permission checks: read < write" in row["detail"] and "event status" in row["detail"]
     assert "Permissions & events" in row["hint"]
+
+
+class AdminApp(FakeGitHub):
+    """An App that may read branch protection (Administration: read)."""
+
+    def app_json(self) -> dict[str, Any]:
+        app = super().app_json()
+        app["permissions"] = {**app["permissions"], "administration": "read"}
+        return app
+
+
+@pytest.mark.parametrize(("fake", "status"), [(FakeGitHub, "warn"), (AdminApp, "ok")])
+def test_doctor_says_when_the_app_may_not_read_branch_protection(
+    tmp_path: Path, fake_llm: FakeLLMFactory, fake: type[FakeGitHub], status: str
+) -> None:
+    llm = fake_llm("openai", models=("fake-model",))
+    with fake(tmp_path / "github") as github:
+        github.create_repo("acme/widgets")
+        github.set_protection("acme/widgets", "main", ["ci/test"])
+        settings = settings_for(
+            tmp_path,
+            github={
+                "base_url": github.api_url,
+                "app_id": github.app_id,
+                "private_key": github.app_private_key_pem,
+            },
+            llm={"provider": "openai", "base_url": llm.base_url, "model": "fake-model"},
+        )
+
+        _code, out = doctor(settings, "--poll", "--format", "json")
+
+    row = rows(out)["branch protection"]
+    assert row["status"] == status and row["required"] is False  # other rows fail here: no Redis
+    if status == "warn":
+        assert "acme/widgets" in row["detail"] and "Administration: read" in row["hint"]
 
 
 def test_anthropic_models_are_listed_with_the_key_and_version(

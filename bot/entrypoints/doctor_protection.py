@@ -1,0 +1,51 @@
+"""`quorum doctor`'s branch protection row: may Quorum read the required checks it must honour?
+
+Without that right (an App without "Administration: read", a token of a user who is not an admin of the
+repository) a branch's protected checks are unknown, and Quorum then requires every check on a head to
+pass: safe, but stricter than the repository's own rules, so the operator should know.
+"""
+
+from __future__ import annotations
+
+from bot import errors
+from bot.entrypoints import doctor_checks
+from bot.entrypoints.doctor_checks import Check
+from config.settings import Settings
+
+SAMPLE = 5  # repositories looked at: enough to tell whether the credentials may, without using the quota
+
+
+async def protection(settings: Settings, timeout_s: float) -> Check:
+    """ok when the default branches' protection is readable, warn (optional) naming the repositories where
+    it is not."""
+    client = doctor_checks.github_client(settings, timeout_s)
+    if client is None:
+        return Check("branch protection", "skip", "no credentials (see github credentials)", required=False)
+    try:
+        repos = (await client.repositories())[:SAMPLE]
+        hidden = [
+            r for r in repos if not (await client.required_checks(r, await client.default_branch(r))).complete
+        ]
+    except errors.GitHubError as exc:
+        return Check("branch protection", "warn", f"could not look: {exc.message}", required=False)
+    finally:
+        await client.aclose()
+    if not repos:
+        return Check("branch protection", "skip", "no repositories to look at", required=False)
+    if not hidden:
+        return Check(
+            "branch protection",
+            "ok",
+            f"required checks readable on {len(repos)} repositories",
+            required=False,
+        )
+    hint = (
+        "grant the App the Administration: read permission"
+        if settings.github.app_id is not None
+        else "use a token of a repository admin, or a GitHub App with Administration: read"
+    )
+    detail = (
+        f"may not read the branch protection of {', '.join(hidden)}: its required checks are unknown, so "
+        "Quorum requires every check on a head to pass"
+    )
+    return Check("branch protection", "warn", detail, hint, required=False)
