@@ -44,14 +44,14 @@ def unmet(state: State, pull: Pull) -> list[str]:
     return [name for name in required if states.get(name) != "success"]
 
 
-def mergeable_state(state: State, pull: Pull) -> str:
-    """GitHub's `mergeable_state` of an open PR (an override set by a test wins)."""
+def mergeable_state(state: State, pull: Pull, *, mergeable: bool) -> str:
+    """GitHub's `mergeable_state` of an open PR, `mergeable` or not (an override set by a test wins)."""
     override = state.mergeable_overrides.get((pull.repo, pull.number))
     if override is not None:
         return override
     git_dir = state.repo(pull.repo).git_dir
     base, head = state.base_sha(pull), state.head_sha(pull)
-    if github_git.merged_tree(git_dir, base, head) is None:
+    if not mergeable:
         return "dirty"
     if pull.draft:
         return "draft"

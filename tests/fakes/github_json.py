@@ -123,7 +123,7 @@ class Render:
     def _merge_state(self, pull: Pull, mergeable: bool) -> str:
         if pull.state != "open":
             return "clean" if mergeable else "dirty"
-        return github_gate.mergeable_state(self.state, pull)
+        return github_gate.mergeable_state(self.state, pull, mergeable=mergeable)
 
     def label(self, full_name: str, name: str) -> dict[str, Any]:
         return {
