@@ -77,3 +77,19 @@ async def test_a_command_whose_push_failed_is_taken_when_github_redelivers_it(
 
     assert answer == "queued"
     assert [(i.verb, i.delivery_id) for i in await inbox.drain("o/x#1")] == [("merge", "d-lost")]
+
+
+async def test_a_command_keeps_its_comment_id_and_time_through_intake_and_inbox(coord: Coordination) -> None:
+    # The job orders `/quorum merge` against the head's push by the comment's own time: it must survive
+    # the inbox's serialisation exactly, and an item without it reads as "no time" (approves nothing).
+    intake = QueueIntake(coord.scheduler(), coord.inbox(), check_name="quorum")
+    event = events.CommandIssued(
+        "o/x", 1, "maria", events.Command(events.Verb.MERGE), comment_id=42, created_at=1_800_000_000.0
+    )
+
+    await intake.accept(event, "d-at")
+    (item,) = await coord.inbox().drain("o/x#1")
+
+    assert (item.comment_id, item.at) == (42, 1_800_000_000.0)
+    legacy = '{"kind":"command","actor":"maria","verb":"merge","comment_id":42}'
+    assert InboxItem.from_json(legacy).at == 0.0
