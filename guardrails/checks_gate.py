@@ -75,12 +75,17 @@ class Mergeability(StrEnum):
     REFUSE = "refuse"
 
 
+def computed(state: str) -> bool:
+    """Whether GitHub has computed the PR's `mergeable_state` yet."""
+    return (state or "").lower() not in _UNKNOWN
+
+
 def mergeability(state: str, checks: forge.ChecksReport) -> tuple[Mergeability, str]:
     """What GitHub's `mergeable_state` allows now, and why not (see the module's table)."""
     state = (state or "").lower()
     if state in _MERGEABLE:
         return Mergeability.OK, ""
-    if state in _UNKNOWN:
+    if not computed(state):
         return Mergeability.WAIT, "GitHub has not yet computed whether it can be merged"
     if state == "blocked" and checks.state is forge.ChecksState.PENDING:
         return Mergeability.WAIT, "GitHub blocks the merge until the pending checks finish"

@@ -10,6 +10,7 @@ from bot.ports import Notification, NotificationKind
 from guardrails import checks_gate, merge_policy
 
 _MAX_ATTEMPTS = 3
+_MERGEABILITY_DELAYS_S = (1.0, 2.0)
 
 
 async def facts(deps: DaemonDeps, work: Work) -> merge_policy.MergeFacts:
@@ -49,6 +50,16 @@ async def _checks(deps: DaemonDeps, work: Work) -> forge.ChecksReport:
     return checks_gate.evaluate(results, names, required_complete=branch.complete)
 
 
+async def _await_mergeability(deps: DaemonDeps, work: Work) -> None:
+    """Re-read a PR whose `mergeable_state` GitHub has not computed yet (it does so in the background,
+    within seconds, and no webhook says when); still unknown after that, the policy waits."""
+    for delay in _MERGEABILITY_DELAYS_S:
+        if checks_gate.computed(work.pr.mergeable_state):
+            return
+        await deps.sleep(delay)
+        work.pr = await deps.reader.pull(work.pr.repo, work.pr.number)
+
+
 async def _human_stance(deps: DaemonDeps, work: Work) -> tuple[bool, tuple[str, ...]]:
     """Whether a human with write access approved this exact head, and which writers request changes."""
     pr = work.pr
@@ -66,6 +77,7 @@ async def _human_stance(deps: DaemonDeps, work: Work) -> tuple[bool, tuple[str, 
 
 async def try_merge(deps: DaemonDeps, work: Work) -> merge_policy.MergeVerdict:
     """Merge when the policy says so; returns the verdict (the caller reports a wait or a human's turn)."""
+    await _await_mergeability(deps, work)
     verdict = merge_policy.decide(await facts(deps, work))
     if verdict.action is not merge_policy.MergeAction.MERGE:
         return verdict

@@ -236,3 +236,23 @@ async def test_a_pending_check_waits_and_a_failing_status_blocks_with_nothing_re
     await _check_done(daemon, waiting, wait_head, "build")
     await h.wait_for(lambda: gh.merged(h.REPO, waiting), what="the merge once the build finished")
     assert not gh.merged(h.REPO, failing) and _merge_calls(gh, failing) == []
+
+
+async def test_github_merge_state_refuses_a_branch_behind_and_waits_while_unknown(world) -> None:  # type: ignore[no-untyped-def]
+    start, gh = world
+    daemon = await start()
+    behind, behind_head = await _open(daemon, "stale", {"calc.py": h.BUGGY_CALC})
+    unknown, unknown_head = await _open(daemon, "fresh", {"notes.md": "fresh\n"})
+    gh.set_mergeable_state(h.REPO, behind, "behind")
+    gh.set_mergeable_state(h.REPO, unknown, "unknown")
+
+    await _review(daemon, behind, "maria", "APPROVE", behind_head)
+    await _review(daemon, unknown, "maria", "APPROVE", unknown_head)
+
+    await h.wait_for(lambda: _said(gh, behind, "behind its base"), what="the refusal of a branch behind")
+    assert _merge_calls(gh, unknown) == [] and not _said(gh, unknown, "does not merge")
+    gh.set_mergeable_state(h.REPO, unknown, None)  # GitHub has computed it
+    gh.set_check(h.REPO, unknown_head, "build")
+    await _check_done(daemon, unknown, unknown_head, "build")
+    await h.wait_for(lambda: gh.merged(h.REPO, unknown), what="the merge once GitHub computed mergeability")
+    assert not gh.merged(h.REPO, behind) and _merge_calls(gh, behind) == []
