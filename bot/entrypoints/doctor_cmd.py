@@ -76,6 +76,7 @@ async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[C
             ("breakers", doctor_checks.breakers(settings, timeout_s)),
             ("github", doctor_checks.github(settings, timeout_s)),
             ("branch protection", doctor_protection.protection(settings, timeout_s)),
+            ("activity log", doctor_protection.activity(settings, timeout_s)),
             ("llm", doctor_checks.llm(settings, client)),
             ("elasticsearch", doctor_checks.elasticsearch(settings, client)),
             ("kibana", doctor_checks.kibana(settings, client)),
@@ -89,7 +90,8 @@ async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[C
 
 async def _guarded(name: str, check: Awaitable[Check], timeout_s: float) -> Check:
     """The check's row; a timeout or an unexpected error becomes a failed row, never a crash."""
-    required = name not in ("elasticsearch", "kibana", "discord", "breakers", "branch protection")
+    optional = ("elasticsearch", "kibana", "discord", "breakers", "branch protection", "activity log")
+    required = name not in optional
     try:
         async with asyncio.timeout(timeout_s + 1.0):
             return await check

@@ -1,8 +1,10 @@
-"""`quorum doctor`'s branch protection row: may Quorum read the required checks it must honour?
+"""`quorum doctor`'s rows on what the merge gate reads: branch protection and the activity log.
 
-Without that right (an App without "Administration: read", a token of a user who is not an admin of the
-repository) a branch's protected checks are unknown, and Quorum then requires every check on a head to
-pass: safe, but stricter than the repository's own rules, so the operator should know.
+Without the right to read branch protection (an App without "Administration: read", a token of a user who
+is not an admin of the repository) a branch's protected checks are unknown, and Quorum then requires every
+check on a head to pass: safe, but stricter than the repository's own rules. Without the repository
+activity log, no `/quorum merge` can be ordered after the head's push, so none approves anything: only
+approving reviews do. Either way the operator should know.
 """
 
 from __future__ import annotations
@@ -49,3 +51,27 @@ async def protection(settings: Settings, timeout_s: float) -> Check:
         "Quorum requires every check on a head to pass"
     )
     return Check("branch protection", "warn", detail, hint, required=False)
+
+
+async def activity(settings: Settings, timeout_s: float) -> Check:
+    """ok when the activity log of the first repository's default branch can be read, else warn."""
+    client = doctor_checks.github_client(settings, timeout_s)
+    if client is None:
+        return Check("activity log", "skip", "no credentials (see github credentials)", required=False)
+    try:
+        repos = (await client.repositories())[:1]
+        pushes = [await client.head_pushes(r, await client.default_branch(r)) for r in repos]
+    except errors.GitHubError as exc:
+        return Check("activity log", "warn", f"could not look: {exc.message}", required=False)
+    finally:
+        await client.aclose()
+    if not repos:
+        return Check("activity log", "skip", "no repositories to look at", required=False)
+    if pushes[0] is not None:
+        return Check("activity log", "ok", f"branch updates of {repos[0]} readable", required=False)
+    detail = (
+        f"may not read the activity log of {repos[0]}: `/quorum merge` approves nothing, reviews still do"
+    )
+    return Check(
+        "activity log", "warn", detail, "grant Contents: read (GET /repos/{o}/{r}/activity)", required=False
+    )

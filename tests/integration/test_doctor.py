@@ -146,10 +146,11 @@ def test_everything_configured_and_healthy_passes(
     got = rows(out)
     assert code == 0 and json.loads(out)["ok"] is True
     statuses = {name: row["status"] for name, row in got.items()}
-    assert statuses == {**dict.fromkeys(got, "ok"), "branch protection": "skip"}  # no repository yet
+    no_repository_yet = {"branch protection": "skip", "activity log": "skip"}
+    assert statuses == {**dict.fromkeys(got, "ok"), **no_repository_yet}
     assert list(got) == [
         "configuration", "webhook secret", "github credentials", "budgets", "prices", "context window",
-        "redis", "breakers", "github", "branch protection",
+        "redis", "breakers", "github", "branch protection", "activity log",
         "llm", "elasticsearch", "kibana", "discord", "state directory", "git", "clone url",
     ]  # fmt: skip
     assert got["github"]["detail"] == "as quorum[bot]"
@@ -297,6 +298,7 @@ def test_doctor_says_when_the_app_may_not_read_branch_protection(
     assert row["status"] == status and row["required"] is False  # other rows fail here: no Redis
     if status == "warn":
         assert "acme/widgets" in row["detail"] and "Administration: read" in row["hint"]
+    assert rows(out)["activity log"]["status"] == "ok"
 
 
 def test_anthropic_models_are_listed_with_the_key_and_version(
@@ -391,3 +393,26 @@ async def test_a_clone_url_template_that_does_not_answer_fails(tmp_path: Path) -
 
     assert row.status == "fail" and "acme/app.git" in row.detail
     assert "CLONE_URL_TEMPLATE" in row.hint
+
+
+def test_doctor_says_when_the_activity_log_cannot_be_read(tmp_path: Path, fake_llm: FakeLLMFactory) -> None:
+    llm = fake_llm("openai", models=("fake-model",))
+    with FakeGitHub(tmp_path / "github") as github:
+        github.create_repo("acme/widgets")
+        github.fail_next(
+            "GET", r"/activity$", 403, body={"message": "Resource not accessible by integration"}
+        )
+        settings = settings_for(
+            tmp_path,
+            github={
+                "base_url": github.api_url,
+                "app_id": github.app_id,
+                "private_key": github.app_private_key_pem,
+            },
+            llm={"provider": "openai", "base_url": llm.base_url, "model": "fake-model"},
+        )
+
+        _code, out = doctor(settings, "--poll", "--format", "json")
+
+    row = rows(out)["activity log"]
+    assert row["status"] == "warn" and "acme/widgets" in row["detail"] and "approves nothing" in row["detail"]
