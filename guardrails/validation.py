@@ -1,6 +1,7 @@
 """Validation of LLM output in three levels: schema, semantics, runtime. LLM output is untrusted.
 
-1. schema: the JSON parses into `ReviewOutput` (pydantic); anything else is no verdict, never approval;
+1. schema: the reply's one JSON object (`json_reply`: candidates that disagree are no answer) parses into
+   `ReviewOutput` (pydantic); anything else is no verdict, never approval;
 2. semantics: every inline finding sits on a line inside the diff, on the right side, `start_line` in the
    same hunk and before `line`; the rest move to the summary; duplicates merge; the count is capped;
 3. runtime: bodies are trimmed and cannot smuggle a hidden marker; verdicts contradicting their own
@@ -10,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.domain import FileDiff, Finding, Severity, Side, Verdict
+from guardrails import json_reply
 
 MAX_BODY_CHARS = 2000
 MAX_SUMMARY_CHARS = 4000
@@ -98,30 +99,19 @@ class Parsed:
     error: str | None = None
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
-
-
 def extract_json(text: str) -> str | None:
-    """The JSON object inside a reply that may wrap it in a code fence or prose."""
-    fenced = _FENCE.search(text)
-    candidate = fenced.group(1) if fenced else text
-    start, end = candidate.find("{"), candidate.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    return candidate[start : end + 1]
+    """The one JSON object of a reply (`json_reply`), as JSON text; None when there is not exactly one."""
+    found = json_reply.review_object(text)
+    return None if found.body is None else json.dumps(found.body)
 
 
 def parse(text: str) -> Parsed:
-    """Level 1: schema. Never raises on bad model output."""
-    body = extract_json(text)
-    if body is None:
-        return Parsed(None, "the reply holds no JSON object")
+    """Level 1: schema, over the one JSON object of the reply. Never raises on bad model output."""
+    found = json_reply.review_object(text)
+    if found.body is None:
+        return Parsed(None, found.error or "the reply holds no JSON object")
     try:
-        data = json.loads(body, strict=False)  # local grammars let raw newlines into strings
-    except json.JSONDecodeError as exc:
-        return Parsed(None, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-    try:
-        return Parsed(ReviewOutput.model_validate(data))
+        return Parsed(ReviewOutput.model_validate(found.body))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
