@@ -33,11 +33,11 @@ from bot.adapters import (
     redis_scheduler,
     redis_state,
 )
-from bot.daemon.context import DaemonDeps, ServerPolicy, current_pr
+from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy, current_pr
 from bot.daemon.handler import JobHandler
 from bot.daemon.intake import QueueIntake
 from bot.daemon.reconciler import Reconciler
-from bot.domain import ReviewOutcome, Step
+from bot.domain import OpenFinding, ReviewOutcome, Step
 from bot.entrypoints.monitor import LocalJobs, Monitor
 from bot.errors import ConfigError
 from bot.ports import MetricsSink, Notification, Notifier, Progress
@@ -107,9 +107,7 @@ def scheduler(settings: Settings, redis: aioredis.Redis) -> redis_scheduler.Redi
     )
 
 
-def bind_review(
-    settings: Settings, deps: pipeline.ReviewDeps
-) -> Callable[[forge.PullRequest, repo_policy.EffectivePolicy], Any]:
+def bind_review(settings: Settings, deps: pipeline.ReviewDeps) -> ReviewFn:
     """The review function the daemon calls: the pipeline on the PR's clone URL under its repository's
     effective policy (extra exclusions, a raised approval count, review instructions)."""
     template = settings.github.clone_url_template
@@ -117,7 +115,11 @@ def bind_review(
         settings.timeouts.review_job_s, max(60.0, settings.timeouts.pr_lock_ttl_s - _PUBLISH_MARGIN_S)
     )
 
-    async def review(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> ReviewOutcome:
+    async def review(
+        pr: forge.PullRequest,
+        policy: repo_policy.EffectivePolicy,
+        open_blockers: tuple[OpenFinding, ...] = (),
+    ) -> ReviewOutcome:
         prep = deps.prep
         fp = dataclasses.replace(prep.filter_policy, exclude=(*prep.filter_policy.exclude, *policy.exclude))
         gate = consensus.ConsensusPolicy(
@@ -132,6 +134,7 @@ def bind_review(
             pr.base_sha,
             job_id=pr.job_id,
             pr_text=_pr_text(pr, policy),
+            open_blockers=open_blockers,
         )
         return await pipeline.decide(request, bound)
 

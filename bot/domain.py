@@ -183,6 +183,22 @@ class Finding:
         return (self.path, self.line, self.side)
 
 
+@dataclass(frozen=True, slots=True)
+class OpenFinding:
+    """A finding kept open across the rounds of a head and, when blocking, across pushes, until a round
+    on a later head resolves it (`bot.review.carried`): the head it was raised on, the lines it pointed
+    at there (to tell whether they changed since), and whether it sat on a diff line."""
+
+    finding: Finding
+    sha: str = ""  # the head it was raised on ("" for the head under review)
+    excerpt: str = ""  # the lines around it on that head; "" when it points at no line there
+    placed: bool = True
+
+    @property
+    def blocking(self) -> bool:
+        return self.finding.severity.blocking
+
+
 class Decision(StrEnum):
     """The outcome of a review."""
 
@@ -256,6 +272,8 @@ class RoundResult:
     dropped: tuple[str, ...] = ()  # notes on findings moved out of the inline comments, and why
     error: str | None = None
     steps: tuple[Step, ...] = ()  # the agent loop's transcript (empty for a single-call round)
+    unplaced: tuple[Finding, ...] = ()  # findings not posted inline (off the diff, over the cap)
+    open_blockers: tuple[OpenFinding, ...] = ()  # blocking findings still open after this round
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +290,7 @@ class ReviewOutcome:
     coverage: Coverage
     detail: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    open_blockers: tuple[OpenFinding, ...] = ()  # blocking findings no round has resolved yet
 
     @property
     def cost_micro_usd(self) -> int:

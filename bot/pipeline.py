@@ -16,6 +16,7 @@ from bot.domain import (
     Decision,
     FileDiff,
     Finding,
+    OpenFinding,
     Reason,
     ReviewOutcome,
     RoundResult,
@@ -36,6 +37,7 @@ class ReviewRequest:
     base: str | None = None
     job_id: str = "local"
     pr_text: str = ""
+    open_blockers: tuple[OpenFinding, ...] = ()  # blocking findings left open on earlier heads
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,8 @@ async def decide(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
         gate = consensus.GateResult(Decision.ESCALATED, Reason.TIMEOUT, 0, str(exc))
     if prepared is None:  # the job deadline passed before the diff was ready
         prepared = Prepared("", "", "", (), (), Coverage(0, 0))
-    return _outcome(prepared, rounds, gate, deps.max_comments, extra)
+    still = rounds[-1].open_blockers if rounds else request.open_blockers
+    return _outcome(prepared, rounds, gate, deps.max_comments, extra, still)
 
 
 async def _rounds(
@@ -178,17 +181,28 @@ async def _rounds(
             head=prepared.head_sha,
         )
         while True:
+            still = rounds[-1].open_blockers if rounds else request.open_blockers
             gate = consensus.decide(
-                [r.verdict for r in rounds], deps.policy, coverage_complete=prepared.coverage.complete
+                [r.verdict for r in rounds],
+                deps.policy,
+                coverage_complete=prepared.coverage.complete,
+                open_blockers=len(still),
             )
             if gate.final:
                 return gate
-            carried = validation.merge_duplicates([f for r in rounds for f in r.findings])
+            carried = _carried(still, rounds)
             try:
                 rounds.append(await deps.runner.run(len(rounds) + 1, change, carried, job_deadline))
             except RoundAborted as exc:
                 rounds.append(exc.partial)
                 return consensus.GateResult(Decision.ESCALATED, _reason(exc), 0, str(exc.cause))
+
+
+def _carried(still: Sequence[OpenFinding], rounds: Sequence[RoundResult]) -> list[OpenFinding]:
+    """What the next round must address: the open blockers, then this head's other findings so far."""
+    keys = {o.finding.key for o in still}
+    others = validation.merge_duplicates([f for r in rounds for f in r.findings if f.key not in keys])
+    return [*still, *(OpenFinding(f) for f in others)]
 
 
 def _reason(exc: RoundAborted) -> Reason:
@@ -207,6 +221,7 @@ def _outcome(
     gate: consensus.GateResult,
     max_comments: int,
     extra: dict[str, str],
+    still: Sequence[OpenFinding] = (),
 ) -> ReviewOutcome:
     assert gate.decision is not None and gate.reason is not None
     findings: list[Finding] = validation.merge_duplicates([f for r in rounds for f in r.findings])
@@ -225,6 +240,7 @@ def _outcome(
         prepared.coverage,
         gate.detail,
         {"merge_base": prepared.merge_base, **extra},
+        tuple(still),
     )
 
 

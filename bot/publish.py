@@ -50,7 +50,13 @@ def review_draft(
             f"the outcome reviewed {outcome.head_sha[:12]}, not the head {head_sha[:12]} to post it on"
         )
     tag = lease.marker(job_id, fence, head_sha, round_index)
-    middle = [_summary(outcome), _rounds(outcome.rounds), _coverage(outcome), _not_inline(outcome)]
+    middle = [
+        _blockers(outcome),
+        _summary(outcome),
+        _rounds(outcome.rounds),
+        _coverage(outcome),
+        _not_inline(outcome),
+    ]
     body = _assemble(_header(outcome, check_name), middle, tag)
     comments = tuple(_inline(f) for f in outcome.comments)
     return forge.ReviewDraft(head_sha, _EVENTS[outcome.decision], body, comments)
@@ -62,7 +68,7 @@ def tally(outcome: ReviewOutcome) -> tuple[forge.TallyState, str, str]:
     title = f"{_LABELS[outcome.decision].capitalize()}: {approving} of {len(outcome.rounds)} rounds approved"
     if outcome.decision is Decision.ESCALATED:
         title = f"Escalated ({outcome.reason.value}): a human must decide"
-    middle = [_summary(outcome), _rounds(outcome.rounds), _coverage(outcome)]
+    middle = [_blockers(outcome), _summary(outcome), _rounds(outcome.rounds), _coverage(outcome)]
     summary = _assemble(_verdict_line(outcome), middle, "")
     return _TALLY[outcome.decision], title[:MAX_TITLE_CHARS], summary
 
@@ -119,6 +125,27 @@ def _coverage(outcome: ReviewOutcome) -> str:
     if cov.skipped:
         lines.append("")
         lines += [f"- `{_code(s.path)}`: {s.reason.value.replace('_', ' ')}" for s in cov.skipped]
+    return "\n".join(lines)
+
+
+def _blockers(outcome: ReviewOutcome) -> str:
+    """The blocking findings still open: no approval counts until a later head resolves each one."""
+    if not outcome.open_blockers:
+        return ""
+    lines = [
+        "#### Open blockers",
+        "",
+        "No approval counts while these stand; each is resolved only on a later push whose diff shows "
+        "its fix (its lines changed, or a cited line of the diff holds the fix).",
+        "",
+    ]
+    for item in outcome.open_blockers:
+        f = item.finding
+        where = f"`{_code(f.path)}` {f.side.value} line {f.line}"
+        notes = [f"raised on `{item.sha[:12]}`"] if item.sha else []
+        notes += [] if item.placed else ["not on a diff line"]
+        body = _clean(f.body).replace("\n", " ")
+        lines.append(f"- **{f.severity.value}** {where} ({', '.join(notes)}): {body}")
     return "\n".join(lines)
 
 

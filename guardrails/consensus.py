@@ -2,7 +2,9 @@
 
 The LLM only advises. A review is approved only after `min_approvals` consecutive approving rounds on the
 same head, with full coverage when required; a request for changes ends it; anything else (a comment, no
-verdict) breaks the streak; `max_rounds` bounds it, after which a human decides.
+verdict) breaks the streak; `max_rounds` bounds it, after which a human decides. A blocking finding still
+open after a round (raised on this head or carried from an earlier one) is a request for changes: no
+approval counts while one is open.
 """
 
 from __future__ import annotations
@@ -45,10 +47,24 @@ def approval_streak(verdicts: Sequence[Verdict]) -> int:
 
 
 def decide(
-    verdicts: Sequence[Verdict], policy: ConsensusPolicy, *, coverage_complete: bool = True
+    verdicts: Sequence[Verdict],
+    policy: ConsensusPolicy,
+    *,
+    coverage_complete: bool = True,
+    open_blockers: int = 0,
 ) -> GateResult:
-    """The gate's answer after the rounds so far (all on one head commit)."""
-    streak = approval_streak(verdicts)
+    """The gate's answer after the rounds so far (all on one head commit); `open_blockers` counts the
+    blocking findings still open after the last of them."""
+    streak = 0 if open_blockers else approval_streak(verdicts)
+    if verdicts and open_blockers and verdicts[-1] is not Verdict.NONE:
+        # A round gave its verdict and the blockers stand: later rounds on this head cannot lift one
+        # raised here, and a carried one has had its round to be resolved.
+        return GateResult(
+            Decision.CHANGES_REQUESTED,
+            Reason.CHANGES_REQUESTED,
+            0,
+            f"{open_blockers} blocking finding(s) still open after round {len(verdicts)}",
+        )
     if verdicts and verdicts[-1] is Verdict.REQUEST_CHANGES:
         return GateResult(
             Decision.CHANGES_REQUESTED,

@@ -126,6 +126,7 @@ class Anchored:
 
     findings: tuple[Finding, ...]
     notes: tuple[str, ...]
+    unplaced: tuple[Finding, ...] = ()  # the findings behind the notes, kept so a blocker is not lost
 
 
 def clean_text(text: str, limit: int) -> str:
@@ -181,25 +182,38 @@ def merge_duplicates(findings: Sequence[Finding]) -> list[Finding]:
 
 def cap(findings: Sequence[Finding], max_comments: int) -> tuple[list[Finding], list[str]]:
     """Keep the most severe `max_comments`; the rest become notes."""
-    order = list(Severity)
-    ranked = sorted(findings, key=lambda f: (-order.index(f.severity), f.path, f.line))
-    kept, rest = ranked[:max_comments], ranked[max_comments:]
+    kept, rest = _ranked_split(findings, max_comments)
     notes = [f"{f.path}:{f.line} ({f.severity}, over the comment cap): {f.body[:300]}" for f in rest]
     return kept, notes
 
 
+def _ranked_split(findings: Sequence[Finding], keep: int) -> tuple[list[Finding], list[Finding]]:
+    order = list(Severity)
+    ranked = sorted(findings, key=lambda f: (-order.index(f.severity), f.path, f.line))
+    return ranked[:keep], ranked[keep:]
+
+
+def _unplaced(item: FindingOutput) -> Finding:
+    path = clean_text(item.path, 300).removeprefix("a/").removeprefix("b/").lstrip("/")
+    body = clean_text(item.body, MAX_BODY_CHARS)
+    return Finding(path, item.line, Side(item.side), Severity(item.severity), body)
+
+
 def anchor(items: Sequence[FindingOutput], files: Mapping[str, FileDiff], max_comments: int) -> Anchored:
-    """Level 2: place each finding on the diff or move it to the notes."""
+    """Level 2: place each finding on the diff or move it to the notes (and to `unplaced`)."""
     placed: list[Finding] = []
     notes: list[str] = []
+    unplaced: list[Finding] = []
     for item in items:
         result = _anchor_one(item, files)
         if isinstance(result, Finding):
             placed.append(result)
         else:
             notes.append(result)
-    kept, over = cap(merge_duplicates(placed), max_comments)
-    return Anchored(tuple(kept), (*notes, *over))
+            unplaced.append(_unplaced(item))
+    kept, rest = _ranked_split(merge_duplicates(placed), max_comments)
+    over = [f"{f.path}:{f.line} ({f.severity}, over the comment cap): {f.body[:300]}" for f in rest]
+    return Anchored(tuple(kept), (*notes, *over), (*unplaced, *rest))
 
 
 def effective_verdict(review: ReviewOutput, carried: Sequence[Finding] = ()) -> Verdict:

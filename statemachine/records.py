@@ -7,8 +7,12 @@ says how a record is kept safe from stale writers (a version for compare-and-set
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Protocol
+
+from bot.domain import Finding, OpenFinding, Severity, Side
+from bot.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class PullRequestRecord:
     human_approved_sha: str = ""  # a `/quorum merge` by a maintainer on this head
     commands_seen: str = ""  # ids of the latest comments whose commands were handled, space-separated
     notice: str = ""  # key of the last notice posted (so a retry does not repeat it)
+    open_blockers: str = ""  # JSON of the blocking findings still open (`encode_blockers`), across heads
 
     @property
     def job_id(self) -> str:
@@ -104,6 +109,48 @@ class PullRequestRecord:
             else:
                 values[item.name] = raw
         return cls(**values)
+
+
+def encode_blockers(items: Sequence[OpenFinding]) -> str:
+    """The open blockers as canonical JSON for the record ("" when there is none)."""
+    if not items:
+        return ""
+    rows = [
+        {
+            "path": o.finding.path,
+            "line": o.finding.line,
+            "side": o.finding.side.value,
+            "severity": o.finding.severity.value,
+            "body": o.finding.body,
+            "sha": o.sha,
+            "excerpt": o.excerpt,
+            "placed": o.placed,
+        }
+        for o in items
+    ]
+    return json.dumps(rows, sort_keys=True, separators=(",", ":"))
+
+
+def decode_blockers(text: str) -> tuple[OpenFinding, ...]:
+    """Read what `encode_blockers` wrote. Raises InputError on anything else: a record whose blockers
+    cannot be read must stop the job, never drop them."""
+    if not text:
+        return ()
+    try:
+        rows = json.loads(text)
+        return tuple(
+            OpenFinding(
+                Finding(
+                    str(r["path"]), int(r["line"]), Side(r["side"]), Severity(r["severity"]), str(r["body"])
+                ),
+                str(r["sha"]),
+                str(r["excerpt"]),
+                bool(r["placed"]),
+            )
+            for r in rows
+        )
+    except (TypeError, KeyError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise InputError(f"unreadable open blockers in a PR record: {exc}") from exc
 
 
 def save_allowed(stored_version: int, current_fence: int, *, expected_version: int, fence: int) -> bool:

@@ -7,12 +7,12 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bot import forge, telemetry
 from bot.daemon.inbox import Inbox
 from bot.daemon.tracked import Tracked
-from bot.domain import ReviewOutcome
+from bot.domain import OpenFinding, ReviewOutcome
 from bot.ports import MetricsSink, Notification, Notifier
 from config import repo_policy, sections
 from guardrails import admission, lease
@@ -28,8 +28,17 @@ current_pr: contextvars.ContextVar[telemetry.DocContext] = contextvars.ContextVa
     default=_NO_PR,  # a frozen dataclass: safe to share
 )
 
-# Reviews one PR head under the effective policy of its repository (the pipeline, bound in bootstrap).
-ReviewFn = Callable[[forge.PullRequest, repo_policy.EffectivePolicy], Awaitable[ReviewOutcome]]
+
+class ReviewFn(Protocol):
+    """Reviews one PR head under the effective policy of its repository, with the blocking findings left
+    open on earlier heads (the pipeline, bound in bootstrap)."""
+
+    def __call__(
+        self,
+        pr: forge.PullRequest,
+        policy: repo_policy.EffectivePolicy,
+        open_blockers: tuple[OpenFinding, ...] = (),
+    ) -> Awaitable[ReviewOutcome]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from bot.errors import IllegalTransition, LeaseLost
 from bot.ports import Notification, NotificationKind
 from config import repo_policy
 from guardrails import admission, lease, merge_policy
+from statemachine import records
 from statemachine.lifecycle import State, Transition
 
 _MAX_PASSES = 6
@@ -158,7 +159,7 @@ class JobHandler:
             tracked.fire("start_review", actor="quorum", reason=f"review of {pr.head_sha[:12]}")
         tracked.update(head_sha=pr.head_sha)
         await tracked.save()
-        outcome = await deps.review(pr, work.policy)
+        outcome = await deps.review(pr, work.policy, records.decode_blockers(tracked.record.open_blockers))
         if outcome.head_sha != pr.head_sha:  # a review that ended before the diff was read
             outcome = dataclasses.replace(outcome, head_sha=pr.head_sha)
         tracked.fire(_TRIGGERS[outcome.decision], actor="quorum", reason=outcome.reason.value)
@@ -173,6 +174,7 @@ class JobHandler:
             decision=outcome.decision.value,
             approvals=_trailing_approvals(outcome),
             outbox=pending.to_json(),
+            open_blockers=records.encode_blockers(outcome.open_blockers),
             # A maintainer's `/quorum merge` holds for the head it was given on only.
             human_approved_sha=pr.head_sha if tracked.record.human_approved_sha == pr.head_sha else "",
         )

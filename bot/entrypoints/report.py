@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain import Finding, ReviewOutcome, Step
+from bot.domain import Finding, OpenFinding, ReviewOutcome, Step
 from bot.review.planning import Plan
 from guardrails.pricing import micro_to_usd
 
@@ -23,6 +23,10 @@ def _comment(f: Finding) -> dict[str, Any]:
         out["start_line"] = f.start_line
     out.update(severity=f.severity.value, body=f.body)
     return out
+
+
+def _blocker(o: OpenFinding) -> dict[str, Any]:
+    return {**_comment(o.finding), "raised_on": o.sha, "placed": o.placed}
 
 
 def _step(s: Step) -> dict[str, Any]:
@@ -76,6 +80,7 @@ def to_json(outcome: ReviewOutcome, meta: Meta) -> dict[str, Any]:
             for r in outcome.rounds
         ],
         "comments": [_comment(f) for f in outcome.comments],
+        "open_blockers": [_blocker(o) for o in outcome.open_blockers],
         "summary": outcome.summary,
         "coverage": {
             "files_total": cov.files_total,
@@ -105,6 +110,15 @@ def to_markdown(outcome: ReviewOutcome, meta: Meta) -> str:
             for c in outcome.comments
         ]
         lines.append("")
+    if outcome.open_blockers:
+        lines += ["Open blockers (no approval counts while one stands):", ""]
+        lines += ["| file | line | severity | raised on | finding |", "|---|---|---|---|---|"]
+        lines += [
+            f"| `{o.finding.path}` | {o.finding.side.value[0]}{o.finding.line} | {o.finding.severity.value} "
+            f"| `{o.sha[:12]}`{'' if o.placed else ' (not on a diff line)'} | {_cell(o.finding.body)} |"
+            for o in outcome.open_blockers
+        ]
+        lines.append("")
     lines += _skipped(outcome)
     return "\n".join(lines)
 
@@ -131,6 +145,13 @@ def to_text(outcome: ReviewOutcome, meta: Meta) -> str:
         lines.append("comments:")
         lines += [
             f"  {c.path}:{c.line} [{c.side.value} {c.severity.value}] {c.body}" for c in outcome.comments
+        ]
+    if outcome.open_blockers:
+        lines.append("open blockers:")
+        lines += [
+            f"  {o.finding.path}:{o.finding.line} [{o.finding.side.value} {o.finding.severity.value}] "
+            f"raised on {o.sha[:12]}{'' if o.placed else ', not on a diff line'}: {o.finding.body}"
+            for o in outcome.open_blockers
         ]
     if outcome.summary:
         lines += ["summary:", *("  " + ln for ln in outcome.summary.splitlines())]

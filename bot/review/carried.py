@@ -1,54 +1,69 @@
-"""Memory across rounds: the earlier findings a round must address, and which of them stay open.
+"""Memory across rounds and pushes: the earlier findings a round must address, and which stay open.
 
-Earlier findings are listed to the model with ids F1, F2 ... (in the order given). With a prompt version
-that asks for it (`review-v2`), the model answers in `"addressed"` whether each one is `fixed` or still
-`open`. The rule, conservative on purpose so no round can silently forget a blocker:
-- a finding not addressed, or addressed as `open`, stays open;
-- a finding marked `fixed` is checked against the diff under review: when its line is still a line of that
-  diff (on the same side), nothing has moved it, so it stays open; only a finding whose file left the
-  diff or whose line is no longer part of it counts as fixed.
-On the same head commit every earlier finding is still anchored, so none can be declared fixed there.
+Earlier findings are listed to the model with ids F1, F2 ... (in the order given), each with the head it
+was raised on. With a prompt version that asks for it (`review-v2`), the model answers in `"addressed"`
+whether each one is `fixed` or still `open`, and may say where the fix is (`fix`, `path`, `line`). The rule,
+conservative on purpose so no round can silently forget a blocker:
+- a finding raised on the head under review is never resolved there: nothing has changed under it;
+- one addressed as `open`, or not addressed, stays open;
+- one marked `fixed` on a later head is resolved only with a reason the diff confirms: the lines it
+  pointed at on its own head are no longer in the file (changed or deleted), or the model states the fix
+  and cites a line this head's diff adds;
+- a version that asks for no claims (`review-v1`) cannot mark anything: there the first reason alone
+  resolves a finding on a later head, unless the model keeps it open.
 Open findings keep counting against approval (`validation.effective_verdict`).
 """
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.domain import FileDiff, Finding, Step
-from guardrails import validation
+from bot.domain import FileDiff, Finding, LineKind, OpenFinding, Side, Step
+from bot.errors import WorkspaceError
+from guardrails import json_reply, validation, workspace
+
+_MAX_FILE_BYTES = 2_000_000
+_WINDOW = 1  # lines kept on each side of a finding's line: a change next to it counts as touching it
 
 # The review schema plus "addressed", for providers that constrain decoding (prompt versions that ask).
-SCHEMA: dict[str, Any] = {
-    **validation.REVIEW_SCHEMA,
+_CLAIM: dict[str, Any] = {
+    "type": "object",
     "properties": {
-        **validation.REVIEW_SCHEMA["properties"],
-        "addressed": {
-            "type": "array",
-            "maxItems": 50,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string", "maxLength": 10},
-                    "status": {"type": "string", "enum": ["fixed", "open"]},
-                },
-                "required": ["id", "status"],
-            },
-        },
+        "id": {"type": "string", "maxLength": 10},
+        "status": {"type": "string", "enum": ["fixed", "open"]},
+        "fix": {"type": "string", "maxLength": 300},
+        "path": {"type": "string", "maxLength": 300},
+        "line": {"type": "integer", "minimum": 1},
     },
+    "required": ["id", "status"],
 }
 
 
-class _Claim(BaseModel):
+def schema(review: dict[str, Any]) -> dict[str, Any]:
+    """`review` (the validation schema) with the "addressed" claims added."""
+    addressed = {"type": "array", "maxItems": 50, "items": _CLAIM}
+    return {**review, "properties": {**review["properties"], "addressed": addressed}}
+
+
+SCHEMA = schema(validation.REVIEW_SCHEMA)
+
+
+class Claim(BaseModel):
+    """What the model says about one earlier finding."""
+
     model_config = ConfigDict(extra="ignore")
 
     id: str
     status: Literal["fixed", "open"]
+    fix: str = Field(default="", max_length=2000)
+    path: str = ""
+    line: int | None = Field(default=None, ge=1)
 
     @field_validator("id", "status", mode="before")
     @classmethod
@@ -59,7 +74,7 @@ class _Claim(BaseModel):
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    addressed: list[_Claim] = []
+    addressed: list[Claim] = []
 
 
 def finding_id(position: int) -> str:
@@ -67,51 +82,136 @@ def finding_id(position: int) -> str:
     return f"F{position + 1}"
 
 
-def claims(reply: str) -> dict[str, str]:
-    """Id (lower case) → "fixed" | "open" from a reply; anything unreadable claims nothing."""
-    body = validation.extract_json(reply)
-    if body is None:
+def claims(reply: str) -> dict[str, Claim]:
+    """Id (lower case) → claim, from the reply's one JSON object; anything unreadable claims nothing."""
+    found = json_reply.review_object(reply)
+    if found.body is None:
         return {}
     try:
-        answer = _Answer.model_validate(json.loads(body, strict=False))
-    except (json.JSONDecodeError, RecursionError, ValidationError):
+        answer = _Answer.model_validate(found.body)
+    except ValidationError:
         return {}
-    return {claim.id: claim.status for claim in answer.addressed}
+    return {claim.id: claim for claim in answer.addressed}
 
 
-def still_anchored(finding: Finding, files: Mapping[str, FileDiff]) -> bool:
-    """True when the finding's line is still a line of the diff under review, on its side."""
-    diff = files.get(finding.path)
-    return diff is not None and finding.line in diff.commentable(finding.side)
+@dataclass(frozen=True, slots=True)
+class HeadView:
+    """The head under review as the rule reads it: its SHA, its diff and its checkout (None: unknown)."""
+
+    sha: str
+    files: Mapping[str, FileDiff]
+    worktree: Path | None = None
+
+
+def _file_lines(view: HeadView, path: str) -> list[str] | None:
+    """The lines of `path` at the head; [] when the file is absent; None when it cannot be read."""
+    if view.worktree is None:
+        return None
+    try:
+        target = workspace.safe_path(view.worktree, path)
+        if not os.path.lexists(target):
+            return []
+        return workspace.read_text(view.worktree, path, max_bytes=_MAX_FILE_BYTES).splitlines()
+    except (WorkspaceError, OSError):
+        return None
+
+
+def excerpt(finding: Finding, view: HeadView) -> str:
+    """The lines a finding points at on the head it is raised on: "" when it points at no line there."""
+    if finding.side is Side.LEFT:
+        diff = view.files.get(finding.path)
+        removed = [
+            ln.text
+            for h in (diff.hunks if diff else ())
+            for ln in h.lines
+            if ln.kind is LineKind.REMOVED and ln.old_no == finding.line
+        ]
+        return removed[0] if removed else ""
+    lines = _file_lines(view, finding.path) or []
+    if not 1 <= finding.line <= len(lines):
+        return ""
+    return "\n".join(lines[max(0, finding.line - 1 - _WINDOW) : finding.line + _WINDOW])
+
+
+def lines_changed(item: OpenFinding, view: HeadView) -> bool:
+    """True when the lines `item` pointed at on its head are gone from this head (False: unknown)."""
+    if not item.excerpt:
+        return False
+    if item.finding.side is Side.LEFT:  # a deleted line: changed once this head no longer deletes it
+        diff = view.files.get(item.finding.path)
+        removed = {
+            ln.text for h in (diff.hunks if diff else ()) for ln in h.lines if ln.kind is LineKind.REMOVED
+        }
+        return item.excerpt not in removed
+    lines = _file_lines(view, item.finding.path)
+    if lines is None:
+        return False
+    return f"\n{item.excerpt}\n" not in "\n" + "\n".join(lines) + "\n"
+
+
+def fix_shown(claim: Claim, view: HeadView) -> bool:
+    """True when the claim states a fix and cites a line this head's diff adds."""
+    diff = view.files.get(claim.path.removeprefix("a/").removeprefix("b/").lstrip("/"))
+    if not claim.fix.strip() or diff is None or claim.line is None:
+        return False
+    return any(ln.kind is LineKind.ADDED and ln.new_no == claim.line for h in diff.hunks for ln in h.lines)
 
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """The earlier findings still open after one answer, and a transcript step per addressed one."""
+    """After one answer: the earlier findings still open, the positions resolved and those the model kept
+    open, and a transcript step per finding addressed or resolved."""
 
-    open: tuple[Finding, ...]
+    open: tuple[OpenFinding, ...]
     steps: tuple[Step, ...]
+    resolved: frozenset[int] = frozenset()
+    kept_open: frozenset[int] = frozenset()
 
 
-def settle(carried: Sequence[Finding], reply: str, files: Mapping[str, FileDiff], chunk: int) -> Settled:
-    """Apply the rule of this module to the `"addressed"` claims of `reply`."""
+def _judge(item: OpenFinding, claim: Claim | None, view: HeadView, claims_expected: bool) -> str | None:
+    """Why `item` is resolved by this answer, or None when it stays open."""
+    if item.sha in ("", view.sha) or (claim is not None and claim.status == "open"):
+        return None
+    if claim is None and claims_expected:
+        return None
+    if lines_changed(item, view):
+        return f"its lines changed since {item.sha[:12]}"
+    if claim is not None and fix_shown(claim, view):
+        return f"the fix is shown at {claim.path}:{claim.line}"
+    return None
+
+
+def settle(
+    carried: Sequence[OpenFinding],
+    reply: str,
+    view: HeadView,
+    chunk: int,
+    *,
+    claims_expected: bool = True,
+) -> Settled:
+    """Apply the rule of this module to one answer."""
     said = claims(reply) if carried else {}
-    still_open: list[Finding] = []
+    still_open: list[OpenFinding] = []
     steps: list[Step] = []
-    for position, finding in enumerate(carried):
+    resolved: set[int] = set()
+    kept: set[int] = set()
+    for position, item in enumerate(carried):
         ident = finding_id(position)
-        status = said.get(ident.lower())
-        fixed = status == "fixed" and not still_anchored(finding, files)
-        if not fixed:
-            still_open.append(finding)
-        if status is None:
+        claim = said.get(ident.lower())
+        why = _judge(item, claim, view, claims_expected)
+        if why is None:
+            still_open.append(item)
+            kept |= {position} if claim is not None and claim.status == "open" else set()
+        else:
+            resolved.add(position)
+        if claim is None and why is None:
             continue
-        if fixed:
-            detail = "marked fixed: its line left the diff"
-        elif status == "fixed":
-            detail = "marked fixed, but its line is still part of the diff: kept open"
+        if why is not None:
+            detail = f"resolved: {why}"
+        elif claim is not None and claim.status == "fixed":
+            detail = "marked fixed, but the diff does not show it: kept open"
         else:
             detail = "kept open"
-        accepted = fixed or status == "open"
+        accepted = why is not None or (claim is not None and claim.status == "open")
         steps.append(Step("carried", chunk, 0, ident, accepted, detail=detail))
-    return Settled(tuple(still_open), tuple(steps))
+    return Settled(tuple(still_open), tuple(steps), frozenset(resolved), frozenset(kept))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from string import Template
 
-from bot.domain import Finding
+from bot.domain import OpenFinding
 from bot.errors import ConfigError
 from bot.ports import ChatMessage
 from bot.review.chunking import Chunk
@@ -71,13 +71,19 @@ def fence(label: str, content: str) -> str:
     return f"<{tag}>\n{content}\n</{tag}>"
 
 
-def _carried(findings: Sequence[Finding], *, ids: bool = False) -> str:
-    if not findings:
+def _carried(items: Sequence[OpenFinding], *, ids: bool = False) -> str:
+    if not items:
         return "(none)"
-    lines = [
-        f"- {f'F{n}: ' if ids else ''}{f.path} {f.side.value} line {f.line} [{f.severity.value}]: {f.body}"
-        for n, f in enumerate(findings, start=1)
-    ]
+    lines = []
+    for n, item in enumerate(items, start=1):
+        f, notes = item.finding, []
+        if item.sha:
+            notes.append(f"raised on commit {item.sha[:12]}")
+        if not item.placed:
+            notes.append("not on a diff line")
+        where = f" ({', '.join(notes)})" if notes else ""
+        prefix = f"F{n}: " if ids else ""
+        lines.append(f"- {prefix}{f.path} {f.side.value} line {f.line} [{f.severity.value}]{where}: {f.body}")
     return fence("earlier-findings", "\n".join(lines))
 
 
@@ -90,7 +96,7 @@ class RoundInput:
     chunk: Chunk
     chunk_count: int
     pr_text: str
-    carried: tuple[Finding, ...]
+    carried: tuple[OpenFinding, ...]
     context: str = ""  # the hunks widened to their enclosing code, when the pipeline provides it
 
 

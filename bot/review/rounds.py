@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.domain import FileDiff, Finding, RoundResult, Step, Usage, Verdict
+from bot.domain import FileDiff, OpenFinding, RoundResult, Step, Usage, Verdict
 from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError, QuorumError, UsageOverReservation
 from bot.ports import ChatMessage, Completion, CompletionRequest, Progress, QueryCache
 from bot.review import agent, agent_tools, carried, prompts
@@ -53,8 +53,14 @@ class Change:
     files: Mapping[str, FileDiff]
     pr_text: str
     worktree: Path | None = None  # the head checkout the agent's tools read; None: single-call rounds
-    head: str = ""  # the head commit reviewed: the round budget cap belongs to one round on one head
+    # The head commit reviewed: the round budget cap belongs to one round on one head, and an earlier
+    # finding raised on this head cannot be resolved here.
+    head: str = ""
     contexts: Mapping[int, str] = field(default_factory=dict)  # chunk index -> widened code around it
+
+    @property
+    def view(self) -> carried.HeadView:
+        return carried.HeadView(self.head, self.files, self.worktree)
 
 
 # Builds the toolbox of one round: the worktree, and the paths the change touches (for the analysers).
@@ -79,6 +85,8 @@ class _Tally:
     errors: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     session: agent_tools.Session | None = None
+    resolved: set[int] = field(default_factory=set)  # earlier findings some part resolved
+    kept_open: set[int] = field(default_factory=set)  # earlier findings some part kept open
 
     def add(self, completion: Completion | None, cost: int) -> None:
         if completion is not None:
@@ -127,7 +135,7 @@ class RoundRunner:
         return self._reviewers[(index - 1) % len(self._reviewers)]
 
     async def run(
-        self, index: int, change: Change, carried: Sequence[Finding], outer: deadlines.Deadline
+        self, index: int, change: Change, earlier: Sequence[OpenFinding], outer: deadlines.Deadline
     ) -> RoundResult:
         """One round. Raises RoundAborted when a guardrail or the provider stops it."""
         reviewer = self.reviewer(index)
@@ -150,17 +158,17 @@ class RoundRunner:
                         chunk,
                         len(change.chunks),
                         change.pr_text,
-                        tuple(carried),
+                        tuple(earlier),
                         change.contexts.get(chunk.index, ""),
                     )
-                    await self._chunk(reviewer, item, scope, deadline, tally, change.files)
+                    await self._chunk(reviewer, item, scope, deadline, tally, change.view)
         except (BudgetExceeded, DeadlineExceeded, ProviderError, UsageOverReservation) as exc:
             if isinstance(exc, UsageOverReservation):
                 tally.errors.append(exc.message)  # the report names the over-billed call
             raise RoundAborted(
-                self._result(index, reviewer, change, carried, tally, started, aborted=True), exc
+                self._result(index, reviewer, change, earlier, tally, started, aborted=True), exc
             ) from exc
-        return self._result(index, reviewer, change, carried, tally, started)
+        return self._result(index, reviewer, change, earlier, tally, started)
 
     def _session(self, change: Change, index: int, tally: _Tally) -> agent_tools.Session | None:
         """The agent state of this round, or None for single-call rounds."""
@@ -186,7 +194,7 @@ class RoundRunner:
         scope: budget.BudgetScope,
         deadline: deadlines.Deadline,
         tally: _Tally,
-        files: Mapping[str, FileDiff],
+        view: carried.HeadView,
     ) -> None:
         msgs = prompts.messages(self._prompts, item)
         if self._agent is not None and tally.session is not None:
@@ -209,10 +217,15 @@ class RoundRunner:
             tally.verdicts.append(Verdict.NONE)
             tally.errors.append(f"part {item.chunk.index + 1}: {parsed.error}")
             return
-        settled = carried.settle(item.carried, text, files, item.chunk.index + 1)
+        settled = carried.settle(
+            item.carried, text, view, item.chunk.index + 1, claims_expected=self._prompts.addresses_carried
+        )
         for step in settled.steps:
             self._record(tally, step)
-        tally.verdicts.append(validation.effective_verdict(parsed.review, carried=settled.open))
+        tally.resolved |= settled.resolved
+        tally.kept_open |= settled.kept_open
+        still = [o.finding for o in settled.open]
+        tally.verdicts.append(validation.effective_verdict(parsed.review, carried=still))
         tally.summaries.append(validation.clean_text(parsed.review.summary, validation.MAX_SUMMARY_CHARS))
         tally.items.extend(parsed.review.findings)
 
@@ -260,7 +273,7 @@ class RoundRunner:
         index: int,
         reviewer: Reviewer,
         change: Change,
-        carried: Sequence[Finding],
+        earlier: Sequence[OpenFinding],
         tally: _Tally,
         started: float,
         *,
@@ -286,4 +299,32 @@ class RoundRunner:
             anchored.notes,
             "; ".join(tally.errors) or None,
             tuple(tally.steps),
+            anchored.unplaced,
+            self._open_blockers(change, earlier, anchored, tally, aborted),
         )
+
+    @staticmethod
+    def _open_blockers(
+        change: Change,
+        earlier: Sequence[OpenFinding],
+        anchored: validation.Anchored,
+        tally: _Tally,
+        aborted: bool,
+    ) -> tuple[OpenFinding, ...]:
+        """The blocking findings open after this round: the earlier ones no part resolved (none when the
+        round was cut short), then this round's own, placed on the diff or not, one per line."""
+        gone = set() if aborted else tally.resolved - tally.kept_open
+        kept = [o for i, o in enumerate(earlier) if o.blocking and i not in gone]
+        view = change.view
+        new = [
+            OpenFinding(f, change.head, carried.excerpt(f, view), placed)
+            for placed, group in ((True, anchored.findings), (False, anchored.unplaced))
+            for f in group
+            if f.severity.blocking
+        ]
+        seen = {o.finding.key for o in kept}
+        for item in new:
+            if item.finding.key not in seen:
+                seen.add(item.finding.key)
+                kept.append(item)
+        return tuple(kept)

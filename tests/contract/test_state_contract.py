@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
+import pytest
+
+from bot.domain import Finding, OpenFinding, Severity, Side
+from bot.errors import InputError
 from guardrails import admission, lease
 from statemachine import records
 from tests.contract.conftest import Coordination
@@ -104,3 +109,26 @@ async def test_audit_is_fenced_and_a_resent_entry_is_not_doubled(coord: Coordina
 
     assert (stale, fresh) == (False, True)
     assert await store.audit("o/x#1") == [entry("in_review"), entry("approved", 3.0)]
+
+
+async def test_open_blockers_survive_a_save_and_a_load(coord: Coordination) -> None:
+    blockers = (
+        OpenFinding(
+            Finding("auth.py", 2, Side.RIGHT, Severity.CRITICAL, "skips the\ncheck"), "a" * 40, "x\ny"
+        ),
+        OpenFinding(Finding("old.py", 9, Side.LEFT, Severity.MAJOR, "ünïcode"), "b" * 40, "", placed=False),
+    )
+    store, held = coord.state(), await claim(coord)
+    kept = dataclasses.replace(record(), open_blockers=records.encode_blockers(blockers))
+
+    await store.save(kept, expected_version=0, fence=held.fence)
+    loaded = await store.load("o/x#1")
+
+    assert loaded is not None and records.decode_blockers(loaded.open_blockers) == blockers
+    assert records.decode_blockers("") == () and records.encode_blockers(()) == ""
+
+
+def test_unreadable_open_blockers_stop_the_job_instead_of_vanishing() -> None:
+    for text in ("not json", '[{"path": "a"}]', '[{"path": "a", "line": 1, "side": "UP"}]'):
+        with pytest.raises(InputError):
+            records.decode_blockers(text)

@@ -338,3 +338,22 @@ def test_console_script_is_installed(tmp_path: Path):
     )
 
     assert done.returncode == 0 and "--dry-run" in done.stdout
+
+
+def test_a_blocker_off_the_diff_is_listed_open_in_every_format(fake_llm, quorum, feature_repo):
+    ghost = {"path": "calc.py", "line": 2, "side": "RIGHT", "severity": "critical", "body": "add() is unsafe"}
+    fake = fake_llm("openai", lambda _: Reply(review_json("approve", [ghost])))
+
+    runs = {
+        f: quorum("review", str(feature_repo), "--format", f, fake=fake) for f in ("json", "markdown", "text")
+    }
+
+    out = runs["json"].json
+    assert (out["decision"], out["reason"]) == ("changes_requested", "changes_requested")
+    assert [r["verdict"] for r in out["rounds"]] == ["comment"]  # an approval with a blocker is a comment
+    assert out["open_blockers"] == [
+        {"path": "calc.py", "line": 2, "side": "RIGHT", "severity": "critical", "body": "add() is unsafe",
+         "raised_on": out["head"], "placed": False}
+    ]  # fmt: skip
+    assert "Open blockers" in runs["markdown"].out and "| `calc.py` | R2 | critical |" in runs["markdown"].out
+    assert "open blockers:" in runs["text"].out and "calc.py:2 [RIGHT critical]" in runs["text"].out

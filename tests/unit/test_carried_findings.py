@@ -1,82 +1,216 @@
-"""Memory across rounds: earlier findings the model must address, and which of them stay open."""
+"""Memory across rounds and pushes: earlier findings the model must address, and which of them stay open."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
+
+import pytest
 
 from bot.adapters.memory import ScriptedModel
-from bot.domain import Finding, Severity, Side, Verdict
+from bot.domain import Finding, OpenFinding, Severity, Side, Verdict
 from bot.ports import Completion
 from bot.review import carried, prompts
-from tests.support.agent_loop_kit import APPROVE, DictToolBox, change, deadline, guarded, runner
+from tests.support.agent_loop_kit import (
+    APPROVE,
+    UTIL_AFTER,
+    DictToolBox,
+    change,
+    deadline,
+    guarded,
+    runner,
+)
 
+HEAD_A, HEAD_B = "a" * 40, "b" * 40
 ON_DIFF = Finding("app/util.py", 3, Side.RIGHT, Severity.MAJOR, "drops the last item")
-GONE = Finding("app/old.py", 9, Side.RIGHT, Severity.CRITICAL, "sql injection")
+ELSEWHERE = Finding("app/main.py", 3, Side.RIGHT, Severity.CRITICAL, "the caller now breaks")
+WINDOW = "    n = len(items) - 1\n    return sum(items[:n])\n"  # lines 2-4 of UTIL_AFTER around line 3
+CALLER = "from app.util import mean\n\nprint(mean([1, 2, 3]))\n"
 
 
-def reply(status: dict[str, str], verdict: dict | None = None) -> str:
+def reply(status: dict[str, str | dict[str, object]], verdict: dict | None = None) -> str:
     data = dict(verdict or APPROVE)
-    data["addressed"] = [{"id": k, "status": v} for k, v in status.items()]
+    data["addressed"] = [
+        {"id": k, "status": v} if isinstance(v, str) else {"id": k, **v} for k, v in status.items()
+    ]
     return json.dumps(data)
 
 
-def test_a_fixed_claim_on_a_line_still_in_the_diff_stays_open():
-    files = change().files
-
-    settled = carried.settle([ON_DIFF, GONE], reply({"F1": "fixed", "F2": "fixed"}), files, 1)
-
-    assert settled.open == (ON_DIFF,)
-    assert [(s.name, s.ok) for s in settled.steps] == [("F1", False), ("F2", True)]
-    assert "still part of the diff" in settled.steps[0].detail
+def tree(root: Path, util: str = UTIL_AFTER, main: str | None = CALLER) -> Path:
+    (root / "app").mkdir(parents=True, exist_ok=True)
+    (root / "app" / "util.py").write_text(util)
+    if main is not None:
+        (root / "app" / "main.py").write_text(main)
+    return root
 
 
-def test_a_finding_not_addressed_or_kept_open_stays_open():
-    files = change().files
-
-    settled = carried.settle([ON_DIFF, GONE], reply({"F2": "open"}), files, 1)
-    garbage = carried.settle([ON_DIFF, GONE], "not json at all", files, 1)
-
-    assert settled.open == (ON_DIFF, GONE) and [s.name for s in settled.steps] == ["F2"]
-    assert garbage.open == (ON_DIFF, GONE) and garbage.steps == ()
+def view(root: Path | None, sha: str = HEAD_B) -> carried.HeadView:
+    return carried.HeadView(sha, change().files, root)
 
 
-def test_review_v2_lists_earlier_findings_by_id_and_keeps_v1_unchanged():
+def from_a(finding: Finding, excerpt: str = WINDOW, *, placed: bool = True) -> OpenFinding:
+    return OpenFinding(finding, HEAD_A, excerpt, placed)
+
+
+def test_nothing_raised_on_the_head_under_review_is_resolved_there(tmp_path):
+    root = tree(tmp_path, util="# rewritten\n")
+    item = from_a(ON_DIFF)
+
+    settled = carried.settle([item], reply({"F1": "fixed"}), view(root, sha=HEAD_A), 1)
+
+    assert settled.open == (item,) and settled.resolved == frozenset()
+    assert [(s.name, s.ok, s.detail) for s in settled.steps] == [("F1", False, settled.steps[0].detail)]
+    assert "does not show it" in settled.steps[0].detail
+
+
+def test_a_fixed_claim_on_a_later_head_is_accepted_only_when_its_lines_changed(tmp_path):
+    same = tree(tmp_path / "same")
+    changed = tree(tmp_path / "changed", util=UTIL_AFTER.replace("items[:n]", "items"))
+
+    kept = carried.settle([from_a(ON_DIFF)], reply({"F1": "fixed"}), view(same), 1)
+    gone = carried.settle([from_a(ON_DIFF)], reply({"F1": "fixed"}), view(changed), 1)
+
+    assert kept.open == (from_a(ON_DIFF),) and kept.resolved == frozenset()
+    assert gone.open == () and gone.resolved == {0}
+    assert "its lines changed since aaaaaaaaaaaa" in gone.steps[0].detail
+
+
+def test_a_blocker_off_the_diff_is_resolved_by_a_stated_fix_on_a_line_the_diff_adds(tmp_path):
+    root = tree(tmp_path)
+    item = from_a(ELSEWHERE, "from app.util import mean\n\nprint(mean([1, 2, 3]))", placed=False)
+    cited = {"status": "fixed", "fix": "total() sums every item again", "path": "app/util.py", "line": 2}
+    unstated = {"status": "fixed", "path": "app/util.py", "line": 2}
+    context = {"status": "fixed", "fix": "fixed", "path": "app/util.py", "line": 1}  # not an added line
+
+    accepted = carried.settle([item], reply({"F1": cited}), view(root), 1)
+    refused = [carried.settle([item], reply({"F1": c}), view(root), 1) for c in (unstated, context)]
+
+    assert accepted.open == () and "the fix is shown at app/util.py:2" in accepted.steps[0].detail
+    assert all(r.open == (item,) for r in refused)
+
+
+def test_a_finding_not_addressed_or_kept_open_stays_open(tmp_path):
+    root = tree(tmp_path, util="# rewritten\n")
+    items = [from_a(ON_DIFF), from_a(ELSEWHERE, "x", placed=False)]
+
+    settled = carried.settle(items, reply({"F2": "open"}), view(root), 1)
+    garbage = carried.settle(items, "not json at all", view(root), 1)
+
+    assert settled.open == tuple(items) and [s.name for s in settled.steps] == ["F2"]
+    assert settled.kept_open == {1}
+    assert garbage.open == tuple(items) and garbage.steps == ()
+
+
+def test_without_claims_a_later_head_resolves_only_what_changed(tmp_path):
+    changed = tree(tmp_path / "c", util="# rewritten\n")
+    same = tree(tmp_path / "s")
+
+    v1_changed = carried.settle(
+        [from_a(ON_DIFF)], json.dumps(APPROVE), view(changed), 1, claims_expected=False
+    )
+    v1_same = carried.settle([from_a(ON_DIFF)], json.dumps(APPROVE), view(same), 1, claims_expected=False)
+    v2_silent = carried.settle([from_a(ON_DIFF)], json.dumps(APPROVE), view(changed), 1)
+
+    assert v1_changed.open == () and v1_same.open == (from_a(ON_DIFF),)
+    assert v2_silent.open == (from_a(ON_DIFF),)  # a version that asks must be answered
+
+
+def test_unknown_or_unreadable_heads_resolve_nothing(tmp_path):
+    no_excerpt = from_a(ON_DIFF, excerpt="")
+
+    unknown = carried.settle([from_a(ON_DIFF)], reply({"F1": "fixed"}), view(None), 1)
+    empty = carried.settle([no_excerpt], reply({"F1": "fixed"}), view(tree(tmp_path, "x\n")), 1)
+
+    assert unknown.open == (from_a(ON_DIFF),) and empty.open == (no_excerpt,)
+
+
+def test_a_deleted_file_counts_as_changed(tmp_path):
+    root = tree(tmp_path, main=None)
+    item = from_a(ELSEWHERE, CALLER.rstrip("\n"), placed=False)
+
+    settled = carried.settle([item], reply({"F1": "fixed"}), view(root), 1)
+
+    assert settled.open == ()
+
+
+@pytest.mark.parametrize(
+    ("finding", "expected"),
+    [
+        (ON_DIFF, WINDOW.rstrip("\n") + "\n"),
+        (dataclasses.replace(ON_DIFF, line=1), "def total(items):\n    n = len(items) - 1"),
+        (dataclasses.replace(ON_DIFF, line=99), ""),
+        (dataclasses.replace(ON_DIFF, path="app/missing.py"), ""),
+        (dataclasses.replace(ON_DIFF, line=2, side=Side.LEFT), "    return sum(items)"),
+    ],
+)
+def test_the_excerpt_is_the_lines_a_finding_points_at(tmp_path, finding, expected):
+    assert carried.excerpt(finding, view(tree(tmp_path))) == expected
+
+
+def test_review_v2_lists_earlier_findings_by_id_with_their_head_and_keeps_v1_without_ids():
     v1, v2 = prompts.load("review-v1"), prompts.load("review-v2")
-    item = prompts.RoundInput("correctness", 2, change().chunks[0], 1, "pr", (ON_DIFF, GONE))
+    items = (OpenFinding(ON_DIFF), from_a(ELSEWHERE, placed=False))
+    item = prompts.RoundInput("correctness", 2, change().chunks[0], 1, "pr", items)
 
     user_v1, user_v2 = prompts.messages(v1, item)[1].content, prompts.messages(v2, item)[1].content
 
     assert not v1.addresses_carried and v2.addresses_carried and v1.has_agent and v2.has_agent
-    assert "- F1: app/util.py RIGHT line 3 [major]" in user_v2 and "F1:" not in user_v1
+    assert "- F1: app/util.py RIGHT line 3 [major]: drops" in user_v2 and "F1:" not in user_v1
+    assert (
+        "- F2: app/main.py RIGHT line 3 [critical] (raised on commit aaaaaaaaaaaa, not on a diff line)"
+        in user_v2
+    )
     assert '"addressed"' in prompts.messages(v2, item)[0].content
 
 
-async def test_a_round_cannot_approve_by_declaring_a_blocker_fixed_on_the_same_commit():
+async def test_a_round_cannot_approve_by_declaring_a_blocker_fixed_on_the_same_commit(tmp_path):
     model = ScriptedModel([Completion(reply({"F1": "fixed"}), 30, 20, "m")])
-    box = DictToolBox({})
-    kit = runner(guarded(model), lambda root, paths: box, version="review-v2")
+    kit = runner(guarded(model), lambda root, paths: DictToolBox({}), version="review-v2")
+    here = dataclasses.replace(change(tree(tmp_path, util="# rewritten\n")), head=HEAD_A)
 
-    result = await kit.runner.run(2, change(), [ON_DIFF], deadline())
+    result = await kit.runner.run(2, here, [from_a(ON_DIFF)], deadline())
 
     assert result.verdict is Verdict.COMMENT
     assert [(s.kind, s.name, s.ok) for s in result.steps if s.kind == "carried"] == [("carried", "F1", False)]
+    assert result.open_blockers == (from_a(ON_DIFF),)
 
 
 async def test_the_single_call_round_of_review_v2_asks_for_addressed_in_its_schema():
     model = ScriptedModel([Completion(reply({"F1": "fixed"}), 30, 20, "m")])
     kit = runner(guarded(model), None, version="review-v2")
 
-    result = await kit.runner.run(2, change(worktree=None), [ON_DIFF], deadline())
+    result = await kit.runner.run(2, change(worktree=None), [OpenFinding(ON_DIFF)], deadline())
 
     assert result.verdict is Verdict.COMMENT
     assert model.requests[0].json_schema == carried.SCHEMA
-    assert "addressed" in carried.SCHEMA["properties"]
+    assert {"addressed"} <= set(carried.SCHEMA["properties"])
+    assert {"fix", "path", "line"} <= set(carried.SCHEMA["properties"]["addressed"]["items"]["properties"])
 
 
-async def test_a_blocker_whose_line_left_the_diff_may_be_declared_fixed():
+async def test_a_blocker_whose_lines_changed_on_a_later_head_may_be_declared_fixed(tmp_path):
     model = ScriptedModel([Completion(reply({"F1": "fixed"}), 30, 20, "m")])
     kit = runner(guarded(model), lambda root, paths: DictToolBox({}), version="review-v2")
+    later = dataclasses.replace(change(tree(tmp_path, util="# rewritten\n")), head=HEAD_B)
 
-    result = await kit.runner.run(2, change(), [GONE], deadline())
+    result = await kit.runner.run(2, later, [from_a(ON_DIFF)], deadline())
 
-    assert result.verdict is Verdict.APPROVE
+    assert result.verdict is Verdict.APPROVE and result.open_blockers == ()
+
+
+async def test_an_unplaced_blocker_of_a_round_stays_open_with_what_it_pointed_at(tmp_path):
+    raised = dict(
+        APPROVE, findings=[{"path": "app/main.py", "line": 3, "severity": "critical", "body": "breaks"}]
+    )
+    model = ScriptedModel([Completion(json.dumps(raised), 30, 20, "m")])
+    kit = runner(guarded(model), lambda root, paths: DictToolBox({}))
+    here = dataclasses.replace(change(tree(tmp_path)), head=HEAD_A)
+
+    result = await kit.runner.run(1, here, [], deadline())
+
+    assert result.verdict is Verdict.COMMENT and result.findings == ()
+    (blocker,) = result.open_blockers
+    assert (blocker.finding.path, blocker.finding.line, blocker.sha, blocker.placed) == (
+        "app/main.py", 3, HEAD_A, False,
+    )  # fmt: skip
+    assert blocker.excerpt == "\nprint(mean([1, 2, 3]))"

@@ -56,3 +56,23 @@ def test_never_approved_without_a_trailing_streak(verdicts, min_approvals, max_r
         assert all(v is Verdict.APPROVE for v in verdicts[-min_approvals:])
     if not gate.final:
         assert len(verdicts) < policy.max_rounds
+
+
+def test_an_open_blocker_turns_a_given_verdict_into_a_request_for_changes():
+    approved = decide([A, A], POLICY, open_blockers=1)
+    commented = decide([C], POLICY, open_blockers=2)
+
+    assert (approved.decision, approved.reason, approved.streak) == (
+        Decision.CHANGES_REQUESTED, Reason.CHANGES_REQUESTED, 0,
+    )  # fmt: skip
+    assert commented.decision is Decision.CHANGES_REQUESTED and "2 blocking finding(s)" in commented.detail
+
+
+def test_an_open_blocker_waits_for_a_round_that_gives_a_verdict():
+    assert decide([], POLICY, open_blockers=1).decision is None
+    assert decide([N], POLICY, open_blockers=1).decision is None
+
+
+@given(st.lists(st.sampled_from(list(Verdict)), max_size=8), st.integers(1, 3))
+def test_never_approved_while_a_blocker_is_open(verdicts, blockers):
+    assert decide(verdicts, POLICY, open_blockers=blockers).decision is not Decision.APPROVED

@@ -10,7 +10,7 @@ from bot.adapters import memory_coordination
 from bot.adapters.memory_inbox import InMemoryInbox
 from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
 from bot.daemon.handler import JobHandler
-from bot.domain import ReviewOutcome
+from bot.domain import OpenFinding, ReviewOutcome
 from bot.errors import IllegalTransition
 from config import repo_policy, sections
 from guardrails import admission
@@ -93,14 +93,20 @@ async def _handle(host: CodeHost, review: ReviewFn) -> tuple[admission.FinishOut
     return await JobHandler(deps).handle(claim), store
 
 
-async def _never(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> ReviewOutcome:
+async def _never(
+    pr: forge.PullRequest, policy: repo_policy.EffectivePolicy, open_blockers: tuple[OpenFinding, ...] = ()
+) -> ReviewOutcome:
     raise AssertionError("no review may run")
 
 
 async def test_an_illegal_transition_escalates_is_audited_and_never_reaches_the_code_host() -> None:
     host = CodeHost()
 
-    async def review(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> ReviewOutcome:
+    async def review(
+        pr: forge.PullRequest,
+        policy: repo_policy.EffectivePolicy,
+        open_blockers: tuple[OpenFinding, ...] = (),
+    ) -> ReviewOutcome:
         # The lifecycle refusing a move in the middle of the review step.
         raise IllegalTransition("'approve' is not allowed from 'open'", state="open", trigger="approve")
 

@@ -11,6 +11,7 @@ from bot.domain import (
     Coverage,
     Decision,
     Finding,
+    OpenFinding,
     Reason,
     ReviewOutcome,
     RoundResult,
@@ -221,3 +222,26 @@ def test_a_command_that_did_nothing_says_why():
 
 def test_status_without_a_record():
     assert "no record" in publish.command_reply("status", "alice", permitted=True)
+
+
+def test_open_blockers_are_listed_first_in_the_review_and_the_check():
+    ghost = OpenFinding(
+        Finding("auth.py", 2, Side.RIGHT, Severity.CRITICAL, "skips the\ncheck <!-- x -->"),
+        "a" * 40,
+        placed=False,
+    )
+    outcome = dataclasses.replace(
+        OUTCOME, decision=Decision.CHANGES_REQUESTED, reason=Reason.CHANGES_REQUESTED, open_blockers=(ghost,)
+    )
+
+    body, summary = draft(outcome).body, publish.tally(outcome)[2]
+
+    line = (
+        "- **critical** `auth.py` RIGHT line 2 (raised on `aaaaaaaaaaaa`, not on a diff line): "
+        "skips the check"
+    )
+    for text in (body, summary):
+        assert "#### Open blockers" in text and line in text
+        assert text.index("#### Open blockers") < text.index("The change adds a cache.")
+    assert "<!-- x" not in body and lease.parse_marker(body) == lease.Marker("o/r#7", 41, HEAD, 2)
+    assert "Open blockers" not in draft().body
