@@ -146,7 +146,12 @@ def lines_changed(item: OpenFinding, view: HeadView) -> bool:
     lines = _file_lines(view, item.finding.path)
     if lines is None:
         return False
-    return f"\n{item.excerpt}\n" not in "\n" + "\n".join(lines) + "\n"
+    # Whitespace alone does not count as a change: re-indenting a line is no fix.
+    return f"\n{_squeeze(item.excerpt)}\n" not in f"\n{_squeeze(chr(10).join(lines))}\n"
+
+
+def _squeeze(text: str) -> str:
+    return "\n".join(" ".join(line.split()) for line in text.split("\n"))
 
 
 def fix_shown(claim: Claim, view: HeadView) -> bool:

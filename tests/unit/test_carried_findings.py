@@ -214,3 +214,13 @@ async def test_an_unplaced_blocker_of_a_round_stays_open_with_what_it_pointed_at
         "app/main.py", 3, HEAD_A, False,
     )  # fmt: skip
     assert blocker.excerpt == "\nprint(mean([1, 2, 3]))"
+
+
+def test_whitespace_alone_is_no_change(tmp_path):
+    root = tree(
+        tmp_path, util=UTIL_AFTER.replace("    return sum(items[:n])", "        return  sum(items[:n])  ")
+    )
+
+    settled = carried.settle([from_a(ON_DIFF)], reply({"F1": "fixed"}), view(root), 1)
+
+    assert settled.open == (from_a(ON_DIFF),)
