@@ -191,7 +191,7 @@ class OpenFinding:
 
     finding: Finding
     sha: str = ""  # the head it was raised on ("" for the head under review)
-    excerpt: str = ""  # the lines around it on that head; "" when it points at no line there
+    excerpt: str = ""  # a fingerprint of its lines on that head; "" when it points at no line there
     placed: bool = True
 
     @property

@@ -16,6 +16,7 @@ Open findings keep counting against approval (`validation.effective_verdict`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -116,42 +117,47 @@ def _file_lines(view: HeadView, path: str) -> list[str] | None:
         return None
 
 
+def _digest(lines: Sequence[str]) -> str:
+    # Whitespace alone does not count as a change: re-indenting a line is no fix.
+    squeezed = "\n".join(" ".join(line.split()) for line in lines)
+    return hashlib.sha256(squeezed.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def _removed(view: HeadView, path: str) -> list[tuple[int | None, str]]:
+    diff = view.files.get(path)
+    return [
+        (ln.old_no, ln.text)
+        for h in (diff.hunks if diff else ())
+        for ln in h.lines
+        if ln.kind is LineKind.REMOVED
+    ]
+
+
 def excerpt(finding: Finding, view: HeadView) -> str:
-    """The lines a finding points at on the head it is raised on: "" when it points at no line there."""
+    """A fingerprint of the lines a finding points at on the head it is raised on, "<lines>:<digest>"
+    (the record keeps no code); "" when it points at no line there."""
     if finding.side is Side.LEFT:
-        diff = view.files.get(finding.path)
-        removed = [
-            ln.text
-            for h in (diff.hunks if diff else ())
-            for ln in h.lines
-            if ln.kind is LineKind.REMOVED and ln.old_no == finding.line
-        ]
-        return removed[0] if removed else ""
+        texts = [text for number, text in _removed(view, finding.path) if number == finding.line]
+        return f"1:{_digest(texts[:1])}" if texts else ""
     lines = _file_lines(view, finding.path) or []
     if not 1 <= finding.line <= len(lines):
         return ""
-    return "\n".join(lines[max(0, finding.line - 1 - _WINDOW) : finding.line + _WINDOW])
+    window = lines[max(0, finding.line - 1 - _WINDOW) : finding.line + _WINDOW]
+    return f"{len(window)}:{_digest(window)}"
 
 
 def lines_changed(item: OpenFinding, view: HeadView) -> bool:
     """True when the lines `item` pointed at on its head are gone from this head (False: unknown)."""
-    if not item.excerpt:
+    count, _, digest = item.excerpt.partition(":")
+    if not digest or not count.isdigit():
         return False
     if item.finding.side is Side.LEFT:  # a deleted line: changed once this head no longer deletes it
-        diff = view.files.get(item.finding.path)
-        removed = {
-            ln.text for h in (diff.hunks if diff else ()) for ln in h.lines if ln.kind is LineKind.REMOVED
-        }
-        return item.excerpt not in removed
+        return digest not in {_digest([text]) for _, text in _removed(view, item.finding.path)}
     lines = _file_lines(view, item.finding.path)
     if lines is None:
         return False
-    # Whitespace alone does not count as a change: re-indenting a line is no fix.
-    return f"\n{_squeeze(item.excerpt)}\n" not in f"\n{_squeeze(chr(10).join(lines))}\n"
-
-
-def _squeeze(text: str) -> str:
-    return "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    size = int(count)
+    return all(_digest(lines[i : i + size]) != digest for i in range(len(lines) - size + 1))
 
 
 def fix_shown(claim: Claim, view: HeadView) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,6 @@ from tests.support.agent_loop_kit import (
 HEAD_A, HEAD_B = "a" * 40, "b" * 40
 ON_DIFF = Finding("app/util.py", 3, Side.RIGHT, Severity.MAJOR, "drops the last item")
 ELSEWHERE = Finding("app/main.py", 3, Side.RIGHT, Severity.CRITICAL, "the caller now breaks")
-WINDOW = "    n = len(items) - 1\n    return sum(items[:n])\n"  # lines 2-4 of UTIL_AFTER around line 3
 CALLER = "from app.util import mean\n\nprint(mean([1, 2, 3]))\n"
 
 
@@ -49,8 +49,14 @@ def view(root: Path | None, sha: str = HEAD_B) -> carried.HeadView:
     return carried.HeadView(sha, change().files, root)
 
 
-def from_a(finding: Finding, excerpt: str = WINDOW, *, placed: bool = True) -> OpenFinding:
-    return OpenFinding(finding, HEAD_A, excerpt, placed)
+def fingerprint(finding: Finding) -> str:
+    """The fingerprint of `finding` on head A, whose files are UTIL_AFTER and CALLER."""
+    with tempfile.TemporaryDirectory() as root:
+        return carried.excerpt(finding, view(tree(Path(root)), sha=HEAD_A))
+
+
+def from_a(finding: Finding, excerpt: str | None = None, *, placed: bool = True) -> OpenFinding:
+    return OpenFinding(finding, HEAD_A, fingerprint(finding) if excerpt is None else excerpt, placed)
 
 
 def test_nothing_raised_on_the_head_under_review_is_resolved_there(tmp_path):
@@ -78,7 +84,7 @@ def test_a_fixed_claim_on_a_later_head_is_accepted_only_when_its_lines_changed(t
 
 def test_a_blocker_off_the_diff_is_resolved_by_a_stated_fix_on_a_line_the_diff_adds(tmp_path):
     root = tree(tmp_path)
-    item = from_a(ELSEWHERE, "from app.util import mean\n\nprint(mean([1, 2, 3]))", placed=False)
+    item = from_a(ELSEWHERE, placed=False)
     cited = {"status": "fixed", "fix": "total() sums every item again", "path": "app/util.py", "line": 2}
     unstated = {"status": "fixed", "path": "app/util.py", "line": 2}
     context = {"status": "fixed", "fix": "fixed", "path": "app/util.py", "line": 1}  # not an added line
@@ -92,7 +98,7 @@ def test_a_blocker_off_the_diff_is_resolved_by_a_stated_fix_on_a_line_the_diff_a
 
 def test_a_finding_not_addressed_or_kept_open_stays_open(tmp_path):
     root = tree(tmp_path, util="# rewritten\n")
-    items = [from_a(ON_DIFF), from_a(ELSEWHERE, "x", placed=False)]
+    items = [from_a(ON_DIFF), from_a(ELSEWHERE, placed=False)]
 
     settled = carried.settle(items, reply({"F2": "open"}), view(root), 1)
     garbage = carried.settle(items, "not json at all", view(root), 1)
@@ -127,7 +133,7 @@ def test_unknown_or_unreadable_heads_resolve_nothing(tmp_path):
 
 def test_a_deleted_file_counts_as_changed(tmp_path):
     root = tree(tmp_path, main=None)
-    item = from_a(ELSEWHERE, CALLER.rstrip("\n"), placed=False)
+    item = from_a(ELSEWHERE, placed=False)
 
     settled = carried.settle([item], reply({"F1": "fixed"}), view(root), 1)
 
@@ -135,17 +141,32 @@ def test_a_deleted_file_counts_as_changed(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("finding", "expected"),
+    ("finding", "points"),
     [
-        (ON_DIFF, WINDOW.rstrip("\n") + "\n"),
-        (dataclasses.replace(ON_DIFF, line=1), "def total(items):\n    n = len(items) - 1"),
-        (dataclasses.replace(ON_DIFF, line=99), ""),
-        (dataclasses.replace(ON_DIFF, path="app/missing.py"), ""),
-        (dataclasses.replace(ON_DIFF, line=2, side=Side.LEFT), "    return sum(items)"),
+        (ON_DIFF, True),
+        (dataclasses.replace(ON_DIFF, line=1), True),
+        (dataclasses.replace(ON_DIFF, line=99), False),
+        (dataclasses.replace(ON_DIFF, path="app/missing.py"), False),
+        (dataclasses.replace(ON_DIFF, path="../../etc/passwd"), False),
+        (dataclasses.replace(ON_DIFF, line=2, side=Side.LEFT), True),
+        (dataclasses.replace(ON_DIFF, line=3, side=Side.LEFT), False),  # not a deleted line
     ],
 )
-def test_the_excerpt_is_the_lines_a_finding_points_at(tmp_path, finding, expected):
-    assert carried.excerpt(finding, view(tree(tmp_path))) == expected
+def test_the_fingerprint_covers_the_lines_a_finding_points_at_and_keeps_no_code(tmp_path, finding, points):
+    print_ = carried.excerpt(finding, view(tree(tmp_path)))
+
+    assert bool(print_) is points
+    assert "sum" not in print_ and "items" not in print_
+
+
+def test_a_deleted_line_counts_as_changed_once_the_head_no_longer_deletes_it(tmp_path):
+    left = from_a(dataclasses.replace(ON_DIFF, line=2, side=Side.LEFT))
+    other = carried.HeadView(HEAD_B, {}, tree(tmp_path))
+
+    still = carried.settle([left], reply({"F1": "fixed"}), view(tree(tmp_path)), 1)
+    gone = carried.settle([left], reply({"F1": "fixed"}), other, 1)
+
+    assert still.open == (left,) and gone.open == ()
 
 
 def test_review_v2_lists_earlier_findings_by_id_with_their_head_and_keeps_v1_without_ids():
@@ -213,7 +234,7 @@ async def test_an_unplaced_blocker_of_a_round_stays_open_with_what_it_pointed_at
     assert (blocker.finding.path, blocker.finding.line, blocker.sha, blocker.placed) == (
         "app/main.py", 3, HEAD_A, False,
     )  # fmt: skip
-    assert blocker.excerpt == "\nprint(mean([1, 2, 3]))"
+    assert blocker.excerpt == fingerprint(dataclasses.replace(blocker.finding, body="any"))
 
 
 def test_whitespace_alone_is_no_change(tmp_path):
