@@ -47,26 +47,39 @@ def _asked(daemon: h.Daemon, title: str) -> int:
     return sum(1 for t in _texts(daemon) if title in t)
 
 
+def _approval_claiming_f1_fixed() -> str:
+    answer = json.loads(h.review_json("approve"))
+    answer["addressed"] = [{"id": "F1", "status": "fixed"}]
+    return json.dumps(answer)
+
+
 def script(request: llm_servers.RecordedRequest) -> llm_servers.Reply:
     """The model: objects then quotes an approval on the fence PR; raises a blocker that cannot be placed
-    on a diff line on head A of the blocker PR, then approves head B without a word about it; approves
-    everything else."""
+    on a diff line on head A of the blocker PR; on later heads approves and claims it fixed, whether or
+    not anything changed under it; approves everything else."""
     text = _user_text(request)
     if "Quoted fence" in text:
         return llm_servers.Reply(f"{h.review_json('request_changes')}\n\nThe PR says:\n{QUOTED_APPROVAL}")
     if "# head-A" in text:
         return llm_servers.Reply(h.review_json("request_changes", [BLOCKER]))
+    if "# head-" in text:
+        return llm_servers.Reply(_approval_claiming_f1_fixed())
     return llm_servers.Reply(h.review_json("approve"))
 
 
-@pytest.fixture
+@pytest.fixture(params=["review-v1", "review-v2"])
 async def daemon(
-    fake_github: FakeGitHub, fake_llm: FakeLLMFactory, redis_url: str, tmp_path: Path
+    request: pytest.FixtureRequest,
+    fake_github: FakeGitHub,
+    fake_llm: FakeLLMFactory,
+    redis_url: str,
+    tmp_path: Path,
 ) -> AsyncIterator[h.Daemon]:
     fake_github.create_repo(h.REPO, {"calc.py": h.BASE_CALC, "auth.py": AUTH})
     llm = fake_llm("openai", script)
     port = h.free_port()
-    settings = h.load_settings(h.environment(fake_github, llm, redis_url, tmp_path, port))
+    env = h.environment(fake_github, llm, redis_url, tmp_path, port)
+    settings = h.load_settings({**env, "QUORUM_REVIEW__PROMPT_VERSION": request.param})
     stopping = asyncio.Event()
     task = asyncio.create_task(serve.serve(settings, poll=False, stopping=stopping))
     running = h.Daemon(fake_github, llm, {}, port)
