@@ -311,9 +311,13 @@ class RoundRunner:
         tally: _Tally,
         aborted: bool,
     ) -> tuple[OpenFinding, ...]:
-        """The blocking findings open after this round: the earlier ones no part resolved (none when the
-        round was cut short), then this round's own, placed on the diff or not, one per line."""
-        gone = set() if aborted else tally.resolved - tally.kept_open
+        """The blocking findings open after this round: the earlier ones no part resolved (none is when a
+        part gave no valid review or the round was cut short), then this round's own, placed on the diff
+        or not, one per line."""
+        whole = (
+            not aborted and len(tally.verdicts) == len(change.chunks) and Verdict.NONE not in tally.verdicts
+        )
+        gone = tally.resolved - tally.kept_open if whole else set()
         kept = [o for i, o in enumerate(earlier) if o.blocking and i not in gone]
         view = change.view
         new = [

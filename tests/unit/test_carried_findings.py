@@ -245,3 +245,23 @@ def test_whitespace_alone_is_no_change(tmp_path):
     settled = carried.settle([from_a(ON_DIFF)], reply({"F1": "fixed"}), view(root), 1)
 
     assert settled.open == (from_a(ON_DIFF),)
+
+
+async def test_a_round_with_a_part_that_gave_no_review_resolves_nothing(tmp_path):
+    two = change(tree(tmp_path, util="# rewritten\n"))
+    first = dataclasses.replace(two.chunks[0], index=0)
+    split = dataclasses.replace(two, chunks=(first, dataclasses.replace(first, index=1)), head=HEAD_B)
+    model = ScriptedModel(
+        [Completion(reply({"F1": "fixed"}), 30, 20, "m")] + [Completion("no json", 30, 20, "m")] * 2
+    )
+    kit = runner(guarded(model), None, version="review-v2")
+
+    result = await kit.runner.run(2, split, [from_a(ON_DIFF)], deadline())
+    whole = await runner(
+        guarded(ScriptedModel([Completion(reply({"F1": "fixed"}), 30, 20, "m")] * 2)),
+        None,
+        version="review-v2",
+    ).runner.run(2, split, [from_a(ON_DIFF)], deadline())
+
+    assert result.verdict is Verdict.NONE and result.open_blockers == (from_a(ON_DIFF),)
+    assert whole.verdict is Verdict.APPROVE and whole.open_blockers == ()
