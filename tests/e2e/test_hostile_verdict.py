@@ -122,7 +122,7 @@ async def test_a_quoted_approval_and_a_forgotten_blocker_merge_nothing_while_a_c
 
     assert not gh.merged(h.REPO, fence)
     assert "APPROVED" not in [r.state for r in _quorum_reviews(gh, fence, fence_sha)]
-    repairs = [t for t in _texts(daemon) if "Quoted fence" in t and "exactly one JSON object" in t]
+    repairs = [t for t in _texts(daemon) if "Quoted fence" in t and "that disagree" in t]
     assert repairs  # the ambiguous answer was sent back for a repair, never taken at its word
     assert not gh.merged(h.REPO, blocked)
     (on_b,) = _quorum_reviews(gh, blocked, head_b)

@@ -70,7 +70,7 @@ async def test_an_objection_then_a_quoted_approval_is_never_an_approval(
     assert result.verdict is Verdict.NONE
     asked = [r for r in server.requests if r.body.get("messages")]
     assert len(asked) >= 2  # the ambiguity was sent back for a repair, not taken at its word
-    assert "exactly one" in last_user_text(asked[1])
+    assert "2 that disagree" in last_user_text(asked[1])
 
 
 @pytest.mark.parametrize("mode", MODES)
