@@ -79,6 +79,42 @@ class RunningJob:
     fence: int
     lease_expires_at: float
     deadline: float
+    claim_id: str = ""  # the holder: worker name and claim (the worker's `name:uuid`)
+    token: str = ""
+    claimed_at: float = 0.0
+    head_sha: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedJob:
+    """A job waiting for a slot (`delayed`: backing off after a failure until `due_at`)."""
+
+    job_id: str
+    head_sha: str
+    attempts: int
+    since: float  # when it got in line (0 for a delayed job: it is in line again at `due_at`)
+    delayed: bool = False
+    due_at: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """How many jobs are where, read in one step (for gauges)."""
+
+    waiting: int
+    delayed: int
+    running: int
+    dead: int
+    running_per_repo: tuple[tuple[str, int], ...] = ()
+
+
+class CancelResult(StrEnum):
+    """What a cancel did."""
+
+    REMOVED = "removed"  # it was waiting, delayed or dead: gone from the queue
+    REVOKED = "revoked"  # it was running: its fence moved on and its lease is released
+    NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +241,20 @@ class Scheduler(Protocol):
 
     async def reap_expired(self) -> list[str]:
         """Return jobs whose lease expired to the queue (or the dead letters); their ids."""
+        ...
+
+    async def queued(self, limit: int = 1000) -> list[QueuedJob]:
+        """Waiting jobs in ticket order, then delayed ones by due time; at most `limit` of each."""
+        ...
+
+    async def counts(self) -> QueueCounts:
+        """Waiting, delayed, running (also per repository) and dead jobs."""
+        ...
+
+    async def cancel(self, job_id: str, actor: str = "") -> CancelResult:
+        """Drop a job: a queued one is removed; a running one is fenced out in the same step (its fence
+        moves on and its lease is released, so the holder's renew, publish gate, saves and finish all
+        refuse) and is not queued again. Audited with `actor`."""
         ...
 
 

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.adapters import memory_queue_views
 from guardrails import admission, lease
 from guardrails.clock import Clock, SystemClock
 from statemachine import records
@@ -98,7 +99,7 @@ class Board:
             self.jobs[job_id].error = error
 
 
-class InMemoryScheduler:
+class InMemoryScheduler(memory_queue_views.QueueViews):
     """A `Scheduler` for one process."""
 
     def __init__(
@@ -295,12 +296,6 @@ class InMemoryScheduler:
         board.queue(job_id, board.ticket())
         board.bell.set()
         return True
-
-    async def running(self) -> list[admission.RunningJob]:
-        return [
-            admission.RunningJob(job_id, held.fence, held.expires_at, held.deadline)
-            for job_id, held in sorted(self._board.running.items(), key=lambda item: item[1].expires_at)
-        ]
 
     async def reap_expired(self) -> list[str]:
         expired = self._reap()

@@ -284,6 +284,30 @@ ring(1)
 return 1
 """
 
+# ARGV: job, actor, audit_cap
+CANCEL = r"""
+local job, actor, cap = ARGV[1], ARGV[2], ARGV[3]
+local us = clock()
+local was, token = nil, ''
+if redis.call('ZSCORE', K_RUNNING, job) then
+  -- Fence the holder out in the same step as the release: its renew, gate, saves and finish all refuse.
+  token = lget(job, 'token') or ''
+  redis.call('HSET', K_FENCE, job, fmt(math.max(tonumber(redis.call('HGET', K_FENCE, job) or '0') + 1, us)))
+  release(job)
+  ring(1)
+  was = 'running'
+else
+  for _, k in ipairs({K_PENDING, K_DELAYED, K_DEAD}) do
+    if redis.call('ZREM', k, job) == 1 then was = 'queued' end
+  end
+end
+if not was then return 'not_found' end
+for _, f in ipairs(JOB_FIELDS) do jdel(job, f) end
+audit(us, cap, 'event', 'cancel', 'job', job, 'was', was, 'token', token, 'actor', actor)
+if was == 'running' then return 'revoked' end
+return 'removed'
+"""
+
 # ARGV: job, token, fence, head
 GATE = r"""
 local job, token, fence, head = ARGV[1], ARGV[2], ARGV[3], ARGV[4]

@@ -57,6 +57,7 @@ class RedisScheduler:
         self._finish = redis_lua.register(redis, redis_lua.FINISH)
         self._reap = redis_lua.register(redis, redis_lua.REAP)
         self._requeue = redis_lua.register(redis, redis_lua.REQUEUE_DEAD)
+        self._cancel = redis_lua.register(redis, redis_lua.CANCEL)
 
     @property
     def leases(self) -> redis_leases.RedisLeases:
@@ -151,16 +152,54 @@ class RedisScheduler:
         return int(reply) == 1
 
     async def running(self) -> list[admission.RunningJob]:
+        names = ("fence", "deadline", "claim", "token", "head")
         async with redis_lua.guarded("running"):
             held = await self._scored(self._key["q:running"])
-            values = await self._fields(self._key["q:lease"], [job for job, _ in held], ("fence", "deadline"))
+            values = await self._fields(self._key["q:lease"], [job for job, _ in held], names)
+        hold_s = self._policy.max_hold_s
         return [
-            admission.RunningJob(job, int(fence or 0), expiry_ms / 1000, int(deadline or 0) / 1000)
-            for (job, expiry_ms), (fence, deadline) in zip(held, values, strict=True)
+            admission.RunningJob(
+                job, int(fence or 0), expiry_ms / 1000, int(deadline or 0) / 1000, claim, token,
+                int(deadline or 0) / 1000 - hold_s, head,
+            )
+            for (job, expiry_ms), (fence, deadline, claim, token, head) in zip(held, values, strict=True)
+        ]  # fmt: skip
+
+    async def queued(self, limit: int = 1000) -> list[admission.QueuedJob]:
+        names = ("head", "attempts", "since", "error")
+        async with redis_lua.guarded("queued"):
+            waiting = await self._scored(self._key["q:pending"], limit)
+            delayed = await self._scored(self._key["q:delayed"], limit)
+            jobs = [job for job, _ in waiting] + [job for job, _ in delayed]
+            values = await self._fields(self._key["q:job"], jobs, names)
+        due = [0.0] * len(waiting) + [at_ms / 1000 for _, at_ms in delayed]
+        return [
+            admission.QueuedJob(
+                job, head, int(attempts or 0), int(since or 0) / 1000, i >= len(waiting), due[i], error
+            )
+            for i, (job, (head, attempts, since, error)) in enumerate(zip(jobs, values, strict=True))
         ]
 
-    async def _scored(self, key: str) -> list[tuple[str, float]]:
-        entries = await self._redis.zrange(key, 0, -1, withscores=True)
+    async def counts(self) -> admission.QueueCounts:
+        key = self._key
+        # One MULTI: the four sizes and the per-repository slots are read at one instant.
+        async with redis_lua.guarded("counts"), self._redis.pipeline(transaction=True) as pipe:
+            for part in ("q:pending", "q:delayed", "q:running", "q:dead"):
+                pipe.zcard(key[part])
+            pipe.hgetall(key["q:repo_running"])
+            waiting, delayed, running, dead, per_repo = await pipe.execute()
+        repos = sorted((redis_lua.text(k), int(v)) for k, v in per_repo.items())
+        return admission.QueueCounts(int(waiting), int(delayed), int(running), int(dead), tuple(repos))
+
+    async def cancel(self, job_id: str, actor: str = "") -> admission.CancelResult:
+        admission.parse_job_id(job_id)
+        reply = await redis_lua.run(self._cancel, "cancel", self._queue, [job_id, actor, self._audit_cap])
+        result = admission.CancelResult(redis_lua.text(reply))
+        log.warning("job %s cancelled by %s: %s", job_id, actor or "-", result.value)
+        return result
+
+    async def _scored(self, key: str, limit: int = 0) -> list[tuple[str, float]]:
+        entries = await self._redis.zrange(key, 0, limit - 1, withscores=True)
         return [(redis_lua.text(entry[0]), float(entry[1])) for entry in entries]
 
     async def _fields(self, key: str, jobs: list[str], names: tuple[str, ...]) -> list[tuple[str, ...]]:

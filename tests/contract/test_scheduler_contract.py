@@ -9,7 +9,8 @@ import pytest
 
 from bot import errors
 from guardrails import admission, lease
-from tests.contract.conftest import Coordination
+from statemachine import records
+from tests.contract.conftest import POLICY, Coordination
 
 SHORT = lease.LeasePolicy(ttl_s=0.2, max_hold_s=600.0)
 WIDE = admission.Limits(max_concurrent_agents=10, max_per_repo=10)
@@ -347,3 +348,90 @@ async def test_a_nudge_leaves_a_waiting_job_alone_and_queues_an_absent_one(coord
     assert first is not None and second is not None
     assert (first.job.id, first.job.head_sha) == ("o/x#1", "a1")
     assert (second.job.id, second.job.head_sha) == ("o/x#2", "")
+
+
+async def test_a_cancelled_running_holder_cannot_renew_publish_finish_or_save(coord: Coordination) -> None:
+    scheduler, state = coord.scheduler(), coord.state()
+    await enqueue_all(scheduler, "o/x#1")
+    held = await scheduler.claim("c1")
+    assert held is not None
+
+    cancelled = await scheduler.cancel("o/x#1", actor="ops")
+
+    assert cancelled is admission.CancelResult.REVOKED
+    gate = await scheduler.leases.check_publish(held.lease, "a1")
+    assert not gate.allowed and gate.reason is lease.GateRefusal.STALE_FENCE
+    assert not await scheduler.renew(held)
+    assert await scheduler.finish(held, Outcome.DONE) is admission.FinishResult.NOT_HELD
+    record = records.PullRequestRecord("o/x", 1, "in_review", "a1")
+    assert not await state.save(record, expected_version=0, fence=held.fence)
+    assert await scheduler.running() == [] and await scheduler.queued() == []
+
+
+async def test_a_cancelled_job_leaves_room_and_a_later_head_gets_a_higher_fence(coord: Coordination) -> None:
+    scheduler = coord.scheduler(limits=admission.Limits(max_concurrent_agents=1, max_per_repo=1))
+    await enqueue_all(scheduler, "o/x#1", "o/y#1")
+    first = await scheduler.claim("c1")
+    assert first is not None and await scheduler.claim("c2") is None
+
+    await scheduler.cancel("o/x#1")
+    second = await scheduler.claim("c3")
+    await scheduler.enqueue("o/x#1", "b2")
+    assert second is not None and second.job.id == "o/y#1"
+    await scheduler.finish(second, Outcome.DONE)
+    third = await scheduler.claim("c4")
+
+    assert third is not None and third.job.id == "o/x#1" and third.fence > first.fence
+    assert third.job.head_sha == "b2" and third.job.attempts == 0
+
+
+async def test_cancel_removes_a_queued_job_and_refuses_an_unknown_one(coord: Coordination) -> None:
+    scheduler = coord.scheduler(backoff=admission.Backoff(max_attempts=3, base_s=60.0, cap_s=60.0))
+    await enqueue_all(scheduler, "o/x#1", "o/y#1")
+    held = await scheduler.claim("c1")
+    assert held is not None
+    await scheduler.finish(held, Outcome.RETRY, "flaky")
+
+    results = [await scheduler.cancel(job) for job in ("o/y#1", "o/x#1", "o/x#1", "o/z#9")]
+
+    removed, missing = admission.CancelResult.REMOVED, admission.CancelResult.NOT_FOUND
+    assert results == [removed, removed, missing, missing]
+    assert await scheduler.queued() == [] and await scheduler.claim("c2") is None
+    assert await scheduler.enqueue("o/y#1", "a1") is admission.EnqueueResult.QUEUED
+
+
+async def test_queued_lists_waiting_then_delayed_jobs_with_their_heads(coord: Coordination) -> None:
+    scheduler = coord.scheduler(
+        limits=WIDE, backoff=admission.Backoff(max_attempts=3, base_s=60.0, cap_s=60.0)
+    )
+    await enqueue_all(scheduler, "o/x#1")
+    await enqueue_all(scheduler, "o/y#2", "o/z#3", sha="b2")
+    held = await scheduler.claim("c1")
+    assert held is not None
+    await scheduler.finish(held, Outcome.RETRY, "flaky")
+
+    queued = await scheduler.queued()
+    counts = await scheduler.counts()
+
+    assert [(q.job_id, q.head_sha, q.delayed) for q in queued] == [
+        ("o/y#2", "b2", False), ("o/z#3", "b2", False), ("o/x#1", "a1", True),
+    ]  # fmt: skip
+    assert queued[2].attempts == 1 and queued[2].error == "flaky"
+    assert queued[0].since > 0 and queued[2].due_at > queued[0].since
+    assert (counts.waiting, counts.delayed, counts.running, counts.dead) == (2, 1, 0, 0)
+
+
+async def test_running_names_the_holder_and_when_it_claimed(coord: Coordination) -> None:
+    scheduler = coord.scheduler(limits=WIDE)
+    await enqueue_all(scheduler, "o/x#1", "o/y#1")
+    held = await scheduler.claim("worker-1:abc")
+    assert held is not None
+
+    running = await scheduler.running()
+    counts = await scheduler.counts()
+
+    assert [(r.job_id, r.claim_id, r.token, r.fence) for r in running] == [
+        ("o/x#1", "worker-1:abc", held.token, held.fence)
+    ]
+    assert abs(running[0].claimed_at - (held.lease.deadline - POLICY.max_hold_s)) < 0.01
+    assert (counts.waiting, counts.running, dict(counts.running_per_repo)) == (1, 1, {"o/x": 1})
