@@ -19,7 +19,16 @@ from typing import TextIO
 
 from bot import bootstrap, pipeline, version
 from bot.domain import Decision, ReviewOutcome
-from bot.entrypoints import breaker_cmd, doctor_cmd, eval_cmd, logs, provision_cmd, report, serve
+from bot.entrypoints import (
+    breaker_cmd,
+    doctor_cmd,
+    eval_cmd,
+    jobs_cmd,
+    logs,
+    provision_cmd,
+    report,
+    serve,
+)
 from bot.errors import ConfigError, InputError, ProviderUnavailable, QuorumError
 from bot.review import planning, prompts
 from config import render
@@ -90,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     provision_cmd.add_parser(commands)
     doctor_cmd.add_parser(commands)
     breaker_cmd.add_parser(commands)
+    jobs_cmd.add_parser(commands)
     return parser
 
 
@@ -143,6 +153,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         "provision": provision_cmd.run,
         "doctor": doctor_cmd.run,
         "breaker": breaker_cmd.run,
+        "jobs": jobs_cmd.run,
     }
     return commands[args.command](settings, args)
 
