@@ -111,6 +111,10 @@ class BudgetLedger(Protocol):
         """Spent plus still-reserved micro-USD on one counter."""
         ...
 
+    async def counters(self, prefix: str, limit: int = 1000) -> dict[str, int]:
+        """Every counter whose key starts with `prefix` (`repo_day:`, `pr:`), at most `limit` of them."""
+        ...
+
 
 class BudgetReaper(BudgetLedger, Protocol):
     """A ledger whose reservations left by a crashed caller can be charged in full."""

@@ -65,6 +65,9 @@ class InMemoryBudgetLedger:
     async def used(self, key: str) -> int:
         return self._used.get(key, 0)
 
+    async def counters(self, prefix: str, limit: int = 1000) -> dict[str, int]:
+        return dict(sorted((k, v) for k, v in self._used.items() if k.startswith(prefix))[:limit])
+
     async def reap_expired(self) -> int:
         """Charge reservations of crashed callers in full: they stay at their estimate, and a late
         settle finds nothing."""

@@ -51,6 +51,9 @@ class MeteredBudgetLedger:
     async def used(self, key: str) -> int:
         return await self._inner.used(key)
 
+    async def counters(self, prefix: str, limit: int = 1000) -> dict[str, int]:
+        return await self._inner.counters(prefix, limit)
+
     async def reap_expired(self) -> int:
         return await self._inner.reap_expired()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -243,6 +244,20 @@ class RedisBudgetLedger:
         async with redis_conn.guarded("budget ledger"):
             value = await self._redis.get(self._keys("budget", key))
         return 0 if value is None else int(value)
+
+    async def counters(self, prefix: str, limit: int = 1000) -> dict[str, int]:
+        """Counters under `prefix`, found by SCAN (so never blocking the server), read with one MGET."""
+        start = self._keys("budget", "")
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", start + prefix) + "*"
+        names: list[str] = []
+        async with redis_conn.guarded("budget ledger"):
+            async for name in self._redis.scan_iter(match=pattern, count=500):
+                names.append(redis_conn.text(name))
+                if len(names) >= limit:
+                    break
+            values = await self._redis.mget(names) if names else []
+        found = {n[len(start) :]: int(v) for n, v in zip(names, values, strict=True) if v is not None}
+        return dict(sorted(found.items()))
 
     async def reap_expired(self) -> int:
         """Charge every reservation past its ttl in full (it keeps its estimate); return how many."""

@@ -21,10 +21,12 @@ from bot import bootstrap, pipeline, version
 from bot.domain import Decision, ReviewOutcome
 from bot.entrypoints import (
     breaker_cmd,
+    budget_cmd,
     doctor_cmd,
     eval_cmd,
     jobs_cmd,
     logs,
+    pr_cmd,
     provision_cmd,
     report,
     serve,
@@ -100,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_cmd.add_parser(commands)
     breaker_cmd.add_parser(commands)
     jobs_cmd.add_parser(commands)
+    budget_cmd.add_parser(commands)
+    pr_cmd.add_parser(commands)
     return parser
 
 
@@ -154,6 +158,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         "doctor": doctor_cmd.run,
         "breaker": breaker_cmd.run,
         "jobs": jobs_cmd.run,
+        "budget": budget_cmd.run,
+        "pr": pr_cmd.run,
     }
     return commands[args.command](settings, args)
 

@@ -286,3 +286,26 @@ async def test_reaper_charges_a_dead_reservation_in_full_exactly_once(ledger: bu
     assert await counters(ledger, caps) == [800] * 4
     assert await ledger.settle("r-alive", 50)
     assert await counters(ledger, caps) == [750] * 4
+
+
+async def test_counters_read_back_spend_under_a_prefix(ledger: budget.BudgetLedger) -> None:
+    day = "2026-12-07"
+    for repo, job, amount in (("o/a", "o/a#1", 120), ("o/a", "o/a#2", 30), ("o/b*", "o/b*#1", 7)):
+        caps = (
+            budget.Cap("pr", budget.pipeline_key(job), 1_000),
+            budget.Cap("repo_day", f"repo_day:{repo}:{day}", 1_000),
+            budget.Cap("day", f"day:{day}", 1_000),
+        )
+        held = reservation(caps, 500)
+        assert (await ledger.reserve(held)).allowed
+        await ledger.settle(held.id, amount)
+
+    repos = await ledger.counters("repo_day:")
+    prs = await ledger.counters("pr:o/a#")
+    days = await ledger.counters("day:")
+
+    assert repos == {f"repo_day:o/a:{day}": 150, f"repo_day:o/b*:{day}": 7}
+    assert prs == {"pr:o/a#1": 120, "pr:o/a#2": 30}
+    assert days == {f"day:{day}": 157}
+    assert await ledger.counters("pr:o/?") == {}  # a glob character in a prefix is taken literally
+    assert len(await ledger.counters("pr:", limit=2)) == 2
