@@ -24,6 +24,7 @@ from bot.adapters import (
     elastic_metrics,
     github_api,
     metered_ledger,
+    prometheus_shared,
     redis_breakers,
     redis_budget,
     redis_cache,
@@ -295,6 +296,19 @@ async def notifier(settings: Settings) -> AsyncIterator[Notifier]:
     )
     async with discord.running():
         yield discord
+
+
+def shared_state(settings: Settings, rt: Runtime) -> prometheus_shared.SharedStateCollector:
+    """The `/metrics` gauges read from Redis at scrape time: the same totals on every replica."""
+    ledger = redis_budget.RedisBudgetLedger(rt.redis, redis_conn.Keys(settings.redis.key_prefix))
+    return prometheus_shared.SharedStateCollector(
+        rt.scheduler,
+        ledger,
+        rt.breakers,
+        bootstrap.limits(settings),
+        settings.github.repositories,
+        rt.deps.clock,
+    )
 
 
 class _Silent:

@@ -18,6 +18,7 @@ from typing import Any
 
 from bot import errors
 from bot.domain import Decision, Reason, ReviewOutcome, RoundResult, Severity, Usage, Verdict
+from bot.ports import MetricsSink
 from bot.review.llm_call import CallRecord
 from guardrails import budget
 from statemachine.lifecycle import Transition
@@ -331,6 +332,18 @@ def scrub(value: Any, redact: Callable[[str], str], path: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [scrub(v, redact, path) for v in value]
     return value
+
+
+class FanOutSink:
+    """Sends every document to each of its sinks (Elasticsearch and Prometheus)."""
+
+    def __init__(self, *sinks: MetricsSink) -> None:
+        self._sinks = sinks
+
+    def emit(self, kind: str, fields: Mapping[str, Any]) -> None:
+        """Pass one document on to every sink."""
+        for sink in self._sinks:
+            sink.emit(kind, fields)
 
 
 class NullSink:

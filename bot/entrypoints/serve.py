@@ -13,10 +13,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot import bootstrap_serve
-from bot.adapters import systemd_notify
+from bot import bootstrap_serve, telemetry
+from bot.adapters import prometheus_metrics, systemd_notify
 from bot.daemon.worker import Worker
-from bot.entrypoints import webhook
+from bot.entrypoints import metrics_route, webhook
 from bot.errors import ConfigError, QuorumError
 from bot.ports import MetricsSink, Notifier
 from config.settings import Settings
@@ -63,20 +63,28 @@ async def serve(settings: Settings, *, poll: bool, stopping: asyncio.Event | Non
     stopping = stopping or _on_signals()
     async with contextlib.AsyncExitStack() as outlets:
         await outlets.enter_async_context(systemd_notify.watchdog_task())
-        metrics = await outlets.enter_async_context(bootstrap_serve.metrics(settings))
+        shipper = await outlets.enter_async_context(bootstrap_serve.metrics(settings))
         notifier = await outlets.enter_async_context(bootstrap_serve.notifier(settings))
-        await _run(settings, poll, stopping, metrics, notifier)
+        # Every document goes to Elasticsearch (when configured) and is counted for /metrics.
+        exporter = prometheus_metrics.PrometheusMetrics()
+        await _run(settings, poll, stopping, telemetry.FanOutSink(shipper, exporter), notifier, exporter)
     log.info("stopped")
 
 
 async def _run(
-    settings: Settings, poll: bool, stopping: asyncio.Event, metrics: MetricsSink, notifier: Notifier
+    settings: Settings,
+    poll: bool,
+    stopping: asyncio.Event,
+    metrics: MetricsSink,
+    notifier: Notifier,
+    exporter: prometheus_metrics.PrometheusMetrics,
 ) -> None:
     async with bootstrap_serve.runtime(settings, metrics=metrics, notifier=notifier) as rt:
-        runner = None if poll else await _start_http(settings, rt)
+        runner = None if poll else await _start_http(settings, rt, exporter)
+        leases = exporter.metered(rt.scheduler.leases)  # renewals counted for /metrics
         workers = [
             Worker(
-                f"{rt.instance}-w{i}", rt.scheduler, rt.scheduler.leases, rt.handler, rt.jobs,
+                f"{rt.instance}-w{i}", rt.scheduler, leases, rt.handler, rt.jobs,
                 max_attempts=settings.redis.job_max_attempts, escalate=rt.handler.escalate_failed,
             )
             for i in range(settings.server.workers)
@@ -100,7 +108,9 @@ async def _run(
         await asyncio.gather(*background, return_exceptions=True)
 
 
-async def _start_http(settings: Settings, rt: bootstrap_serve.Runtime) -> web.AppRunner:
+async def _start_http(
+    settings: Settings, rt: bootstrap_serve.Runtime, exporter: prometheus_metrics.PrometheusMetrics
+) -> web.AppRunner:
     secret = settings.github.webhook_secret
     assert secret is not None
 
@@ -113,6 +123,7 @@ async def _start_http(settings: Settings, rt: bootstrap_serve.Runtime) -> web.Ap
     app = webhook.make_app(
         rt.intake, secret=secret.get_secret_value().encode(), max_body_bytes=settings.server.max_body_bytes,
         ready=ready, max_body_bytes_in_flight=settings.server.max_body_bytes_in_flight,
+        extend=metrics_route.installer(exporter, bootstrap_serve.shared_state(settings, rt)),
     )  # fmt: skip
     runner = web.AppRunner(app, shutdown_timeout=min(5.0, settings.server.shutdown_grace_s))
     await runner.setup()

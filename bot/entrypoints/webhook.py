@@ -58,10 +58,12 @@ def make_app(
     intake_timeout_s: float = 5.0,
     max_body_bytes_in_flight: int | None = None,
     body_timeout_s: float = _BODY_TIMEOUT_S,
+    extend: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     """The webhook and health app; refuses to build without a secret (unsigned deliveries are never taken).
 
     `max_body_bytes_in_flight` bounds the body bytes all requests hold at once (default: two largest bodies).
+    `extend` adds routes and middlewares of its own (`/metrics`).
     """
     if not secret:
         raise ConfigError(
@@ -86,6 +88,8 @@ def make_app(
     app.router.add_post("/webhook", receiver.handle)
     app.router.add_get("/livez", _livez)
     app.router.add_get("/readyz", readyz)
+    if extend is not None:
+        extend(app)
     return app
 
 

@@ -10,7 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.entrypoints import serve
 from guardrails import lease
@@ -74,6 +76,8 @@ async def test_a_cancelled_running_review_posts_nothing_and_the_next_pr_merges(
         status, said = await quorum(env, "jobs", "cancel", f"{h.REPO}#{cancelled}", "--format", "json")
         listing = json.loads((await quorum(env, "jobs", "--format", "json"))[1])
         await asyncio.sleep(2.0)  # past a renewal (lease ttl 3 s, renewed every 1 s): the holder is out
+        async with httpx.AsyncClient() as client:
+            scraped = (await client.get(f"{daemon.url}/metrics", timeout=10)).text
         script.release.set()
         merged, head2 = daemon.open_buggy_pull("second")
         await daemon.deliver("pull_request", h.pr_payload("opened", merged, head2))
@@ -84,6 +88,14 @@ async def test_a_cancelled_running_review_posts_nothing_and_the_next_pr_merges(
 
     assert status == 0 and json.loads(said) == {"job_id": f"{h.REPO}#{cancelled}", "result": "revoked"}
     assert listing["running"] == [] and listing["queued"] == []
+    renewals = {
+        sample.labels["result"]: sample.value
+        for family in text_string_to_metric_families(scraped)
+        if family.name == "quorum_lease_renewals"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+    assert renewals.get("lost") == 1  # the holder's next renewal was refused: it stopped there
     assert _quorum_reviews(fake_github, cancelled) == []
     assert not fake_github.merged(h.REPO, cancelled)
     posts = [r for r in fake_github.requests if r.method == "POST" and f"/pulls/{cancelled}/" in r.path]
