@@ -22,7 +22,8 @@ _CANCEL_HELP = (
     "Drop one job. A waiting, delayed or dead job is removed from the queue. A running job has its "
     "lease revoked: its fence moves on and its slot is freed in one step, so the worker holding it is "
     "fenced out (its lease renewal, publish gate, record saves and finish all refuse) and posts nothing "
-    "more; the cancel is written to the queue's audit stream. Cancel does not stop Quorum from reviewing "
+    "after the cancel (a post already past the publish gate completes); the cancel is written to the "
+    "queue's audit stream. Cancel does not stop Quorum from reviewing "
     "the PR again: a new push, a command or the reconciler may queue it later. To stop reviews of a PR, "
     "comment `/quorum pause` on it."
 )
@@ -85,9 +86,16 @@ async def _run(settings: Settings, action: str, args: argparse.Namespace, out: T
 async def _listing(scheduler: admission.Scheduler) -> dict[str, list[dict[str, Any]]]:
     return {
         "queued": [dataclasses.asdict(job) for job in await scheduler.queued()],
-        "running": [dataclasses.asdict(job) for job in await scheduler.running()],
+        "running": [_holder(job) for job in await scheduler.running()],
         "dead": [dataclasses.asdict(job) for job in await scheduler.dead_letters()],
     }
+
+
+def _holder(job: admission.RunningJob) -> dict[str, Any]:
+    # A prefix tells holders apart; the whole token is a capability over the lease, so it stays in Redis.
+    shown = dataclasses.asdict(job)
+    shown["token_prefix"] = shown.pop("token")[:8]
+    return shown
 
 
 def _listing_text(listing: dict[str, list[dict[str, Any]]], now: float) -> list[str]:
@@ -119,7 +127,7 @@ def _queued_line(job: dict[str, Any], now: float) -> str:
 def _running_line(job: dict[str, Any], now: float) -> str:
     age = operator_cli.age
     return (
-        f"  {job['job_id']}  holder {job['claim_id'] or '-'} (token {job['token'][:8]})  "
+        f"  {job['job_id']}  holder {job['claim_id'] or '-'} (token {job['token_prefix']})  "
         f"fence {job['fence']}  age {age(now - job['claimed_at'])}  "
         f"lease {age(job['lease_expires_at'] - now)} left  head {_head(job)}"
     )

@@ -78,8 +78,9 @@ async def test_jobs_lists_queued_running_and_dead_with_holder_and_error(replica:
         ("o/a#2", "b" * 40, False)
     ]
     [running] = listing["running"]
-    assert (running["job_id"], running["claim_id"], running["token"], running["fence"]) == (
-        "o/a#1", "w1:abc", held.token, held.fence,
+    assert held.token not in shown.stdout + text.stdout
+    assert (running["job_id"], running["claim_id"], running["token_prefix"], running["fence"]) == (
+        "o/a#1", "w1:abc", held.token[:8], held.fence,
     )  # fmt: skip
     assert [(d["job_id"], d["error"]) for d in listing["dead"]] == [
         ("o/b#3", "ConfigError: bad prompt version")
