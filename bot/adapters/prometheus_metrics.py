@@ -86,7 +86,7 @@ class PrometheusMetrics:
             return
         try:
             handler(fields)
-        except (KeyError, TypeError, ValueError) as exc:  # a malformed document loses a sample, not a review
+        except Exception as exc:  # the sink's boundary: a malformed document loses a sample, never a review
             log.debug("no metric from a %s document: %r", kind, exc)
 
     def _llm_call(self, doc: Mapping[str, Any]) -> None:
