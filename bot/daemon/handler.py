@@ -104,10 +104,12 @@ class JobHandler:
             tracked.update(reviewed_sha="", decision="")
             await tracked.save()
             return True
-        if tracked.record.paused or tracked.state is State.ESCALATED:
-            return False
+        # A decided review is published first, whatever followed: an escalation's review (and its failing
+        # check) is how the humans it asks for learn about it.
         if await publisher.publish_pending(self._deps, work):
             return True
+        if tracked.record.paused or tracked.state is State.ESCALATED:
+            return False
         skip = self._skip_reason(work)
         if skip:
             await self._skip(work, skip)
