@@ -152,8 +152,8 @@ class GuardedModel:
     ) -> tuple[Completion, int]:
         """The completion and its cost in micro-USD. Raises BudgetExceeded, DeadlineExceeded,
         UsageOverReservation or the last ProviderError when every model of the chain failed or was open.
-        An answer `valid` refuses is still returned (the caller repairs or gives up) but counts as a
-        failure of its model's breaker."""
+        An answer `valid` refuses is still returned (the caller repairs or gives up) and is recorded as
+        invalid output; it leaves the model's breaker as it was (see `_attempt`)."""
         call = _Call(request, scope, outer, kind, valid)
         last: ProviderError | None = None
         for priced in self._chain:
@@ -214,8 +214,9 @@ class GuardedModel:
             change = await self._tell(now, breaker.Event.SUCCESS, "")
             self._record(now, completion, cost, "ok", None, change=change)
         else:
-            change = await self._tell(now, breaker.Event.FAILURE, "invalid output")
-            self._record(now, completion, cost, "ok", "invalid output", change=change)
+            # Neither a failure nor a success for the breaker: the PR's own text can make any model answer
+            # garbage, and a breaker shared by every PR must not be a switch a PR author can throw.
+            self._record(now, completion, cost, "ok", "invalid output", change=breaker.Change.NONE)
         return completion, cost
 
     async def _reserve(self, priced: PricedModel, call: _Call) -> _Attempt:

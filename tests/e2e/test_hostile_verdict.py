@@ -79,11 +79,9 @@ async def daemon(
     llm = fake_llm("openai", script)
     port = h.free_port()
     env = h.environment(fake_github, llm, redis_url, tmp_path, port)
-    # The fence PR's answers are unreadable on purpose; they must not open the shared model's circuit
-    # breaker before the control PR is reviewed (the breaker has tests of its own).
-    settings = h.load_settings(
-        {**env, "QUORUM_REVIEW__PROMPT_VERSION": request.param, "QUORUM_LLM__BREAKER_FAILURES": "1000"}
-    )
+    # The fence PR's answers are unreadable on purpose, with the default breaker: a PR that makes the model
+    # answer garbage must not open the breaker every PR shares, so the control PR still merges.
+    settings = h.load_settings({**env, "QUORUM_REVIEW__PROMPT_VERSION": request.param})
     stopping = asyncio.Event()
     task = asyncio.create_task(serve.serve(settings, poll=False, stopping=stopping))
     running = h.Daemon(fake_github, llm, {}, port)

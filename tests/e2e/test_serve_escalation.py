@@ -29,7 +29,7 @@ async def test_an_escalated_review_is_posted_with_a_failing_check(
     llm = fake_llm("openai", _garbage)
     port = h.free_port()
     env = {**h.environment(fake_github, llm, redis_url, tmp_path, port),
-           "QUORUM_CONSENSUS__MAX_ROUNDS": "2", "QUORUM_LLM__BREAKER_FAILURES": "1000"}  # fmt: skip
+           "QUORUM_CONSENSUS__MAX_ROUNDS": "2"}  # fmt: skip
     stopping = asyncio.Event()
     task = asyncio.create_task(serve.serve(h.load_settings(env), poll=False, stopping=stopping))
     daemon = h.Daemon(fake_github, llm, {}, port)

@@ -101,18 +101,16 @@ async def test_which_failures_count_toward_opening_the_breaker(code: int | None,
     assert (not (await breakers.admit("p/m", "next")).allowed) is counts
 
 
-async def test_an_answer_the_caller_cannot_read_counts_against_the_breaker_but_is_returned() -> None:
+async def test_an_answer_the_caller_cannot_read_is_returned_and_leaves_the_breaker_alone() -> None:
+    # A PR's text can make any model answer garbage: such answers must not open a breaker every PR shares.
     breakers, records = InMemoryCircuitBreakers(breaker.BreakerPolicy(failure_threshold=2)), []
-    model = ScriptedModel([Completion("not a review", 40, 10, "m")] * 2, model="m", provider="p")
+    model = ScriptedModel([Completion("not a review", 40, 10, "m")] * 3, model="m", provider="p")
     guard = guarded(model, breakers=breakers, records=records)
 
     answers = [
-        await guard.call(REQUEST, SCOPE, deadline(), valid=lambda c: c.text.startswith("{")) for _ in "ab"
+        await guard.call(REQUEST, SCOPE, deadline(), valid=lambda c: c.text.startswith("{")) for _ in "abc"
     ]
 
-    assert [c.text for c, _ in answers] == ["not a review"] * 2
-    assert [(r.error, r.breaker) for r in records] == [
-        ("invalid output", "none"),
-        ("invalid output", "opened"),
-    ]
-    assert not (await breakers.admit("p/m", "next")).allowed
+    assert [c.text for c, _ in answers] == ["not a review"] * 3
+    assert [(r.error, r.breaker) for r in records] == [("invalid output", "none")] * 3
+    assert (await breakers.admit("p/m", "next")).allowed
