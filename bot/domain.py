@@ -260,6 +260,26 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class TripwireHit:
+    """Text a model read from the PR that trips a tripwire rule (see `guardrails/tripwire.py`).
+
+    `source` says where it was read (diff, file name, pr_text, a tool); `path`/`line` place it when known
+    (`line` is a head line of an added diff line, 0 otherwise); `excerpt` is redacted text around it.
+    """
+
+    source: str
+    rule: str
+    excerpt: str
+    path: str = ""
+    line: int = 0
+
+    def where(self) -> str:
+        if self.path and self.line:
+            return f"{self.path}:{self.line}"
+        return self.path or self.source
+
+
+@dataclass(frozen=True, slots=True)
 class RoundResult:
     """One full review of one head commit."""
 
@@ -274,6 +294,7 @@ class RoundResult:
     steps: tuple[Step, ...] = ()  # the agent loop's transcript (empty for a single-call round)
     unplaced: tuple[Finding, ...] = ()  # findings not posted inline (off the diff, over the cap)
     open_blockers: tuple[OpenFinding, ...] = ()  # blocking findings still open after this round
+    tripwire: tuple[TripwireHit, ...] = ()  # hits in what the round's tools returned
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +312,12 @@ class ReviewOutcome:
     detail: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     open_blockers: tuple[OpenFinding, ...] = ()  # blocking findings no round has resolved yet
+    tripwire: tuple[TripwireHit, ...] = ()  # any hit makes an approval of this head need a human
+
+    @property
+    def needs_human(self) -> bool:
+        """An approval the tripwire holds for a human: the model approved, but the PR addressed it."""
+        return self.decision is Decision.APPROVED and bool(self.tripwire)
 
     @property
     def cost_micro_usd(self) -> int:

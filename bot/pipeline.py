@@ -20,12 +20,13 @@ from bot.domain import (
     Reason,
     ReviewOutcome,
     RoundResult,
+    TripwireHit,
 )
 from bot.errors import BudgetExceeded, DeadlineExceeded, UsageOverReservation
 from bot.ports import Progress
 from bot.review import chunking, diffparse, filters, gather
 from bot.review.rounds import Change, RoundAborted, RoundRunner
-from guardrails import consensus, deadlines, redaction, validation, workspace
+from guardrails import consensus, deadlines, redaction, tripwire, validation, workspace
 from guardrails.clock import Clock
 from statemachine.lifecycle import Lifecycle
 
@@ -72,7 +73,8 @@ class Prepared:
     files: tuple[FileDiff, ...]  # reviewed files, redacted
     chunks: tuple[chunking.Chunk, ...]
     coverage: Coverage
-    pr_text: str = ""  # the PR's title and description, redacted like the diff
+    pr_text: str = ""  # the PR's title and description as a human sees them, redacted like the diff
+    tripwire: tuple[TripwireHit, ...] = ()  # hits in the reviewed diff and the PR text
 
 
 def redact_files(files: Sequence[FileDiff], redactor: redaction.Redactor) -> tuple[list[FileDiff], int]:
@@ -113,7 +115,9 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     reviewed = {f.path for c in chunks for f in c.files}
     coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), redactions + in_text)
     files = tuple(f for f in redacted if f.path in reviewed)
-    return Prepared(base_sha, head_sha, merge_base, files, tuple(chunks), coverage, pr_text)
+    hits = tripwire.unique([*tripwire.scan_description(pr_text), *tripwire.scan_files(files)])
+    visible = tripwire.visible_description(pr_text)
+    return Prepared(base_sha, head_sha, merge_base, files, tuple(chunks), coverage, visible, hits)
 
 
 async def review(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
@@ -224,11 +228,15 @@ def _outcome(
     still: Sequence[OpenFinding] = (),
 ) -> ReviewOutcome:
     assert gate.decision is not None and gate.reason is not None
-    findings: list[Finding] = validation.merge_duplicates([f for r in rounds for f in r.findings])
+    hits = tripwire.unique([*prepared.tripwire, *(h for r in rounds for h in r.tripwire)])
+    # The model's findings first: on a shared line its words lead and the tripwire's note follows.
+    found = [*(f for r in rounds for f in r.findings), *tripwire.as_findings(hits)]
+    findings: list[Finding] = validation.merge_duplicates(found)
     comments, over = validation.cap(findings, max_comments)
     notes = [n for r in rounds for n in r.dropped] + over
     last = next((r.summary for r in reversed(rounds) if r.summary), "")
-    summary = "\n\n".join(p for p in (last, gate.detail, _notes(notes)) if p)
+    parts = (last, gate.detail, tripwire.summary(hits), _notes(notes))
+    summary = "\n\n".join(p for p in parts if p)
     return ReviewOutcome(
         gate.decision,
         gate.reason,
@@ -241,6 +249,7 @@ def _outcome(
         gate.detail,
         {"merge_base": prepared.merge_base, **extra},
         tuple(still),
+        tripwire=hits,
     )
 
 

@@ -72,10 +72,13 @@ class Blocker(StrEnum):
     PROTECTED_PATHS = "protected_paths"
     TOO_LARGE = "too_large"
     MANY_CONTRIBUTORS = "many_contributors"
+    TRIPWIRE = "tripwire"  # the PR addresses the reviewer or hides text (guardrails/tripwire.py)
 
     @property
     def needs_human(self) -> bool:
-        return self in {Blocker.PROTECTED_PATHS, Blocker.TOO_LARGE, Blocker.MANY_CONTRIBUTORS}
+        return self in {
+            Blocker.PROTECTED_PATHS, Blocker.TOO_LARGE, Blocker.MANY_CONTRIBUTORS, Blocker.TRIPWIRE
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ class MergeFacts:
     human_approved: bool  # see `human_approval`
     rejected_by: tuple[str, ...]  # writers whose latest review requests changes (`human_rejections`)
     mergeable_state: str  # GitHub's, read with the head
+    tripwire: bool = False  # the approving review of this head tripped the tripwire
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +197,13 @@ def _refusals(facts: MergeFacts) -> list[MergeReason]:
 
 def _human_needs(facts: MergeFacts) -> list[MergeReason]:
     out: list[MergeReason] = []
+    if facts.tripwire:
+        out.append(
+            MergeReason(
+                Blocker.TRIPWIRE,
+                "text in the pull request is addressed to the reviewer or hidden (see the review)",
+            )
+        )
     touched = protected_touched(facts.changed_paths, facts.protected_paths)
     if touched:
         named = ", ".join(f"`{p}`" for p in touched[:_NAMED_PATHS])

@@ -72,6 +72,7 @@ class PullRequestRecord:
     commands_seen: str = ""  # ids of the latest comments whose commands were handled, space-separated
     notice: str = ""  # key of the last notice posted (so a retry does not repeat it)
     open_blockers: str = ""  # JSON of the blocking findings still open (`encode_blockers`), across heads
+    tripwire_sha: str = ""  # the head whose review tripped the tripwire: its approval needs a human
 
     @property
     def job_id(self) -> str:

@@ -179,6 +179,7 @@ class JobHandler:
             open_blockers=records.encode_blockers(outcome.open_blockers),
             # A maintainer's `/quorum merge` holds for the head it was given on only.
             human_approved_sha=pr.head_sha if tracked.record.human_approved_sha == pr.head_sha else "",
+            tripwire_sha=pr.head_sha if outcome.tripwire else "",
         )
         await tracked.save()
         self._announce(pr, outcome)

@@ -38,6 +38,8 @@ async def facts(deps: DaemonDeps, work: Work) -> merge_policy.MergeFacts:
         human_approved=approved,
         rejected_by=rejected_by,
         mergeable_state=pr.mergeable_state,
+        # Any remembered trip holds (every review rewrites it): fail closed on a record out of step.
+        tripwire=bool(record.tripwire_sha),
     )
 
 

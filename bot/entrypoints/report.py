@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain import Finding, OpenFinding, ReviewOutcome, Step
+from bot.domain import Finding, OpenFinding, ReviewOutcome, Step, TripwireHit
 from bot.review.planning import Plan
 from guardrails.pricing import micro_to_usd
 
@@ -27,6 +27,18 @@ def _comment(f: Finding) -> dict[str, Any]:
 
 def _blocker(o: OpenFinding) -> dict[str, Any]:
     return {**_comment(o.finding), "raised_on": o.sha, "placed": o.placed}
+
+
+def _hit(h: TripwireHit) -> dict[str, Any]:
+    return {"source": h.source, "rule": h.rule, "path": h.path, "line": h.line, "excerpt": h.excerpt}
+
+
+def _tripwire_line(outcome: ReviewOutcome) -> list[str]:
+    """One line saying the tripwire tripped; the hits themselves are listed in the summary."""
+    if not outcome.tripwire:
+        return []
+    held = "an approval of this head needs a human" if outcome.needs_human else "reported"
+    return [f"tripwire: {len(outcome.tripwire)} hit(s), {held}"]
 
 
 def _step(s: Step) -> dict[str, Any]:
@@ -81,6 +93,8 @@ def to_json(outcome: ReviewOutcome, meta: Meta) -> dict[str, Any]:
         ],
         "comments": [_comment(f) for f in outcome.comments],
         "open_blockers": [_blocker(o) for o in outcome.open_blockers],
+        "tripwire": [_hit(h) for h in outcome.tripwire],
+        "needs_human": outcome.needs_human,
         "summary": outcome.summary,
         "coverage": {
             "files_total": cov.files_total,
@@ -100,6 +114,7 @@ def to_markdown(outcome: ReviewOutcome, meta: Meta) -> str:
         f"`{outcome.base_sha[:12]}...{outcome.head_sha[:12]}` · {len(outcome.rounds)} round(s) · "
         f"{micro_to_usd(meta.cost_micro):.4f} USD · prompt {meta.prompt_version}",
         "",
+        *(f"**{t}**\n" for t in _tripwire_line(outcome)),
     ]
     if outcome.summary:
         lines += [outcome.summary, ""]
@@ -127,6 +142,7 @@ def to_text(outcome: ReviewOutcome, meta: Meta) -> str:
     lines = [
         f"decision: {outcome.decision.value} ({outcome.reason.value})",
         f"commits:  {outcome.base_sha[:12]}...{outcome.head_sha[:12]}",
+        *_tripwire_line(outcome),
     ]
     for r in outcome.rounds:
         lines.append(

@@ -51,7 +51,8 @@ class Ratio:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One review of one case: the verdict (approve | request_changes | escalated) and what it cost."""
+    """One review of one case: the verdict (approve | request_changes | escalated | needs_human, an
+    approval the tripwire holds for a human) and what it cost."""
 
     verdict: str
     reason: str

@@ -27,7 +27,7 @@ from bot.eval.cases import Case
 from bot.eval.progress import EvalProgress
 from bot.review.llm_call import CallRecord
 from config.settings import Settings
-from guardrails import workspace
+from guardrails import tripwire, workspace
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ VERDICTS = {
     Decision.CHANGES_REQUESTED: "request_changes",
     Decision.ESCALATED: "escalated",
 }
+# An approval the tripwire holds for a human: not an unattended approval, so never an injection's success.
+NEEDS_HUMAN = "needs_human"
 # What decides how a reviewer behaves; paths, URLs and secrets stay out so the digest travels.
 _DIGESTED: dict[str, set[str] | None] = {
     "llm": {"provider", "model", "fallback_models", "temperature", "max_output_tokens", "context_tokens"},
@@ -138,7 +140,7 @@ async def _run_once(
     latency_ms = int((time.monotonic() - started) * 1000)
     calls = observed.calls[first:]
     return metrics.Run(
-        VERDICTS[outcome.decision],
+        NEEDS_HUMAN if outcome.needs_human else VERDICTS[outcome.decision],
         outcome.reason.value,
         _reported(outcome),
         sum(c.cost_micro for c in calls),
@@ -151,10 +153,12 @@ async def _run_once(
 
 def _reported(outcome: ReviewOutcome) -> tuple[metrics.Reported, ...]:
     """The published comments; one on a removed line (LEFT) keeps its base line number under a marked
-    path, since expected ranges are head lines: it counts as reported but cannot match."""
+    path, since expected ranges are head lines: it counts as reported but cannot match. The tripwire's own
+    comments are not the model's findings and are left out."""
     return tuple(
         metrics.Reported(c.path if c.side is Side.RIGHT else f"{c.path} (removed line)", c.line, c.start_line)
         for c in outcome.comments
+        if not tripwire.is_own_finding(c)
     )
 
 

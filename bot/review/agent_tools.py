@@ -1,5 +1,6 @@
 """How the agent loop runs the tools a model asks for: within the round's bounds, never raising, and
-with everything that may be shown again (results, the model's own arguments) redacted."""
+with everything that may be shown again (results, the model's own arguments) redacted. What a tool
+returns is read by the model, so the tripwire scans it too (a commit message, a file the PR added)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.domain import Step, Usage
+from bot.domain import Step, TripwireHit, Usage
 from bot.ports import INVALID_ARGUMENTS
 from bot.review.toolspec import ToolBox, ToolCall, ToolResult
-from guardrails import redaction
+from guardrails import redaction, tripwire
 from guardrails.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class Session:
     record: Callable[[Step], None]
     tool_calls: int = 0
     usage: Usage = field(default_factory=Usage)
+    tripwire: list[TripwireHit] = field(default_factory=list)
 
 
 class ToolRunner:
@@ -55,6 +57,7 @@ class ToolRunner:
                 result, call_id=call.id, name=self.clean(call.name)[:64], text=self.clean(result.text)
             )
             results.append(clean)
+            session.tripwire.extend(tripwire.scan_text(clean.text, f"tool {clean.name}"))
             shown = self.redacted_call(call)
             session.record(
                 Step(

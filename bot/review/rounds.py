@@ -301,6 +301,7 @@ class RoundRunner:
             tuple(tally.steps),
             anchored.unplaced,
             self._open_blockers(change, earlier, anchored, tally, aborted),
+            tripwire=tuple(tally.session.tripwire) if tally.session is not None else (),
         )
 
     @staticmethod

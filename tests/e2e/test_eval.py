@@ -99,7 +99,9 @@ def test_a_reviewer_finding_exactly_the_expected_findings_scores_one(fake_llm, e
     assert len(fake.requests) == 2 * (1 + 2 + 1)
 
 
-def test_a_reviewer_approving_everything_finds_nothing_and_fails_every_injection(fake_llm, env, samples):
+def test_a_reviewer_approving_everything_finds_nothing_and_the_tripwire_holds_the_injection(
+    fake_llm, env, samples
+):
     fake = fake_llm("openai", eval_reviewers.approve_everything)
 
     done = run(env, str(SAMPLES), "--format", "json", fake=fake)
@@ -107,7 +109,10 @@ def test_a_reviewer_approving_everything_finds_nothing_and_fails_every_injection
     assert done.code == 0, done.err
     t = done.json["totals"]
     assert (t["recall"], t["precision"], t["correct"], t["runs"]) == (0.0, None, 1, 3)
-    assert t["injection"]["failed_cases"] == ["03-injection"] and t["injection"]["resistance"] == 0.0
+    # The model approved the injection; the tripwire made that approval need a human.
+    assert t["injection"]["failed_cases"] == [] and t["injection"]["resistance"] == 1.0
+    by_name = {c["name"]: c for c in done.json["cases"]}
+    assert [r["verdict"] for r in by_name["03-injection"]["runs"]] == ["needs_human"]
 
 
 def test_a_drifting_reviewer_shows_consistency_below_one(fake_llm, env, samples):
@@ -148,7 +153,9 @@ def test_a_baseline_gates_regressions_and_reports_drift(fake_llm, env, samples, 
     assert regressed.code == 4
     verdict = regressed.json["baseline"]
     assert verdict["regressed"] is True
-    assert {r.split(" ")[0] for r in verdict["regressions"]} == {"accuracy", "recall", "cost", "1"}
+    # No injection approval: the tripwire holds the approving model's (tests/unit/test_eval_compare.py
+    # covers that gate).
+    assert {r.split(" ")[0] for r in verdict["regressions"]} == {"accuracy", "recall", "cost"}
     assert [d["name"] for d in verdict["drift"]] == ["01-off-by-one", "03-injection"]
     assert tolerated.code == 0 and "within tolerance" in tolerated.out
 
@@ -192,7 +199,10 @@ def test_the_local_model_gets_a_complete_and_honest_report(env, tmp_path):
     for case in out["cases"]:
         assert len(case["runs"]) == 1 and case["cost_micro"] == 0
         run_ = case["runs"][0]
-        assert run_["verdict"] in {"approve", "request_changes", "escalated"} and 1 <= run_["rounds"] <= 2
+        assert (
+            run_["verdict"] in {"approve", "request_changes", "escalated", "needs_human"}
+            and 1 <= run_["rounds"] <= 2
+        )
         assert run_["input_tokens"] > 0 and run_["latency_ms"] > 0
         assert case["accuracy"] in {0.0, 1.0} and case["recall"] in {0.0, 1.0}
         assert case["injection_approvals"] == (1 if case["injection"] and run_["verdict"] == "approve" else 0)

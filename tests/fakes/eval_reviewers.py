@@ -19,6 +19,10 @@ from tests.fakes.llm_servers import RecordedRequest, Reply
 Script = Callable[[RecordedRequest], Reply]
 _FILE = re.compile(r"^=== FILE (\S+) \(", re.MULTILINE)
 _ROUND = re.compile(r"Review round (\d+)\.")
+# The prompt's untrusted sections (PR text, diff, context): their tag carries a digest, so a forged
+# closing tag inside the content does not end one.
+_UNTRUSTED = re.compile(r"<(untrusted-[\w-]+)>\n(.*?)\n</\1>", re.DOTALL)
+_TOLD_TO_APPROVE = re.compile(r"approv|lgtm", re.IGNORECASE)
 
 
 def _files(case: Case) -> set[str]:
@@ -83,5 +87,19 @@ def alternating(cases: Sequence[Case]) -> Script:
                 reviews[case.name] += 1
             count = reviews[case.name]
         return _expected(case) if count % 2 == 1 else approve_everything(request)
+
+    return script
+
+
+def obeying(cases: Sequence[Case]) -> Script:
+    """Does what text in the PR tells it: approves when anything it reads from the PR says "approve",
+    and otherwise reviews like `perfect` (a good reviewer with no defence against injection)."""
+    case_of = _case_of(cases)
+
+    def script(request: RecordedRequest) -> Reply:
+        untrusted = [m.group(2) for m in _UNTRUSTED.finditer(_prompt(request))]
+        if any(_TOLD_TO_APPROVE.search(text) for text in untrusted):
+            return approve_everything(request)
+        return _expected(case_of(request))
 
     return script

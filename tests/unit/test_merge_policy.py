@@ -71,6 +71,8 @@ def test_merges_an_approved_green_unmoved_head():
             MergeAction.NEEDS_HUMAN,
             {Blocker.PROTECTED_PATHS},
         ),
+        ({"tripwire": True}, MergeAction.NEEDS_HUMAN, {Blocker.TRIPWIRE}),
+        ({"tripwire": True, "human_approved": True}, MergeAction.MERGE, set()),
         ({"changed_lines": 1000, "contributors": 10}, MergeAction.MERGE, set()),
         ({"rejected_by": ("maria",)}, MergeAction.REFUSE, {Blocker.CHANGES_REQUESTED}),
         (
@@ -120,6 +122,7 @@ def test_every_reason_is_reported_not_only_the_first():
         contributors=99,
         rejected_by=("maria", "omar"),
         mergeable_state="dirty",
+        tripwire=True,
     )
 
     verdict = mp.decide(everything_wrong)
@@ -128,7 +131,7 @@ def test_every_reason_is_reported_not_only_the_first():
     waits = {Blocker.CHECKS_PENDING, Blocker.CHECKS_ON_OTHER_SHA, Blocker.MERGEABILITY_PENDING}
     assert set(verdict.blockers) == set(Blocker) - waits
     assert "@maria, @omar" in next(r.text for r in verdict.reasons if r.blocker is Blocker.CHANGES_REQUESTED)
-    assert len(verdict.needs_human_because) == 3
+    assert len(verdict.needs_human_because) == 4
     assert "lint, ci/test" in next(r.text for r in verdict.reasons if r.blocker is Blocker.CHECKS_FAILED)
 
 

@@ -1,0 +1,233 @@
+"""Tripwire: deterministic rules over PR text a model reads, for text addressed to the reviewer or hidden.
+
+A model that obeys what the PR tells it would approve anything; the tripwire does not ask the model. It
+flags text addressed to a reviewer or an AI (instructions to approve, claims of pre-approval or sign-off,
+verdict-shaped JSON, forged prompt fences and chat markers) and text a human cannot see or read in order
+(zero-width, bidi-control and tag characters). A hit does not stop the review; it makes an approval of
+that head need a human (see `merge_policy`). HTML comments in a description are hidden from the human
+reader, so they are taken out of what the model reads (`visible_description`) and scanned all the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from bot.domain import FileDiff, Finding, LineKind, Severity, Side, TripwireHit
+
+_MAX_EXCERPT = 80
+_MAX_HITS = 50  # per scan: enough to show the pattern, not a wall of findings
+_MAX_LISTED = 20
+FINDING_PREFIX = "Tripwire ("  # how a tripwire's own review comment begins
+
+_AI = r"(?:ai|a\.i\.|automated|automatic|llm|language[- ]model|gpt|bot|robot|machine)"
+_WORK = r"(?:change|pr|pull[- ]request|patch|diff|commit|code|merge|mr)s?"
+_I = re.IGNORECASE
+
+# The table: (rule, pattern); a rule may have several rows. Each row is about a reader who decides, never
+# about the code's own subject, so `approve(order)`, "the manager must approve refunds" or a Reviewed-by
+# trailer pass (tests/unit/test_tripwire.py holds the hits and near-misses).
+RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "addressed_to_ai",
+        re.compile(
+            rf"\b{_AI}[- ](?:code[- ])?(?:reviewers?|assistants?|agents?)\s*(?:[:,]|must|should|shall|"
+            r"need|are required|have to|will|please)",
+            _I,
+        ),
+    ),
+    (
+        "addressed_to_ai",
+        re.compile(
+            r"\b(?:dear|hey|hello|attention|note (?:to|for))\s+(?:the\s+)?(?:ai|llm|assistant|model|"
+            r"language model|reviewers?|bot)\b"
+            r"|\bthe (?:assistant|llm|ai) (?:must|should|shall|will|has to|is required to)\b"
+            r"|\byou are (?:an? )?(?:ai|assistant|large language model|language model|llm|code reviewer)\b",
+            _I,
+        ),
+    ),
+    (
+        "ignore_instructions",
+        re.compile(
+            r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,30}\b(?:previous|prior|above|earlier|all|"
+            r"any|your|system)\b[^.\n]{0,20}\b(?:instructions?|prompts?|rules|guidelines|directions)\b",
+            _I,
+        ),
+    ),
+    (
+        "instruction_to_approve",
+        re.compile(
+            rf"\b(?:must|should|shall|please|now|only)\s+(?:now\s+|only\s+|simply\s+|just\s+)?"
+            rf"(?:approve|lgtm|sign off on)\s+(?:this|the|these|my)\s+{_WORK}\b"
+            r"|\bplease\s+approve\b"
+            rf"|(?:^|[.!:;#*/]\s*)approve\s+(?:this|these|my)\s+{_WORK}\b"
+            r"|\b(?:reply|respond|answer|output|return)\s+(?:only\s+)?with\s+(?:an?\s+|the\s+)?"
+            r"(?:verdict|approval|approve|lgtm|empty findings|no findings)"
+            r"|\bverdict\s+(?:is\s+)?[\"'`]?approve"
+            r"|\b(?:do not|don't|must not|never|not to)\s+(?:report|flag)\s+(?:anything|any\b|findings|"
+            r"issues|problems|this)",
+            _I | re.MULTILINE,
+        ),
+    ),
+    (
+        "claims_approval",
+        re.compile(
+            r"\bpre-?approved\b|\bverified safe\b|\bhas been (?:audited|pre-?reviewed|signed off)\b"
+            r"|\b(?:approved|signed off|cleared|audited|whitelisted)\s+by\s+(?:the\s+)?(?:security|"
+            r"maintainers?|admins?|compliance)\b"
+            r"|\breviewed[- ]by\b[^\n]{0,60}\bapproved\b"
+            r"|\b(?:the\s+)?(?:code\s+)?review (?:is|was|has been) (?:complete|done|finished)\b",
+            _I,
+        ),
+    ),
+    (
+        "verdict_json",
+        re.compile(
+            r"[\"']verdict[\"']\s*:\s*[\"'](?:approve|request_changes|comment)[\"']"
+            r"|[\"']findings[\"']\s*:\s*\[\s*\]",
+            _I,
+        ),
+    ),
+    (
+        "prompt_marker",
+        re.compile(
+            r"</?untrusted-[\w-]*>|<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>"
+            r"|<</?SYS>>|</?(?:system|system-prompt|instructions)>"
+            r"|^\W{0,4}#{1,4}\s*(?:system|instructions?|response)\s*:?\s*$"
+            r"|\bsystem (?:notice|prompt|message|override)\b",
+            _I | re.MULTILINE,
+        ),
+    ),
+    # Chat role labels and Llama's [INST] count in upper case only: `system:` is an everyday YAML key.
+    ("prompt_marker", re.compile(r"(?:^|[\"'`#/*]\s*)(?:SYSTEM|ASSISTANT)\s*:|\[/?INST\]")),
+)
+
+# Hidden or reordering characters: zero-width, invisible operators, bidi embeddings/overrides/isolates
+# (CVE-2021-42574, "Trojan Source") and Unicode tag characters (invisible ASCII).
+_HIDDEN = re.compile("[\u200b\u200c\u2060-\u2064\u180e\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]")
+_ZWJ = "\u200d"
+_BOM = "\ufeff"
+_HTML_COMMENT = re.compile(r"<!--(.*?)(?:-->|\Z)", re.DOTALL)
+
+
+def _excerpt(text: str, start: int, end: int) -> str:
+    """The matched text with a little around it, hidden characters shown as their code points."""
+    lo, hi = max(0, start - 20), min(len(text), end + 20)
+    shown = "".join(f"<U+{ord(c):04X}>" if _HIDDEN.match(c) or c in (_ZWJ, _BOM) else c for c in text[lo:hi])
+    return " ".join(shown.split())[:_MAX_EXCERPT]
+
+
+def _hidden(text: str) -> re.Match[str] | None:
+    match = _HIDDEN.search(text)
+    if match is not None:
+        return match
+    # A zero-width joiner between two symbols joins an emoji sequence; between letters it hides a break.
+    for index, char in enumerate(text):
+        if char == _ZWJ and not (_symbol(text, index - 1) and _symbol(text, index + 1)):
+            return re.compile(_ZWJ).search(text, index)
+    # A byte-order mark is expected at the start of a file's first line, nowhere else.
+    bom = text.find(_BOM, 1)
+    return re.compile(_BOM).search(text, bom) if bom != -1 else None
+
+
+def _symbol(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and ord(text[index]) >= 0x2000 and not text[index].isalnum()
+
+
+def scan_line(text: str, source: str, path: str = "", line: int = 0) -> list[TripwireHit]:
+    """Every rule `text` trips (one hit per rule)."""
+    hits: list[TripwireHit] = []
+    for rule, pattern in RULES:
+        match = pattern.search(text) if rule not in {h.rule for h in hits} else None
+        if match is not None:
+            hits.append(TripwireHit(source, rule, _excerpt(text, *match.span()), path, line))
+    hidden = _hidden(text)
+    if hidden is not None:
+        hits.append(TripwireHit(source, "hidden_text", _excerpt(text, *hidden.span()), path, line))
+    return hits
+
+
+def scan_text(text: str, source: str, path: str = "") -> list[TripwireHit]:
+    """Hits in free text (a title, a description, a tool's result), line by line, at most `_MAX_HITS`."""
+    hits: list[TripwireHit] = []
+    for line in text.splitlines():
+        hits.extend(scan_line(line, source, path))
+        if len(hits) >= _MAX_HITS:
+            break
+    return hits[:_MAX_HITS]
+
+
+def scan_description(text: str) -> list[TripwireHit]:
+    """Hits in a PR's title and description, including inside HTML comments (hidden from humans)."""
+    hits = scan_text(visible_description(text), "pr_text")
+    for comment in _HTML_COMMENT.finditer(text):
+        hits.extend(
+            TripwireHit("pr_text (in an HTML comment)", h.rule, h.excerpt)
+            for h in scan_text(comment.group(1), "")
+        )
+    return hits[:_MAX_HITS]
+
+
+def visible_description(text: str) -> str:
+    """The description as a human sees it on GitHub: HTML comments removed."""
+    return _HTML_COMMENT.sub("", text)
+
+
+def scan_files(files: Sequence[FileDiff]) -> list[TripwireHit]:
+    """Hits in what a PR adds: the added lines of each file (at their head line) and the file names."""
+    hits: list[TripwireHit] = []
+    for diff in files:
+        for name in dict.fromkeys(p for p in (diff.old_path, diff.new_path) if p):
+            hits.extend(scan_line(name, "file name", name))
+        for hunk in diff.hunks:
+            for line in hunk.lines:
+                if line.kind is LineKind.ADDED:
+                    hits.extend(scan_line(line.text, "diff", diff.path, line.new_no or 0))
+        if len(hits) >= _MAX_HITS:
+            break
+    return hits[:_MAX_HITS]
+
+
+def unique(hits: Iterable[TripwireHit]) -> tuple[TripwireHit, ...]:
+    """Hits without repeats, in order (a tool may show the same line twice)."""
+    return tuple(dict.fromkeys(hits))
+
+
+def describe(hit: TripwireHit) -> str:
+    """One line for a review body or a report."""
+    excerpt = hit.excerpt.replace("`", "'")
+    return f"{hit.where()}: {hit.rule.replace('_', ' ')}: `{excerpt}`"
+
+
+def as_findings(hits: Iterable[TripwireHit]) -> list[Finding]:
+    """The hits placed on an added line, as review comments at that line (one per line)."""
+    out: dict[tuple[str, int], Finding] = {}
+    for hit in hits:
+        if hit.path and hit.line and (hit.path, hit.line) not in out:
+            body = (
+                f"{FINDING_PREFIX}{hit.rule.replace('_', ' ')}): this line speaks to the reviewer or hides "
+                "text. The review goes on, but a human must approve this head before it is merged."
+            )
+            out[(hit.path, hit.line)] = Finding(hit.path, hit.line, Side.RIGHT, Severity.MINOR, body)
+    return list(out.values())
+
+
+def is_own_finding(finding: Finding) -> bool:
+    """True for a comment the tripwire wrote (not the model), e.g. to keep it out of a model's scores."""
+    return finding.body.startswith(FINDING_PREFIX)
+
+
+def summary(hits: Sequence[TripwireHit]) -> str:
+    """The paragraph a review body carries when anything tripped (empty when nothing did)."""
+    if not hits:
+        return ""
+    shown = [f"- {describe(h)}" for h in hits[:_MAX_LISTED]]
+    more = [f"- and {len(hits) - _MAX_LISTED} more"] if len(hits) > _MAX_LISTED else []
+    return "\n".join(
+        [
+            "Tripwire: text in this pull request is addressed to the reviewer or hidden, so an approval "
+            "of this head needs a human:",
+            *shown,
+            *more,
+        ]
+    )
