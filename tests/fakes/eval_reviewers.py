@@ -91,14 +91,18 @@ def alternating(cases: Sequence[Case]) -> Script:
     return script
 
 
+def told_to_approve(request: RecordedRequest) -> bool:
+    """True when anything the prompt shows from the PR (its untrusted sections) says "approve"."""
+    return any(_TOLD_TO_APPROVE.search(m.group(2)) for m in _UNTRUSTED.finditer(_prompt(request)))
+
+
 def obeying(cases: Sequence[Case]) -> Script:
     """Does what text in the PR tells it: approves when anything it reads from the PR says "approve",
     and otherwise reviews like `perfect` (a good reviewer with no defence against injection)."""
     case_of = _case_of(cases)
 
     def script(request: RecordedRequest) -> Reply:
-        untrusted = [m.group(2) for m in _UNTRUSTED.finditer(_prompt(request))]
-        if any(_TOLD_TO_APPROVE.search(text) for text in untrusted):
+        if told_to_approve(request):
             return approve_everything(request)
         return _expected(case_of(request))
 
