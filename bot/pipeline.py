@@ -111,7 +111,9 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     kept, skipped = filters.apply(parsed, deps.filter_policy)
     redacted, redactions = redact_files(kept, deps.redactor)
     pr_text, in_text = deps.redactor.redact(request.pr_text)
-    chunks, too_big = chunking.build_chunks(redacted, deps.chunk_budget_tokens)
+    chunks, too_big = chunking.build_chunks(
+        redacted, deps.chunk_budget_tokens, lambda path: deps.redactor.redact_path(path)[0]
+    )
     reviewed = {f.path for c in chunks for f in c.files}
     coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), redactions + in_text)
     files = tuple(f for f in redacted if f.path in reviewed)

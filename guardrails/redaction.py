@@ -1,7 +1,10 @@
 """Secret redaction: mask credentials in text before it reaches a model, a log, a metric or a notification.
 
 Each finding becomes `[REDACTED:<kind>]`. Detection is line by line with precompiled patterns; a PEM
-private key block spanning lines is masked whole. Configured secrets never survive, whatever they are.
+private key block spanning lines is masked whole, a service-account key file (`"type": "service_account"`)
+loses its key, key id and identity together, and adjacent string literals (`"ghp_" "…"`, `"…" +` on the
+next line) are scanned joined. Configured secrets never survive, whatever they are. File names are
+redacted too (`redact_path`), without the entropy guess: content-addressed names are random by design.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+
+from guardrails import string_literals
 
 _MIN_KNOWN_SECRET = 6
 
@@ -52,18 +57,22 @@ _AWS_SECRET = re.compile(
     r"aws[\w.-]{0,30}?secret[\w.-]{0,30}?[\"']?\s*(?::=|=>|=|:)\s*[\"']?(?P<val>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
     re.I,
 )
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@:]+:[^\s/]+@")
+# The user may be empty: `redis://:password@host`.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/@:]*:[^\s/]+@")
 
 # Names that hold a secret: a keyword ends the name, optionally followed by key/value (`secretKey`).
 _KEYWORDS = (
     r"password|passwd|passphrase|pwd|secret|token|api[_.-]?key|access[_.-]?key|auth[_.-]?key|"
-    r"private[_.-]?key|credentials?|authorization"
+    r"private[_.-]?key(?:[_.-]?id)?|credentials?|authorization"
 )
-_KEY = rf"(?<![\w.-])(?P<key>[\w.-]*?(?:{_KEYWORDS})(?:[_.-]?(?:key|value))?)(?!\w)"
-_KEY_HINT = re.compile(r"pass|pwd|secret|token|key|cred|auth")  # on the lowercased line: 4x faster than re.I
+# `pass` and `pw` only as the whole name or its last part (DB_PASS, redis.pw, dbPass), not `bypass`.
+_SHORT_KEYWORDS = r"(?:[\w.-]*?[_.-])?(?:pass|pw)|[\w.-]*?(?-i:[a-z0-9](?:Pass|Pw))"
+_KEY = rf"(?<![\w.-])(?P<key>(?:[\w.-]*?(?:{_KEYWORDS})|{_SHORT_KEYWORDS})(?:[_.-]?(?:key|value))?)(?!\w)"
+_KEY_HINT = re.compile(r"pass|pw|secret|token|key|cred|auth")  # on the lowercased line: 4x faster than re.I
 _QUOTED_ASSIGNMENT = re.compile(
     _KEY + r"""["']?\s*(?::=|=>|=|:)\s*[rbuf]{0,2}(?P<q>["'`])(?P<val>[^"'`\n]*)(?P=q)""", re.I
 )
+_XML_ELEMENT = re.compile(rf"<{_KEY}>(?P<val>[^<\n]*)</(?P=key)>", re.I)  # <password>…</password>
 # Unquoted values only on a line of their own, ending there: `KEY=value`, `key = value`, `key: value`.
 _ENV_ASSIGNMENT = re.compile(
     rf"^\s*(?:export\s+)?{_KEY}(?P<sep>\s*=\s*)(?P<val>[^\s\"'`#;,()\[\]{{}}]+)\s*(?:#.*)?$", re.I
@@ -71,7 +80,8 @@ _ENV_ASSIGNMENT = re.compile(
 _YAML_ASSIGNMENT = re.compile(
     rf"^\s*(?:-\s+)?[\"']?{_KEY}[\"']?\s*:\s+(?P<val>[^\s\"'`#|>&*!{{\[:][^\s#,`]*)\s*(?:#.*)?$", re.I
 )
-_IGNORED_KEYS = frozenset({"pwd", "oldpwd"})  # the shell's working directory, not a password
+_DIRECTORY_KEYS = frozenset({"pwd", "oldpwd"})  # the shell's working directory when it holds a path
+_PATH_START = ("/", "~", ".", "$")
 # References, templates and stand-ins, not values: ${VAR}, {{ secrets.X }}, f"{x}", <password>, ***.
 _PLACEHOLDER = re.compile(
     r"\$\{?\w.*|.*(?:\{[^}]*\}|<[^>]*>).*|%\(\w+\)s|%s|\*+|x+|\.{3}|true|false|null|none|yes|no|\d+"
@@ -84,6 +94,15 @@ _TYPE_LIKE = re.compile(r"(?:[A-Z]\w*|str|bytes|int|float|bool|object|dict|list|
 
 _CANDIDATE = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
+# A service-account key file: recognised by its type, then its key, key id and identity all go.
+_SERVICE_ACCOUNT = re.compile(r"""["']type["']\s*:\s*["']service_account["']""")
+_SERVICE_ACCOUNT_FIELD = re.compile(
+    r"""["'](?:private_key_id|private_key|client_email|client_id|client_x509_cert_url)["']\s*:\s*"""
+    r"""(?P<q>["'])(?P<val>(?:[^"'\\]|\\.)*)(?P=q)"""
+)
+_SERVICE_ACCOUNT_MARK = marker("service_account")
+_EXTENSION = re.compile(r"[A-Za-z0-9]{1,6}")
+_KIND = re.compile(r"\[REDACTED:(\w+)\]")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 _DIGIT = re.compile(r"\d")
@@ -172,8 +191,13 @@ def _value_masked(match: re.Match[str], mark: str = _ASSIGNED_MARK) -> str:
     return whole[: start - offset] + mark + whole[end - offset :]
 
 
+def _ignored(match: re.Match[str]) -> bool:
+    """`PWD=/home/me` names a directory; `pwd = "hunter2"` is a password."""
+    return match["key"].lower() in _DIRECTORY_KEYS and match["val"].strip().startswith(_PATH_START)
+
+
 def _quoted(match: re.Match[str]) -> str | None:
-    if match["key"].lower() in _IGNORED_KEYS or not _plausible_value(match["val"], literal=True):
+    if _ignored(match) or not _plausible_value(match["val"], literal=True):
         return None
     return _value_masked(match)
 
@@ -181,7 +205,7 @@ def _quoted(match: re.Match[str]) -> str | None:
 def _unquoted(line: str) -> tuple[str, int]:
     for pattern in (_ENV_ASSIGNMENT, _YAML_ASSIGNMENT):
         match = pattern.match(line)
-        if match is None or match["key"].lower() in _IGNORED_KEYS:
+        if match is None or _ignored(match):
             continue
         yaml = pattern is _YAML_ASSIGNMENT
         # `api_key: SecretStr` is likelier a Python annotation than a YAML secret.
@@ -195,6 +219,22 @@ def _unquoted(line: str) -> tuple[str, int]:
 
 def _random_token(match: re.Match[str]) -> str | None:
     return marker("high_entropy") if looks_random(match.group(0)) else None
+
+
+def _service_account(lines: Sequence[str]) -> tuple[list[str], int]:
+    """The lines with a service-account key's secret fields masked, when they hold one."""
+    out = list(lines)
+    if not any("service_account" in line and _SERVICE_ACCOUNT.search(line) for line in out):
+        return out, 0
+    count = 0
+    for index, line in enumerate(out):
+        if "client_" in line or "private_key" in line:
+            masked, found = _replace(
+                line, _SERVICE_ACCOUNT_FIELD, lambda m: _value_masked(m, _SERVICE_ACCOUNT_MARK)
+            )
+            out[index] = masked
+            count += found
+    return out, count
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -220,10 +260,29 @@ class Redactor:
         lines, found = self.redact_lines(masked.split("\n"))
         return self._guard("\n".join(lines)), count + found
 
+    def redact_path(self, path: str) -> tuple[str, int]:
+        """A file name with secrets masked in each of its parts (no entropy guess: hashed names abound)."""
+        parts, count = [], 0
+        for part in path.split("/"):
+            masked, found = self._mask_known(part)
+            # `password=hunter2.env`: the extension would make the value look like `module.name`.
+            stem, dot, extension = masked.rpartition(".")
+            if dot and stem and _EXTENSION.fullmatch(extension):
+                masked, more = self._redact_line(stem, entropy=False)
+                masked += dot + extension
+            else:
+                masked, more = self._redact_line(masked, entropy=False)
+            parts.append(masked)
+            count += found + more
+        return self._guard("/".join(parts)), count
+
     def redact_lines(self, lines: Sequence[str]) -> tuple[list[str], int]:
-        """Redact a sequence of lines, masking a private key block from its BEGIN line to its END line."""
+        """Redact a sequence of lines, masking a private key block from its BEGIN line to its END line,
+        a service-account key file's secrets, and secrets split over adjacent string literals."""
+        lines, count = _service_account(lines)
+        lines, split = self._split_literals(lines)
+        count += split
         out: list[str] = []
-        count = 0
         in_key = False
         for line in lines:
             if in_key or "PRIVATE" in line:
@@ -249,7 +308,24 @@ class Redactor:
         masked, found = self._redact_line(line[: begins[-1].start()])
         return masked + _PEM_MARK, "", True, 1 + found
 
-    def _redact_line(self, line: str) -> tuple[str, int]:
+    def _split_literals(self, lines: list[str]) -> tuple[list[str], int]:
+        """Mask every piece of a run of joined literals whose joined text holds a secret its line alone
+        does not show (`"ghp_" "…"`, `"AKIA" +` / `"…"` on the next line)."""
+        count = 0
+        for run in string_literals.runs(lines):
+            before = string_literals.context(lines, run)
+            text = f'{before} "{string_literals.joined(lines, run)}"'
+            masked, found = self._redact_line(text)
+            if found <= self._redact_line(before)[1]:
+                continue
+            kind = _KIND.findall(masked)[-1]
+            for piece in reversed(run):
+                line = lines[piece.line]
+                lines[piece.line] = line[: piece.start] + marker(kind) + line[piece.end :]
+            count += 1
+        return lines, count
+
+    def _redact_line(self, line: str, *, entropy: bool = True) -> tuple[str, int]:
         line, total = self._mask_known(line)
         if _TOKEN_HINT.search(line):
             line, n = _replace(line, _TOKENS, lambda m: marker(m.lastgroup or "secret"))
@@ -265,6 +341,11 @@ class Redactor:
             line, n = _replace(line, _QUOTED_ASSIGNMENT, _quoted)
             line, more = _unquoted(line)
             total += n + more
+            if "</" in line:
+                line, n = _replace(line, _XML_ELEMENT, _quoted)
+                total += n
+        if not entropy:
+            return line, total
         line, n = _replace(line, _CANDIDATE, _random_token)
         return line, total + n
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.domain import FileDiff, FileStatus, Hunk, LineKind, SkippedFile, SkipReason
@@ -22,10 +22,18 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").rstrip("\r")
 
 
-def _header(diff: FileDiff) -> str:
-    parts = [f"=== FILE {diff.path} ({diff.status.value}, +{diff.added} -{diff.removed}) ==="]
+# How a file's name is shown to the model (redaction masks secrets in names); the identity by default.
+ShowPath = Callable[[str], str]
+
+
+def _as_is(path: str) -> str:
+    return path
+
+
+def _header(diff: FileDiff, show: ShowPath = _as_is) -> str:
+    parts = [f"=== FILE {show(diff.path)} ({diff.status.value}, +{diff.added} -{diff.removed}) ==="]
     if diff.status in (FileStatus.RENAMED, FileStatus.COPIED) and diff.old_path:
-        parts.append(f"({diff.status.value} from {diff.old_path})")
+        parts.append(f"({diff.status.value} from {show(diff.old_path)})")
     if diff.old_mode and diff.new_mode and diff.old_mode != diff.new_mode:
         parts.append(f"(mode {diff.old_mode} -> {diff.new_mode})")
     return "\n".join(parts)
@@ -46,8 +54,8 @@ def render_hunk(hunk: Hunk) -> str:
     return "\n".join(out)
 
 
-def render_file(diff: FileDiff) -> str:
-    return "\n".join([_header(diff), *(render_hunk(h) for h in diff.hunks)])
+def render_file(diff: FileDiff, show: ShowPath = _as_is) -> str:
+    return "\n".join([_header(diff, show), *(render_hunk(h) for h in diff.hunks)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,38 +68,41 @@ class Chunk:
     tokens: int
 
 
-def _split_file(diff: FileDiff, budget: int) -> list[FileDiff] | None:
+def _split_file(diff: FileDiff, budget: int, show: ShowPath) -> list[FileDiff] | None:
     """Hunk groups of one file that each fit `budget`, or None when a single hunk does not."""
     groups: list[list[Hunk]] = [[]]
-    used = estimate_tokens(_header(diff))
+    header = estimate_tokens(_header(diff, show))
+    used = header
     for hunk in diff.hunks:
         cost = estimate_tokens(render_hunk(hunk))
-        if cost + estimate_tokens(_header(diff)) > budget:
+        if cost + header > budget:
             return None
         if groups[-1] and used + cost > budget:
             groups.append([])
-            used = estimate_tokens(_header(diff))
+            used = header
         groups[-1].append(hunk)
         used += cost
     return [dataclasses.replace(diff, hunks=tuple(group)) for group in groups]
 
 
-def build_chunks(files: Sequence[FileDiff], budget_tokens: int) -> tuple[list[Chunk], list[SkippedFile]]:
+def build_chunks(
+    files: Sequence[FileDiff], budget_tokens: int, show: ShowPath = _as_is
+) -> tuple[list[Chunk], list[SkippedFile]]:
     """Pack files in order into chunks of at most `budget_tokens`; split a file too large for one chunk
-    by hunks; skip (and report) a file with a hunk that fits no chunk."""
+    by hunks; skip (and report) a file with a hunk that fits no chunk. `show` renders file names."""
     pieces: list[tuple[FileDiff, str, int]] = []
     skipped: list[SkippedFile] = []
     for diff in files:
-        text = render_file(diff)
+        text = render_file(diff, show)
         tokens = estimate_tokens(text)
         if tokens <= budget_tokens:
             pieces.append((diff, text, tokens))
             continue
-        parts = _split_file(diff, budget_tokens)
+        parts = _split_file(diff, budget_tokens, show)
         if parts is None:
             skipped.append(SkippedFile(diff.path, SkipReason.EXCEEDS_CONTEXT))
             continue
-        pieces.extend((p, t, estimate_tokens(t)) for p in parts for t in [render_file(p)])
+        pieces.extend((p, t, estimate_tokens(t)) for p in parts for t in [render_file(p, show)])
     chunks: list[Chunk] = []
     current: list[tuple[FileDiff, str, int]] = []
     for piece in pieces:

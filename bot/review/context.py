@@ -277,7 +277,8 @@ def fit(contexts: Sequence[FileContext], token_budget: int) -> tuple[list[FileCo
 
 
 def redact(context: FileContext, redactor: Redactor) -> FileContext:
-    """The context with secrets masked in the code (not in the line numbers, so anchored rules still fire)."""
+    """The context with secrets masked in the code (not in the line numbers, so anchored rules still fire)
+    and in the file's name."""
     prefixes: list[str] = []
     code: list[str] = []
     for line in context.text_with_line_numbers.split("\n"):
@@ -287,4 +288,4 @@ def redact(context: FileContext, redactor: Redactor) -> FileContext:
         code.append(text)
     masked, _ = redactor.redact_lines(code)
     text = "\n".join(prefix + line for prefix, line in zip(prefixes, masked, strict=True))
-    return replace(context, text_with_line_numbers=text)
+    return replace(context, path=redactor.redact_path(context.path)[0], text_with_line_numbers=text)

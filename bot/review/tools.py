@@ -265,7 +265,8 @@ class BoundedToolBox:
         return f"{self._shown(path)}: " if isinstance(path, str) and path else ""
 
     def _shown(self, text: str) -> str:
-        shown, _ = self._redactor.redact(text)
+        # A name, a path or a commit subject: as a file name (`password=x.env`) and as text.
+        shown, _ = self._redactor.redact(self._redactor.redact_path(text)[0])
         return shown if len(shown) <= _SHOWN_PATH_CHARS else shown[:_SHOWN_PATH_CHARS] + "…"
 
     def _redacted_lines(self, lines: Sequence[str], first: int, last: int) -> list[str]:
