@@ -102,6 +102,15 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("prompt_marker", re.compile(r"(?:^|[\"'`#/*]\s*)(?:SYSTEM|ASSISTANT)\s*:|\[/?INST\]")),
 )
 
+# Every row above needs one of these words (lowercased) or a non-ASCII character: a line with none is
+# skipped without running the rows. Keep this list in step with the table (the table test checks it).
+_WORDS = (
+    "review", "assistant", "agent", "dear", "hey", "hello", "attention", "note", "the llm", "the ai",
+    "you are", "instruction", "prompt", "rules", "guideline", "direction", "approv", "lgtm", "sign off",
+    "signed off", "verdict", "finding", "report", "flag", "verified", "has been", "cleared", "audited",
+    "whitelisted", "untrusted", "<|", "sys>>", "system", "response", "[inst", "[/inst",
+)  # fmt: skip
+
 # Hidden or reordering characters: zero-width, invisible operators, bidi embeddings/overrides/isolates
 # (CVE-2021-42574, "Trojan Source") and Unicode tag characters (invisible ASCII).
 _HIDDEN = re.compile("[\u200b\u200c\u2060-\u2064\u180e\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]")
@@ -136,6 +145,10 @@ def _symbol(text: str, index: int) -> bool:
 
 def scan_line(text: str, source: str, path: str = "", line: int = 0) -> list[TripwireHit]:
     """Every rule `text` trips (one hit per rule)."""
+    if text.isascii():
+        lowered = text.lower()
+        if not any(word in lowered for word in _WORDS):
+            return []
     hits: list[TripwireHit] = []
     for rule, pattern in RULES:
         match = pattern.search(text) if rule not in {h.rule for h in hits} else None
