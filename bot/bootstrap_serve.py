@@ -134,7 +134,8 @@ def bind_review(settings: Settings, deps: pipeline.ReviewDeps) -> ReviewFn:
             pr.head_sha,
             pr.base_sha,
             job_id=pr.job_id,
-            pr_text=_pr_text(pr, policy),
+            pr_text="\n\n".join(p for p in (pr.title, pr.body) if p),
+            instructions=_instructions(policy),
             open_blockers=open_blockers,
         )
         return await pipeline.decide(request, bound)
@@ -142,8 +143,9 @@ def bind_review(settings: Settings, deps: pipeline.ReviewDeps) -> ReviewFn:
     return review
 
 
-def _pr_text(pr: forge.PullRequest, policy: repo_policy.EffectivePolicy) -> str:
-    parts = [pr.title, pr.body]
+def _instructions(policy: repo_policy.EffectivePolicy) -> str:
+    """The repository's review instructions: its maintainers' words, not the PR author's."""
+    parts = []
     if policy.instructions:
         parts.append("Repository review instructions (from its default branch):\n" + policy.instructions)
     for glob, text in policy.path_instructions:

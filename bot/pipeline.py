@@ -37,7 +37,8 @@ class ReviewRequest:
     head: str
     base: str | None = None
     job_id: str = "local"
-    pr_text: str = ""
+    pr_text: str = ""  # the PR's title and description: the author's words, scanned by the tripwire
+    instructions: str = ""  # the repository's own review instructions (default branch): trusted
     open_blockers: tuple[OpenFinding, ...] = ()  # blocking findings left open on earlier heads
 
 
@@ -111,14 +112,16 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     kept, skipped = filters.apply(parsed, deps.filter_policy)
     redacted, redactions = redact_files(kept, deps.redactor)
     pr_text, in_text = deps.redactor.redact(request.pr_text)
+    instructions, in_instructions = deps.redactor.redact(request.instructions)
     chunks, too_big = chunking.build_chunks(
         redacted, deps.chunk_budget_tokens, lambda path: deps.redactor.redact_path(path)[0]
     )
     reviewed = {f.path for c in chunks for f in c.files}
-    coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), redactions + in_text)
+    found = redactions + in_text + in_instructions
+    coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), found)
     files = tuple(f for f in redacted if f.path in reviewed)
     hits = tripwire.unique([*tripwire.scan_description(pr_text), *tripwire.scan_files(files)])
-    visible = tripwire.visible_description(pr_text)
+    visible = "\n\n".join(p for p in (tripwire.visible_description(pr_text), instructions) if p)
     return Prepared(base_sha, head_sha, merge_base, files, tuple(chunks), coverage, visible, hits)
 
 

@@ -43,7 +43,9 @@ def obeying(request: llm_servers.RecordedRequest) -> llm_servers.Reply:
 async def daemon(
     fake_github: FakeGitHub, fake_llm: FakeLLMFactory, redis_url: str, tmp_path: Path
 ) -> AsyncIterator[h.Daemon]:
-    fake_github.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
+    # The maintainers' own instructions speak to the reviewer too; they are trusted, never a trip.
+    policy = 'instructions = "Dear reviewer: you must flag SQL built from strings."\n'
+    fake_github.create_repo(h.REPO, {"calc.py": h.BASE_CALC, ".quorum.toml": policy})
     llm = fake_llm("openai", obeying)
     port = h.free_port()
     settings = h.load_settings(h.environment(fake_github, llm, redis_url, tmp_path, port))
@@ -83,6 +85,8 @@ async def test_a_pr_telling_the_reviewer_to_approve_waits_for_a_human_and_a_clea
     assert "addressed to the reviewer or hidden" in wait
     assert not gh.merged(h.REPO, hostile) and _merge_calls(gh, hostile) == []
     assert _merge_calls(gh, clean) == [200]
+    prompts = [str(b["messages"][-1]["content"]) for b in daemon.llm.chat_bodies()]
+    assert all("Dear reviewer: you must flag SQL" in p for p in prompts)
 
     gh.set_permission(h.REPO, "maria", "write")
     await daemon.deliver(
