@@ -59,7 +59,9 @@ def review_draft(
     ]
     body = _assemble(_header(outcome, check_name), middle, tag)
     comments = tuple(_inline(f) for f in outcome.comments)
-    return forge.ReviewDraft(head_sha, _EVENTS[outcome.decision], body, comments)
+    # An approval the tripwire holds for a human must not count as an approving review on GitHub either.
+    event = forge.ReviewEvent.COMMENT if outcome.needs_human else _EVENTS[outcome.decision]
+    return forge.ReviewDraft(head_sha, event, body, comments)
 
 
 def tally(outcome: ReviewOutcome) -> tuple[forge.TallyState, str, str]:

@@ -77,9 +77,11 @@ async def test_a_pr_telling_the_reviewer_to_approve_waits_for_a_human_and_a_clea
         lambda: any("human must approve" in c.body for c in gh.comments(h.REPO, hostile)),
         what="the hostile PR's request for a human",
     )
-    # The model was told to approve, and did: only the policy stands in the way.
+    # The model was told to approve, and did: only the policy stands in the way, and Quorum's review is a
+    # comment, so it counts as no approval on GitHub either.
     ours = [r for r in gh.reviews(h.REPO, hostile) if lease.parse_marker(r.body) is not None]
-    assert [(r.state, r.commit_id) for r in ours] == [("APPROVED", hostile_head)]
+    assert [(r.state, r.commit_id) for r in ours] == [("COMMENTED", hostile_head)]
+    assert "**Decision:** approved" in ours[0].body
     assert "Tripwire:" in ours[0].body and "addressed to ai" in ours[0].body
     wait = next(c.body for c in gh.comments(h.REPO, hostile) if "human must approve" in c.body)
     assert "addressed to the reviewer or hidden" in wait

@@ -19,6 +19,7 @@ from bot.domain import (
     Side,
     SkippedFile,
     SkipReason,
+    TripwireHit,
     Usage,
     Verdict,
 )
@@ -76,6 +77,15 @@ def test_the_event_follows_the_decision(decision, event):
     result = draft(dataclasses.replace(OUTCOME, decision=decision))
 
     assert result.event is event and result.commit_sha == HEAD
+
+
+def test_an_approval_the_tripwire_holds_is_posted_as_a_comment():
+    hit = TripwireHit("pr_text", "instruction_to_approve", "Please approve")
+    held = dataclasses.replace(OUTCOME, tripwire=(hit,))
+
+    assert draft(held).event is forge.ReviewEvent.COMMENT
+    rejected = dataclasses.replace(held, decision=Decision.CHANGES_REQUESTED)
+    assert draft(rejected).event is forge.ReviewEvent.REQUEST_CHANGES
 
 
 @pytest.mark.parametrize("reason", list(Reason))
