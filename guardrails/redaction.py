@@ -14,8 +14,9 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from guardrails import string_literals
+from guardrails import service_account, string_literals
 
 _MIN_KNOWN_SECRET = 6
 
@@ -65,21 +66,41 @@ _KEYWORDS = (
     r"password|passwd|passphrase|pwd|secret|token|api[_.-]?key|access[_.-]?key|auth[_.-]?key|"
     r"private[_.-]?key(?:[_.-]?id)?|credentials?|authorization"
 )
-# `pass` and `pw` only as the whole name or its last part (DB_PASS, redis.pw, dbPass), not `bypass`.
-_SHORT_KEYWORDS = r"(?:[\w.-]*?[_.-])?(?:pass|pw)|[\w.-]*?(?-i:[a-z0-9](?:Pass|Pw))"
-_KEY = rf"(?<![\w.-])(?P<key>(?:[\w.-]*?(?:{_KEYWORDS})|{_SHORT_KEYWORDS})(?:[_.-]?(?:key|value))?)(?!\w)"
-_KEY_HINT = re.compile(r"pass|pw|secret|token|key|cred|auth")  # on the lowercased line: 4x faster than re.I
-_QUOTED_ASSIGNMENT = re.compile(
-    _KEY + r"""["']?\s*(?::=|=>|=|:)\s*[rbuf]{0,2}(?P<q>["'`])(?P<val>[^"'`\n]*)(?P=q)""", re.I
-)
-_XML_ELEMENT = re.compile(rf"<{_KEY}>(?P<val>[^<\n]*)</(?P=key)>", re.I)  # <password>…</password>
-# Unquoted values only on a line of their own, ending there: `KEY=value`, `key = value`, `key: value`.
-_ENV_ASSIGNMENT = re.compile(
-    rf"^\s*(?:export\s+)?{_KEY}(?P<sep>\s*=\s*)(?P<val>[^\s\"'`#;,()\[\]{{}}]+)\s*(?:#.*)?$", re.I
-)
-_YAML_ASSIGNMENT = re.compile(
-    rf"^\s*(?:-\s+)?[\"']?{_KEY}[\"']?\s*:\s+(?P<val>[^\s\"'`#|>&*!{{\[:][^\s#,`]*)\s*(?:#.*)?$", re.I
-)
+_KEY = rf"(?<![\w.-])(?P<key>[\w.-]*?(?:{_KEYWORDS})(?:[_.-]?(?:key|value))?)(?!\w)"
+# `pass` and `pw` only as the whole name or its last part (DB_PASS, redis.pw, dbPass), not `bypass`. Kept
+# apart from `_KEY` and run only on lines holding them: one more alternative there costs every line.
+_SHORT_KEY = r"(?<![\w.-])(?P<key>(?:[\w.-]*?[_.-])?(?:pass|pw)|[\w.-]*?(?-i:[a-z0-9](?:Pass|Pw)))(?!\w)"
+_KEY_HINT = re.compile(r"pass|pwd|secret|token|key|cred|auth")  # on the lowercased line: 4x faster than re.I
+
+
+@dataclass(frozen=True, slots=True)
+class _Assignments:
+    """The ways a value is assigned to a name: quoted, `KEY=value` alone on a line, YAML, XML."""
+
+    quoted: re.Pattern[str]
+    env: re.Pattern[str]
+    yaml: re.Pattern[str]
+    xml: re.Pattern[str]
+
+
+def _assignments(key: str) -> _Assignments:
+    # Unquoted values only on a line of their own, ending there: `KEY=value`, `key = value`, `key: value`.
+    return _Assignments(
+        re.compile(
+            key + r"""["']?\s*(?::=|=>|=|:)\s*[rbuf]{0,2}(?P<q>["'`])(?P<val>[^"'`\n]*)(?P=q)""", re.I
+        ),
+        re.compile(
+            rf"^\s*(?:export\s+)?{key}(?P<sep>\s*=\s*)(?P<val>[^\s\"'`#;,()\[\]{{}}]+)\s*(?:#.*)?$", re.I
+        ),
+        re.compile(
+            rf"^\s*(?:-\s+)?[\"']?{key}[\"']?\s*:\s+(?P<val>[^\s\"'`#|>&*!{{\[:][^\s#,`]*)\s*(?:#.*)?$", re.I
+        ),
+        re.compile(rf"<{key}>(?P<val>[^<\n]*)</(?P=key)>", re.I),  # <password>…</password>
+    )
+
+
+_NAMED = _assignments(_KEY)
+_SHORT_NAMED = _assignments(_SHORT_KEY)
 _DIRECTORY_KEYS = frozenset({"pwd", "oldpwd"})  # the shell's working directory when it holds a path
 _PATH_START = ("/", "~", ".", "$")
 # References, templates and stand-ins, not values: ${VAR}, {{ secrets.X }}, f"{x}", <password>, ***.
@@ -94,12 +115,6 @@ _TYPE_LIKE = re.compile(r"(?:[A-Z]\w*|str|bytes|int|float|bool|object|dict|list|
 
 _CANDIDATE = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
-# A service-account key file: recognised by its type, then its key, key id and identity all go.
-_SERVICE_ACCOUNT = re.compile(r"""["']type["']\s*:\s*["']service_account["']""")
-_SERVICE_ACCOUNT_FIELD = re.compile(
-    r"""["'](?:private_key_id|private_key|client_email|client_id|client_x509_cert_url)["']\s*:\s*"""
-    r"""(?P<q>["'])(?P<val>(?:[^"'\\]|\\.)*)(?P=q)"""
-)
 _SERVICE_ACCOUNT_MARK = marker("service_account")
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,6}")
 _KIND = re.compile(r"\[REDACTED:(\w+)\]")
@@ -202,12 +217,23 @@ def _quoted(match: re.Match[str]) -> str | None:
     return _value_masked(match)
 
 
-def _unquoted(line: str) -> tuple[str, int]:
-    for pattern in (_ENV_ASSIGNMENT, _YAML_ASSIGNMENT):
+def _assigned(line: str, forms: _Assignments) -> tuple[str, int]:
+    """The line with values assigned to secret names masked, in every form."""
+    line, count = _replace(line, forms.quoted, _quoted)
+    line, more = _unquoted(line, forms)
+    count += more
+    if "</" in line:
+        line, more = _replace(line, forms.xml, _quoted)
+        count += more
+    return line, count
+
+
+def _unquoted(line: str, forms: _Assignments) -> tuple[str, int]:
+    for pattern in (forms.env, forms.yaml):
         match = pattern.match(line)
         if match is None or _ignored(match):
             continue
-        yaml = pattern is _YAML_ASSIGNMENT
+        yaml = pattern is forms.yaml
         # `api_key: SecretStr` is likelier a Python annotation than a YAML secret.
         if yaml and _TYPE_LIKE.fullmatch(match["val"]):
             continue
@@ -219,22 +245,6 @@ def _unquoted(line: str) -> tuple[str, int]:
 
 def _random_token(match: re.Match[str]) -> str | None:
     return marker("high_entropy") if looks_random(match.group(0)) else None
-
-
-def _service_account(lines: Sequence[str]) -> tuple[list[str], int]:
-    """The lines with a service-account key's secret fields masked, when they hold one."""
-    out = list(lines)
-    if not any("service_account" in line and _SERVICE_ACCOUNT.search(line) for line in out):
-        return out, 0
-    count = 0
-    for index, line in enumerate(out):
-        if "client_" in line or "private_key" in line:
-            masked, found = _replace(
-                line, _SERVICE_ACCOUNT_FIELD, lambda m: _value_masked(m, _SERVICE_ACCOUNT_MARK)
-            )
-            out[index] = masked
-            count += found
-    return out, count
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -279,7 +289,7 @@ class Redactor:
     def redact_lines(self, lines: Sequence[str]) -> tuple[list[str], int]:
         """Redact a sequence of lines, masking a private key block from its BEGIN line to its END line,
         a service-account key file's secrets, and secrets split over adjacent string literals."""
-        lines, count = _service_account(lines)
+        lines, count = service_account.mask(lines, _SERVICE_ACCOUNT_MARK)
         lines, split = self._split_literals(lines)
         count += split
         out: list[str] = []
@@ -338,12 +348,11 @@ class Redactor:
             line, n = _replace(line, _AWS_SECRET, lambda m: _value_masked(m, marker("aws_secret_key")))
             total += n
         if _KEY_HINT.search(lowered):
-            line, n = _replace(line, _QUOTED_ASSIGNMENT, _quoted)
-            line, more = _unquoted(line)
-            total += n + more
-            if "</" in line:
-                line, n = _replace(line, _XML_ELEMENT, _quoted)
-                total += n
+            line, n = _assigned(line, _NAMED)
+            total += n
+        if "pass" in lowered or "pw" in lowered:
+            line, n = _assigned(line, _SHORT_NAMED)
+            total += n
         if not entropy:
             return line, total
         line, n = _replace(line, _CANDIDATE, _random_token)
