@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from guardrails.redaction import Redactor
 
@@ -127,3 +129,20 @@ def test_file_names_are_redacted_part_by_part(path, expected):
 
     assert redacted == (expected or path)
     assert count == (0 if expected is None else 1)
+
+
+_TOKEN_BODY = st.text(alphabet=string.ascii_letters + string.digits, min_size=36, max_size=36)
+
+
+@given(
+    body=_TOKEN_BODY, cut=st.integers(1, 39), glue=st.sampled_from([" ", " + ", "+", " +\n    ", "\n    "])
+)
+def test_a_token_split_anywhere_over_two_literals_never_survives(body, cut, glue):
+    token = "ghp_" + body
+    text = f'TOKEN = ("{token[:cut]}"{glue}"{token[cut:]}")'
+
+    redacted, count = Redactor().redact(text)
+
+    assert count >= 1
+    assert token[:cut] not in redacted or len(token[:cut]) < 4
+    assert token[cut:] not in redacted or len(token[cut:]) < 4
