@@ -264,7 +264,8 @@ class TripwireHit:
     """Text a model read from the PR that trips a tripwire rule (see `guardrails/tripwire.py`).
 
     `source` says where it was read (diff, file name, pr_text, a tool); `path`/`line` place it when known
-    (`line` is a head line of an added diff line, 0 otherwise); `excerpt` is redacted text around it.
+    (`line` is a head line of an added diff line, 0 otherwise); `excerpt` is redacted text around it;
+    `matched` is the text the rule matched (to tell what the PR wrote from what was there before).
     """
 
     source: str
@@ -272,6 +273,7 @@ class TripwireHit:
     excerpt: str
     path: str = ""
     line: int = 0
+    matched: str = ""
 
     def where(self) -> str:
         if self.path and self.line:

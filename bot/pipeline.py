@@ -76,6 +76,7 @@ class Prepared:
     coverage: Coverage
     pr_text: str = ""  # the PR's title and description as a human sees them, redacted like the diff
     tripwire: tuple[TripwireHit, ...] = ()  # hits in the reviewed diff and the PR text
+    authored: frozenset[str] = frozenset()  # what the PR added to the tree (see `tripwire.from_pr`)
 
 
 def redact_files(files: Sequence[FileDiff], redactor: redaction.Redactor) -> tuple[list[FileDiff], int]:
@@ -122,7 +123,8 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     files = tuple(f for f in redacted if f.path in reviewed)
     hits = tripwire.unique([*tripwire.scan_description(pr_text), *tripwire.scan_files(files)])
     visible = "\n\n".join(p for p in (tripwire.visible_description(pr_text), instructions) if p)
-    return Prepared(base_sha, head_sha, merge_base, files, tuple(chunks), coverage, visible, hits)
+    authored = tripwire.authored_text(parsed)
+    return Prepared(base_sha, head_sha, merge_base, files, tuple(chunks), coverage, visible, hits, authored)
 
 
 async def review(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
@@ -233,7 +235,8 @@ def _outcome(
     still: Sequence[OpenFinding] = (),
 ) -> ReviewOutcome:
     assert gate.decision is not None and gate.reason is not None
-    hits = tripwire.unique([*prepared.tripwire, *(h for r in rounds for h in r.tripwire)])
+    read = [h for r in rounds for h in r.tripwire if tripwire.from_pr(h, prepared.authored)]
+    hits = tripwire.unique([*prepared.tripwire, *read])
     # The model's findings first: on a shared line its words lead and the tripwire's note follows.
     found = [*(f for r in rounds for f in r.findings), *tripwire.as_findings(hits)]
     findings: list[Finding] = validation.merge_duplicates(found)

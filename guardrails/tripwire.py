@@ -19,6 +19,8 @@ _MAX_EXCERPT = 80
 _MAX_HITS = 50  # per scan: enough to show the pattern, not a wall of findings
 _MAX_LISTED = 20
 FINDING_PREFIX = "Tripwire ("  # how a tripwire's own review comment begins
+_TREE_TOOLS = frozenset({"tool read_file", "tool search", "tool list_dir"})
+_MARK = "[REDACTED:"  # redaction changed the text: it cannot be compared, so the hit stands
 
 _AI = r"(?:ai|a\.i\.|automated|automatic|llm|language[- ]model|gpt|bot|robot|machine)"
 _WORK = r"(?:change|pr|pull[- ]request|patch|diff|commit|code|merge|mr)s?"
@@ -153,10 +155,11 @@ def scan_line(text: str, source: str, path: str = "", line: int = 0) -> list[Tri
     for rule, pattern in RULES:
         match = pattern.search(text) if rule not in {h.rule for h in hits} else None
         if match is not None:
-            hits.append(TripwireHit(source, rule, _excerpt(text, *match.span()), path, line))
+            hits.append(TripwireHit(source, rule, _excerpt(text, *match.span()), path, line, match[0]))
     hidden = _hidden(text)
     if hidden is not None:
-        hits.append(TripwireHit(source, "hidden_text", _excerpt(text, *hidden.span()), path, line))
+        excerpt = _excerpt(text, *hidden.span())
+        hits.append(TripwireHit(source, "hidden_text", excerpt, path, line, hidden[0]))
     return hits
 
 
@@ -199,6 +202,24 @@ def scan_files(files: Sequence[FileDiff]) -> list[TripwireHit]:
         if len(hits) >= _MAX_HITS:
             break
     return hits[:_MAX_HITS]
+
+
+def authored_text(files: Sequence[FileDiff]) -> frozenset[str]:
+    """What a PR wrote into the tree: every added line and every path, of every file (skipped ones too)."""
+    out: set[str] = set()
+    for diff in files:
+        out.update(p for p in (diff.old_path, diff.new_path) if p)
+        out.update(ln.text for h in diff.hunks for ln in h.lines if ln.kind is LineKind.ADDED)
+    return frozenset(out)
+
+
+def from_pr(hit: TripwireHit, authored: frozenset[str]) -> bool:
+    """Whether a hit is in text the PR controls. A tool that shows the tree (a file, a search, a listing)
+    also shows what the default branch already held, which no PR author wrote: such a hit counts only
+    when its matched text is among what the PR added. Anything else counts (commit messages, authors)."""
+    if hit.source not in _TREE_TOOLS or _MARK in hit.matched:
+        return True
+    return any(hit.matched in text for text in authored)
 
 
 def unique(hits: Iterable[TripwireHit]) -> tuple[TripwireHit, ...]:
