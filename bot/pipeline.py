@@ -124,7 +124,17 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     hits = tripwire.unique([*tripwire.scan_description(pr_text), *tripwire.scan_files(files)])
     visible = "\n\n".join(p for p in (tripwire.visible_description(pr_text), instructions) if p)
     authored = tripwire.authored_text(parsed)
-    return Prepared(base_sha, head_sha, merge_base, files, tuple(chunks), coverage, visible, hits, authored)
+    return Prepared(
+        base_sha,
+        head_sha,
+        merge_base,
+        files,
+        tuple(chunks),
+        coverage,
+        visible,
+        tripwire=hits,
+        authored=authored,
+    )
 
 
 async def review(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
