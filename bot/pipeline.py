@@ -114,14 +114,16 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     redacted, redactions = redact_files(kept, deps.redactor)
     pr_text, in_text = deps.redactor.redact(request.pr_text)
     instructions, in_instructions = deps.redactor.redact(request.instructions)
-    chunks, too_big = chunking.build_chunks(
-        redacted, deps.chunk_budget_tokens, lambda path: deps.redactor.redact_path(path)[0]
-    )
+
+    def shown(path: str) -> str:
+        return deps.redactor.redact_path(path)[0]
+
+    chunks, too_big = chunking.build_chunks(redacted, deps.chunk_budget_tokens, shown)
     reviewed = {f.path for c in chunks for f in c.files}
     found = redactions + in_text + in_instructions
     coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), found)
     files = tuple(f for f in redacted if f.path in reviewed)
-    hits = tripwire.unique([*tripwire.scan_description(pr_text), *tripwire.scan_files(files)])
+    hits = tripwire.unique([*tripwire.scan_description(pr_text), *tripwire.scan_files(files, shown)])
     visible = "\n\n".join(p for p in (tripwire.visible_description(pr_text), instructions) if p)
     authored = tripwire.authored_text(parsed)
     return Prepared(

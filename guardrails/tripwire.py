@@ -11,7 +11,7 @@ reader, so they are taken out of what the model reads (`visible_description`) an
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from bot.domain import FileDiff, Finding, LineKind, Severity, Side, TripwireHit
 
@@ -189,11 +189,12 @@ def visible_description(text: str) -> str:
     return _HTML_COMMENT.sub("", text)
 
 
-def scan_files(files: Sequence[FileDiff]) -> list[TripwireHit]:
-    """Hits in what a PR adds: the added lines of each file (at their head line) and the file names."""
+def scan_files(files: Sequence[FileDiff], show: Callable[[str], str] = str) -> list[TripwireHit]:
+    """Hits in what a PR adds: the added lines of each file (at their head line) and the file names, as
+    `show` renders them (redacted, as the model reads them)."""
     hits: list[TripwireHit] = []
     for diff in files:
-        for name in dict.fromkeys(p for p in (diff.old_path, diff.new_path) if p):
+        for name in dict.fromkeys(show(p) for p in (diff.old_path, diff.new_path) if p):
             hits.extend(scan_line(name, "file name", name))
         for hunk in diff.hunks:
             for line in hunk.lines:
