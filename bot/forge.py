@@ -132,6 +132,7 @@ class HeadPush:
 
     sha: str
     at: float
+    by: str = ""  # who pushed it (the activity's actor); "" when GitHub did not say
 
 
 class TallyState(StrEnum):

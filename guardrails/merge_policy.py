@@ -291,19 +291,29 @@ def human_rejections(reviews: Sequence[forge.PostedReview], writers: Collection[
     )
 
 
-def command_approval(comment_at: float, head_sha: str, pushes: Sequence[forge.HeadPush] | None) -> str:
-    """Whether a `/quorum merge` written at `comment_at` approves `head_sha`: "" when it does, else why not.
+def command_approval(
+    comment_at: float, head_sha: str, pushes: Sequence[forge.HeadPush] | None, *, by: str, author: str
+) -> str:
+    """Whether `by`'s `/quorum merge` written at `comment_at` approves `head_sha`: "" when it does, else why.
 
     `pushes` are the head branch's latest updates, newest first, as GitHub's activity log has them (None
-    when it could not be read). See the module's docstring for the rule and why it fails closed.
+    when it could not be read). See the module's docstring for the rule and why it fails closed. As on
+    GitHub, an approval must come from someone else than the PR's author and the head's last pusher:
+    otherwise a writer would approve their own change to a protected path.
     """
     if comment_at <= 0:
         return "the comment's time is unknown"
+    if by.casefold() == author.casefold():
+        return f"@{by} opened this pull request: a human approval must come from someone else"
     if not pushes:
         return "GitHub did not say when the head branch was last pushed, so the comment cannot follow it"
     newest = pushes[0]
     if newest.sha != head_sha:
         return f"the head branch's latest update is not the head {head_sha[:12]} (a push is in progress)"
+    if not newest.by:
+        return "GitHub did not say who pushed the head, so the approval cannot be from someone else"
+    if by.casefold() == newest.by.casefold():
+        return f"@{by} pushed the head {head_sha[:12]}: a human approval must come from someone else"
     if comment_at - newest.at <= ORDER_MARGIN_S:
         return (
             f"`{head_sha[:12]}` was pushed at {_utc(newest.at)}, not before the comment "

@@ -150,7 +150,9 @@ def head_pushes(activities: Any) -> tuple[forge.HeadPush, ...]:
     out: list[forge.HeadPush] = []
     for item in activities if isinstance(activities, list) else ():
         if isinstance(item, Mapping) and item.get("after") and item.get("timestamp"):
-            out.append(forge.HeadPush(str(item["after"]), timestamp(str(item["timestamp"]))))
+            actor = item.get("actor")
+            by = str(actor.get("login") or "") if isinstance(actor, Mapping) else ""
+            out.append(forge.HeadPush(str(item["after"]), timestamp(str(item["timestamp"])), by))
     return tuple(out)
 
 

@@ -87,7 +87,7 @@ async def _merge_refusal(deps: DaemonDeps, work: Work, item: InboxItem) -> str:
             pushes = await deps.reader.head_pushes(pr.head_repo, pr.head_ref)
         except GitHubError as exc:  # fails closed: an unknown push time approves nothing
             log.warning("%s: could not read when the head was pushed: %s", pr.job_id, exc.message)
-    refused = merge_policy.command_approval(item.at, pr.head_sha, pushes)
+    refused = merge_policy.command_approval(item.at, pr.head_sha, pushes, by=item.actor, author=pr.author)
     if refused:
         log.warning("%s: /quorum merge by %s not taken: %s", pr.job_id, item.actor, refused)
     return refused

@@ -256,3 +256,20 @@ async def test_github_merge_state_refuses_a_branch_behind_and_waits_while_unknow
     await _check_done(daemon, unknown, unknown_head, "build")
     await h.wait_for(lambda: gh.merged(h.REPO, unknown), what="the merge once GitHub computed mergeability")
     assert not gh.merged(h.REPO, behind) and _merge_calls(gh, behind) == []
+
+
+async def test_the_author_cannot_approve_their_own_protected_change_with_a_command(world) -> None:  # type: ignore[no-untyped-def]
+    start, gh = world
+    daemon = await start()
+    head = gh.push_branch(h.REPO, "own", {".github/workflows/ci.yml": EXFILTRATE}, "mine", author="maria",
+                          at=time.time() - 60)  # fmt: skip
+    number = gh.open_pull(h.REPO, "own", author="maria")  # maria has write access
+    await daemon.deliver("pull_request", h.pr_payload("opened", number, head))
+    await h.wait_for(lambda: _said(gh, number, HUMAN_NEEDED), what="the human notice")
+
+    await daemon.deliver("issue_comment", h.written_comment(gh, number, "maria", "/quorum merge"))
+    await h.wait_for(lambda: _said(gh, number, "opened this pull request"), what="the refusal")
+    assert not gh.merged(h.REPO, number) and _merge_calls(gh, number) == []
+
+    await daemon.deliver("issue_comment", h.written_comment(gh, number, "omar", "/quorum merge"))
+    await h.wait_for(lambda: gh.merged(h.REPO, number), what="the merge another writer approved")

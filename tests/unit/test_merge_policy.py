@@ -308,8 +308,8 @@ def test_human_rejections_table(reviews, expected):
 T0 = 1_800_000_000.0
 
 
-def push(sha, at):
-    return forge.HeadPush(sha, at)
+def push(sha, at, by="mallory"):
+    return forge.HeadPush(sha, at, by)
 
 
 @pytest.mark.parametrize(
@@ -329,7 +329,7 @@ def push(sha, at):
     ],
 )
 def test_command_approval_orders_the_comment_after_the_heads_push_or_refuses(comment_at, pushes, approves):
-    why = mp.command_approval(comment_at, HEAD, pushes)
+    why = mp.command_approval(comment_at, HEAD, pushes, by="maria", author="mallory")
 
     assert (why == "") is approves
     if not approves:
@@ -337,6 +337,22 @@ def test_command_approval_orders_the_comment_after_the_heads_push_or_refuses(com
 
 
 def test_a_refused_command_says_when_the_head_was_pushed():
-    why = mp.command_approval(T0 - 10, HEAD, [push(HEAD, T0)])
+    why = mp.command_approval(T0 - 10, HEAD, [push(HEAD, T0)], by="maria", author="mallory")
 
     assert HEAD[:12] in why and "2027-01-15T08:00:00Z" in why
+
+
+@pytest.mark.parametrize(
+    ("by", "author", "pusher", "refused_because"),
+    [
+        ("Mallory", "mallory", "mallory", "opened this pull request"),  # the author approving their own
+        ("maria", "mallory", "Maria", "pushed the head"),  # a writer who pushed to someone's PR
+        ("maria", "mallory", "", "who pushed the head"),  # unknown pusher: fails closed
+        ("maria", "mallory", "mallory", ""),  # someone else: approves
+    ],
+)
+def test_the_author_and_the_last_pusher_cannot_approve_with_a_command(by, author, pusher, refused_because):
+    why = mp.command_approval(T0 + 60, HEAD, [push(HEAD, T0, pusher)], by=by, author=author)
+
+    assert (why == "") is (refused_because == "")
+    assert refused_because in why
