@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable
 
 from bot import forge, publish, telemetry
-from bot.daemon import commands, merger, publisher
+from bot.daemon import commands, held_check, merger, publisher
 from bot.daemon.context import DaemonDeps, Work, current_pr, log
 from bot.daemon.outbox import Pending
 from bot.daemon.tracked import Tracked
@@ -233,10 +233,10 @@ class JobHandler:
         if verdict.action is merge_policy.MergeAction.REFUSE and _TOLD.intersection(verdict.blockers):
             await self._report_refusal(work, verdict)
             return
-        key = f"human:{work.pr.head_sha}"
+        key = held_check.HELD + work.pr.head_sha
         if verdict.action is not merge_policy.MergeAction.NEEDS_HUMAN or work.tracked.record.notice == key:
             return
-        work.tracked.update(notice=key)
+        await held_check.hold(self._deps, work, verdict.needs_human_because)
         await work.tracked.save()
         reasons = "\n".join(f"- {why}" for why in verdict.needs_human_because)
         body = (

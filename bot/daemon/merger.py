@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import forge
-from bot.daemon import publisher
+from bot.daemon import held_check, publisher
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.publisher import PublishRefused
 from bot.ports import Notification, NotificationKind
@@ -80,7 +80,11 @@ async def _human_stance(deps: DaemonDeps, work: Work) -> tuple[bool, tuple[str, 
 async def try_merge(deps: DaemonDeps, work: Work) -> merge_policy.MergeVerdict:
     """Merge when the policy says so; returns the verdict (the caller reports a wait or a human's turn)."""
     await _await_mergeability(deps, work)
-    verdict = merge_policy.decide(await facts(deps, work))
+    known = await facts(deps, work)
+    if await held_check.release(deps, work, known.human_approved):
+        await _await_mergeability(deps, work)
+        known = await facts(deps, work)
+    verdict = merge_policy.decide(known)
     if verdict.action is not merge_policy.MergeAction.MERGE:
         return verdict
     for attempt in range(1, _MAX_ATTEMPTS + 1):

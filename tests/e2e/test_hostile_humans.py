@@ -273,3 +273,22 @@ async def test_the_author_cannot_approve_their_own_protected_change_with_a_comma
 
     await daemon.deliver("issue_comment", h.written_comment(gh, number, "omar", "/quorum merge"))
     await h.wait_for(lambda: gh.merged(h.REPO, number), what="the merge another writer approved")
+
+
+async def test_quorums_check_stays_pending_until_a_human_approves_so_protection_holds(world) -> None:  # type: ignore[no-untyped-def]
+    start, gh = world
+    gh.set_protection(h.REPO, "main", ["quorum"])  # the branch requires Quorum's own check
+    daemon = await start()
+    number, head = await _open(daemon, "ci", {".github/workflows/ci.yml": "on: push\n"})
+
+    def quorum_status() -> list[str]:
+        return [s.state for s in gh.statuses(h.REPO, head) if s.context == "quorum"]
+
+    # The reviewers approved, but a human must: nothing that gates on the check may take it as passed.
+    await h.wait_for(lambda: quorum_status()[-1:] == ["pending"], what="the held check")
+    assert "success" not in quorum_status()[quorum_status().index("pending") :]
+    assert not gh.merged(h.REPO, number)
+
+    await _review(daemon, number, "omar", "APPROVE", head)
+    await h.wait_for(lambda: gh.merged(h.REPO, number), what="the merge after the human approval")
+    assert quorum_status()[-1] == "success"
