@@ -187,7 +187,12 @@ def configure(
     handler.addFilter(ContextFilter(redaction.Redactor(secrets)))
     setattr(handler, _HANDLER_MARK, True)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+    # Ours from an earlier call, and a plain stream handler from `logging.basicConfig` (the CLI's, before
+    # the settings were read): either would print every line a second time.
+    earlier = [
+        h for h in root.handlers if getattr(h, _HANDLER_MARK, False) or type(h) is logging.StreamHandler
+    ]
+    for old in earlier:
         root.removeHandler(old)
         old.close()
     root.addHandler(handler)

@@ -213,3 +213,15 @@ def test_debug_shows_other_libraries_too(configure: Configure) -> None:
     Lifecycle(SystemClock()).fire("start_review", actor="quorum", reason="opened")
 
     assert any(d["log.logger"].startswith("transitions") for d in lines(out))
+
+
+def test_configuring_after_basic_config_prints_each_line_once(configure: Configure) -> None:
+    root = logging.getLogger()
+    before = io.StringIO()
+    root.addHandler(logging.StreamHandler(before))  # what the CLI's logging.basicConfig installs
+    out = configure("json")
+
+    logging.getLogger("bot.test").warning("once")
+
+    assert [d["message"] for d in lines(out)] == ["once"]
+    assert before.getvalue() == ""
