@@ -39,12 +39,14 @@ class GitHubClient(github_write.PullRequestWrites):
         gate: github_rate.RateGate | None = None,
         read_attempts: int = 3,
         backoff_s: float = 0.5,
+        identity: forge.Identity | None = None,
     ) -> None:
         gate = gate or github_rate.RateGate()
         calls = github_calls.Calls(credentials, gate, read_attempts=read_attempts, backoff_s=backoff_s)
         super().__init__(calls, credentials, check_name)
         self._repositories = list(repositories)
-        self._identity: forge.Identity | None = None
+        # Known up front for a workflow's `GITHUB_TOKEN`, which may not ask `GET /user` who it is.
+        self._identity: forge.Identity | None = identity
         self._listings: dict[str, tuple[str, tuple[forge.PullRequest, ...]]] = {}
 
     @classmethod
@@ -59,8 +61,10 @@ class GitHubClient(github_write.PullRequestWrites):
         gate: github_rate.RateGate | None = None,
         read_attempts: int = 3,
         backoff_s: float = 0.5,
+        identity: forge.Identity | None = None,
     ) -> GitHubClient:
-        """A client acting as the token's user; it watches the configured `repositories`."""
+        """A client acting as the token's user (or as `identity` when given: a workflow's token); it
+        watches the configured `repositories`."""
         credentials = github_auth.TokenCredentials(base_url, token, timeout_s=timeout_s)
         return cls(
             credentials,
@@ -69,6 +73,7 @@ class GitHubClient(github_write.PullRequestWrites):
             gate=gate,
             read_attempts=read_attempts,
             backoff_s=backoff_s,
+            identity=identity,
         )
 
     @classmethod
@@ -181,6 +186,15 @@ class GitHubClient(github_write.PullRequestWrites):
         me = (await self.identity()).login
         items = await self._calls.list(repo, f"/repos/{repo}/pulls/{number}/reviews", "reviews")
         return [github_convert.review(item, me) for item in items]
+
+    async def comment_bodies(self, repo: str, number: int, *, author: str) -> list[str]:
+        """The bodies of `author`'s comments in the PR's conversation, oldest first."""
+        items = await self._calls.list(repo, f"/repos/{repo}/issues/{number}/comments", "comments")
+        return [
+            str(item.get("body") or "")
+            for item in items
+            if str((item.get("user") or {}).get("login") or "").lower() == author.lower()
+        ]
 
     async def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
         files = await self._calls.list(repo, f"/repos/{repo}/pulls/{number}/files", "changed files")

@@ -16,6 +16,7 @@ from bot.adapters import github_http, github_patch
 
 BODY_LIMIT = 65_000  # GitHub refuses bodies over 65,536 characters
 _OWN_PULL = "your own pull request"
+_ACTIONS_APPROVAL = "github actions is not permitted to approve"
 
 # Sends one review (body, inline comments, event) and returns the reply without raising on a 4xx.
 PostOnce = Callable[[str, list[dict[str, Any]], forge.ReviewEvent], Awaitable[github_http.Reply]]
@@ -50,7 +51,10 @@ def body_with(body: str, moved: Sequence[domain.Finding]) -> str:
 
 
 def is_own_pull_refusal(reply: github_http.Reply) -> bool:
-    return reply.status == 422 and _OWN_PULL in reply.message.lower()
+    """A 422 for a verdict GitHub will not take from this identity: on its own PR, or an approval from
+    a workflow's `GITHUB_TOKEN` while the repository does not let Actions approve."""
+    message = reply.message.lower()
+    return reply.status == 422 and (_OWN_PULL in message or _ACTIONS_APPROVAL in message)
 
 
 async def post(

@@ -20,6 +20,7 @@ from typing import TextIO
 from bot import bootstrap, pipeline, version
 from bot.domain import Decision, ReviewOutcome
 from bot.entrypoints import (
+    action_cmd,
     breaker_cmd,
     budget_cmd,
     doctor_cmd,
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs_cmd.add_parser(commands)
     budget_cmd.add_parser(commands)
     pr_cmd.add_parser(commands)
+    action_cmd.add_parser(commands)
     return parser
 
 
@@ -160,6 +162,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         "jobs": jobs_cmd.run,
         "budget": budget_cmd.run,
         "pr": pr_cmd.run,
+        "action": action_cmd.run,
     }
     return commands[args.command](settings, args)
 

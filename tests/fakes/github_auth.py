@@ -22,6 +22,7 @@ from tests.fakes.github_state import ApiError
 
 Kind = Literal["personal", "installation", "app"]
 RATE_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+ACTIONS_LOGIN = "github-actions[bot]"
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Token:
     installation_id: int | None = None
     expires_at: float | None = None
     limit: int = 5000
+    read_only: bool = False  # a fork's `GITHUB_TOKEN`: GitHub answers every write with 403
     used: int = 0
     reset_at: float = field(default_factory=lambda: time.time() + 3600)
 
@@ -68,6 +70,13 @@ class Auth:
     def add_token(self, value: str, login: str, *, limit: int = 5000) -> Token:
         with self.lock:
             token = Token(value, login, "personal", limit=limit)
+            self.tokens[value] = token
+            return token
+
+    def add_actions_token(self, value: str, *, read_only: bool = False) -> Token:
+        """A workflow run's `GITHUB_TOKEN`: the `github-actions` App's installation token."""
+        with self.lock:
+            token = Token(value, ACTIONS_LOGIN, "installation", read_only=read_only, limit=1000)
             self.tokens[value] = token
             return token
 

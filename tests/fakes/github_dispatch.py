@@ -75,6 +75,8 @@ class Dispatcher:
             raise ApiError(403, "Resource not accessible by integration")
         if caller.kind == "installation":
             self._check_installed(req.path)
+        if caller.token.read_only and req.method not in ("GET", "HEAD"):
+            raise ApiError(403, "Resource not accessible by integration")
         free = found is not None and found.free
         if not free:
             self.auth.check(caller.token)

@@ -58,15 +58,22 @@ class Render:
             "allow_rebase_merge": True,
         }
 
-    def _branch(self, pull: Pull, ref: str, sha: str) -> dict[str, Any]:
+    def _branch(self, pull: Pull, ref: str, sha: str, *, head: bool = False) -> dict[str, Any]:
         repo = self.state.repo(pull.repo)
         owner = repo.full_name.split("/")[0]
+        body = self.repo(repo)
+        if head and pull.head_owner is not None:
+            # A fork: the head branch belongs to another account's copy of the repository.
+            owner, name = pull.head_owner, repo.full_name.split("/")[1]
+            body = {**body, "id": user_id(f"{owner}/{name}"), "full_name": f"{owner}/{name}", "name": name,
+                    "owner": self.user(owner), "fork": True, "url": f"{self.api}/repos/{owner}/{name}",
+                    "html_url": f"{self.web}/{owner}/{name}"}  # fmt: skip
         return {
             "label": f"{owner}:{ref}",
             "ref": ref,
             "sha": sha,
             "user": self.user(owner),
-            "repo": self.repo(repo),
+            "repo": body,
         }
 
     def pull(self, pull: Pull, *, full: bool) -> dict[str, Any]:
@@ -97,7 +104,7 @@ class Render:
             "assignees": [],
             "requested_reviewers": [],
             "author_association": "CONTRIBUTOR",
-            "head": self._branch(pull, pull.head_ref, self.state.head_sha(pull)),
+            "head": self._branch(pull, pull.head_ref, self.state.head_sha(pull), head=True),
             "base": self._branch(pull, pull.base_ref, self.state.base_sha(pull)),
         }
         if full:

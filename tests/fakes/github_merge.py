@@ -54,6 +54,7 @@ def merge(ctx: Ctx, pull: Pull) -> str:
         stamp,
     )
     pull.merge_commit_sha, pull.frozen_head, pull.frozen_base, pull.updated_at = new, head, base, stamp
+    pull.merge_sha_sent = data.get("sha")
     return new
 
 

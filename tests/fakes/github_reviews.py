@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fakes import github_git
+from tests.fakes.github_auth import ACTIONS_LOGIN
 from tests.fakes.github_state import Pull, Review, now_iso, unprocessable
 from tests.fakes.github_wire import Ctx
 
@@ -59,6 +60,9 @@ def create(ctx: Ctx, pull: Pull) -> Review:
 
 def _check_event(ctx: Ctx, pull: Pull, event: str | None, body: str) -> None:
     own = ctx.caller.login.lower() == pull.author.lower()
+    if event == "APPROVE" and ctx.caller.login == ACTIONS_LOGIN and not ctx.state.actions_can_approve:
+        # The repository setting "Allow GitHub Actions to create and approve pull requests" is off by default.
+        raise unprocessable("GitHub Actions is not permitted to approve pull requests.")
     if own and event == "APPROVE":
         raise unprocessable("Can not approve your own pull request")
     if own and event == "REQUEST_CHANGES":

@@ -108,8 +108,10 @@ class Seeding:
         title: str | None = None,
         body: str | None = "",
         labels: Iterable[str] = (),
+        fork_owner: str | None = None,
     ) -> int:
-        """Open a PR from `head_branch` into `base` (default branch); its number."""
+        """Open a PR from `head_branch` into `base` (default branch); its number. With `fork_owner` the
+        head is shown as that account's fork (its commits stay reachable here, as `refs/pull/N/head`)."""
         with self.state.lock:
             record = self.state.repo(repo)
             base_ref = base or record.default_branch
@@ -132,6 +134,7 @@ class Seeding:
                 list(labels),
                 stamp,
                 stamp,
+                head_owner=fork_owner,
             )
             self.state.pulls[(record.full_name, number)] = pull
             return number
@@ -250,6 +253,11 @@ class Seeding:
     def add_token(self, value: str, login: str, *, limit: int = 5000) -> None:
         """A personal access token acting as `login`."""
         self.auth.add_token(value, login, limit=limit)
+
+    def add_actions_token(self, value: str, *, read_only: bool = False) -> None:
+        """A workflow's `GITHUB_TOKEN`: an installation token acting as `github-actions[bot]` (no
+        `GET /user`); `read_only` as on a `pull_request` run from a fork (every write: 403)."""
+        self.auth.add_actions_token(value, read_only=read_only)
 
     def set_rate_limit(self, token: str, remaining: int, *, reset_in_s: float = 3600.0) -> None:
         """Set what is left of `token`'s hourly budget (0: the next counted request gets a 403)."""

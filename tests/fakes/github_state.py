@@ -78,6 +78,8 @@ class Pull:
     merge_commit_sha: str | None = None
     frozen_head: str | None = None  # head and base SHAs once closed (GitHub stops following the refs)
     frozen_base: str | None = None
+    head_owner: str | None = None  # a fork's owner: the head lives in `owner/name` of that account
+    merge_sha_sent: str | None = None  # the `sha` the successful merge request carried (None: none)
 
 
 @dataclass
@@ -172,6 +174,7 @@ class State:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.lock = threading.RLock()
+        self.actions_can_approve = False  # the repository setting for `GITHUB_TOKEN` approvals
         self.ids = itertools.count(1001)
         self.repos: dict[str, Repo] = {}
         self.pulls: dict[tuple[str, int], Pull] = {}

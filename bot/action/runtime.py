@@ -1,0 +1,202 @@
+"""The composition root of `quorum action`: the daemon's own job parts over one workflow run.
+
+The same `JobHandler`, intake, publisher, consensus and merge policy as `quorum serve`; what differs is
+built here: the code host is the workflow's token against `GITHUB_API_URL`, the repository is the
+workflow's checkout, and coordination is in memory (the PR itself is the record between runs, see
+`replay`) unless `QUORUM_REDIS__URL` is set, when Redis holds records, daily caps and leases across runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+from pydantic import SecretStr
+
+from bot import bootstrap, bootstrap_serve, forge, version
+from bot.action import environment
+from bot.action.workspace import CheckoutWorkspaces
+from bot.action.writers import ForkWriter, OnceWriter
+from bot.adapters import (
+    github_api,
+    memory,
+    memory_breakers,
+    memory_coordination,
+    memory_inbox,
+    redis_breakers,
+    redis_budget,
+    redis_cache,
+    redis_conn,
+    redis_inbox,
+    redis_state,
+)
+from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
+from bot.daemon.inbox import Inbox
+from bot.daemon.intake import QueueIntake
+from bot.domain import OpenFinding, ReviewOutcome
+from bot.errors import ConfigError
+from bot.ports import Progress, QueryCache
+from config import repo_policy
+from config.settings import Settings
+from guardrails import admission, breaker, budget, lease
+from guardrails.clock import Clock, SystemClock
+from statemachine import records
+
+
+class Leases(lease.LeaseManager, lease.PublishGate, Protocol):
+    """The scheduler's lease manager, which is also the publish gate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Coordination:
+    scheduler: admission.Scheduler
+    leases: Leases
+    store: records.StateStore
+    inbox: Inbox
+    ledger: budget.BudgetLedger
+    cache: QueryCache
+    breakers: breaker.CircuitBreakers
+    in_memory: bool
+
+
+@dataclass
+class ActionRuntime:
+    """Everything one run works with; `deps_for` gives the job parts for one PR."""
+
+    settings: Settings
+    github: github_api.GitHubClient
+    identity: forge.Identity
+    coordination: Coordination
+    intake: QueueIntake
+    observed: bootstrap.Observed  # every LLM call of the run (its cost)
+    clock: Clock
+    review_fn: ReviewFn
+    outcomes: list[tuple[forge.PullRequest, ReviewOutcome]] = field(default_factory=list)
+
+    def deps_for(self, pr: forge.PullRequest) -> tuple[DaemonDeps, OnceWriter]:
+        """The daemon's ports for `pr`: a fork's PR gets comment-only writes and merging off."""
+        s, c, gh = self.settings, self.coordination, self.github
+        fork = from_fork(pr)
+        merge = s.merge.model_copy(update={"enabled": False}) if fork else s.merge
+        policy = ServerPolicy(merge, s.consensus.min_approvals, s.consensus.max_rounds, s.github.check_name)
+        writer = (ForkWriter if fork else OnceWriter)(gh, gh, self.identity.login)
+        deps = DaemonDeps(
+            gh, writer, c.store, c.inbox, c.leases, c.scheduler, self._review, self.clock, policy,
+            self.identity,
+        )  # fmt: skip
+        return deps, writer
+
+    async def _review(
+        self,
+        pr: forge.PullRequest,
+        policy: repo_policy.EffectivePolicy,
+        open_blockers: tuple[OpenFinding, ...] = (),
+    ) -> ReviewOutcome:
+        outcome = await self.review_fn(pr, policy, open_blockers)
+        self.outcomes.append((pr, outcome))
+        return outcome
+
+
+def from_fork(pr: forge.PullRequest) -> bool:
+    """Whether the PR's head lives in another repository; a deleted fork (no head repository) too."""
+    return pr.head_repo.casefold() != pr.repo.casefold()
+
+
+def with_runner(settings: Settings, env: environment.ActionEnv) -> Settings:
+    """The settings with what the runner provides: its token and API URL unless Quorum's own are set,
+    the state directory under `RUNNER_TEMP`, and the checkout as the repository to review."""
+    gh = settings.github
+    token = gh.token if gh.token is not None else (SecretStr(env.token) if env.token else None)
+    location = str(env.workspace.resolve()).replace("{", "{{").replace("}", "}}")
+    github = gh.model_copy(
+        update={"token": token, "base_url": env.api_url if env.api_url_from_runner else gh.base_url,
+                "clone_url_template": location, "repositories": [env.repository]}
+    )  # fmt: skip
+    changes: dict[str, object] = {"github": github}
+    if env.runner_temp is not None and not env.state_dir_configured:
+        changes["workspace"] = settings.workspace.model_copy(update={"state_dir": env.runner_temp / "quorum"})
+    return settings.model_copy(update=changes)
+
+
+def _github(settings: Settings) -> github_api.GitHubClient:
+    """The client, and whether it acts as the workflow's `GITHUB_TOKEN` (which may not call `GET /user`)."""
+    gh = settings.github
+    if gh.token is None:
+        raise ConfigError(
+            "quorum action needs a token",
+            ("GITHUB_TOKEN (pass `github-token`, default `${{ github.token }}`) or QUORUM_GITHUB__TOKEN",),
+        )
+    value = gh.token.get_secret_value()
+    # Installation tokens (`ghs_`) are what Actions hands a run: they act as `github-actions[bot]`.
+    identity = forge.Identity(environment.ACTIONS_LOGIN, is_app=True) if value.startswith("ghs_") else None
+    client = github_api.GitHubClient.from_token(
+        gh.base_url, value, timeout_s=gh.request_timeout_s, check_name=gh.check_name,
+        repositories=gh.repositories, identity=identity,
+    )  # fmt: skip
+    return client
+
+
+def _in_memory(settings: Settings, clock: Clock) -> Coordination:
+    s = settings
+    board = memory_coordination.Board(clock)
+    scheduler = memory_coordination.InMemoryScheduler(
+        board,
+        limits=admission.Limits(s.concurrency.max_concurrent_agents, s.concurrency.max_per_repo),
+        policy=lease.LeasePolicy(ttl_s=s.redis.lease_ttl_s, max_hold_s=s.timeouts.pr_lock_ttl_s),
+    )
+    return Coordination(
+        scheduler, scheduler.leases, memory_coordination.InMemoryStateStore(board),
+        memory_inbox.InMemoryInbox(board), memory.InMemoryBudgetLedger(), memory.InMemoryQueryCache(),
+        memory_breakers.InMemoryCircuitBreakers(bootstrap.breaker_policy(s), clock), in_memory=True,
+    )  # fmt: skip
+
+
+async def _on_redis(settings: Settings, stack: AsyncExitStack) -> Coordination:
+    redis = bootstrap_serve.redis_client(settings)
+    stack.push_async_callback(redis.aclose)
+    await redis_conn.check_server(redis)
+    keys = redis_conn.Keys(settings.redis.key_prefix)
+    scheduler = bootstrap_serve.scheduler(settings, redis)
+    ledger = redis_budget.RedisBudgetLedger(redis, keys, pr_ttl_s=settings.budget.pr_ledger_days * 86_400)
+    return Coordination(
+        scheduler, scheduler.leases, redis_state.RedisStateStore(redis, keys),
+        redis_inbox.RedisInbox(redis, keys), ledger,
+        redis_cache.RedisQueryCache(redis, settings.redis.key_prefix),
+        redis_breakers.RedisCircuitBreakers(redis, keys, bootstrap.breaker_policy(settings)), in_memory=False,
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def runtime(
+    settings: Settings, env: environment.ActionEnv, progress: Progress, *, clock: Clock | None = None
+) -> AsyncIterator[ActionRuntime]:
+    """Build everything one run needs from `settings` (already `with_runner`) and close it on exit."""
+    clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        gh = _github(settings)
+        stack.push_async_callback(gh.aclose)
+        identity = await gh.identity()
+        coordination = (
+            await _on_redis(settings, stack) if env.redis_configured else _in_memory(settings, clock)
+        )
+        client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
+        make = await bootstrap.model_factory(settings, stack, client, progress)
+        observed = bootstrap.Observed([])
+        deps = bootstrap.review_deps(
+            settings, make, coordination.ledger, coordination.cache, clock, progress, observed,
+            breakers=coordination.breakers, fallbacks=bootstrap.fallback_chain(settings, client),
+        )  # fmt: skip
+        ws = CheckoutWorkspaces(
+            env.workspace, settings.workspace.state_dir,
+            max_checkout_bytes=settings.workspace.max_checkout_bytes,
+        )  # fmt: skip
+        deps = dataclasses.replace(deps, prep=dataclasses.replace(deps.prep, workspaces=ws))
+        intake = QueueIntake(
+            coordination.scheduler, coordination.inbox, check_name=settings.github.check_name
+        )
+        review = bootstrap_serve.bind_review(settings, deps)
+        yield ActionRuntime(settings, gh, identity, coordination, intake, observed, clock, review)

@@ -1,0 +1,202 @@
+"""`quorum action` end to end: workflow runs (the real entry point in a child process, the Actions
+environment, a real checkout as the workspace) against the fake GitHub on real git and a scripted LLM.
+Everything is asserted from outside: what the fake GitHub holds, what the model was asked, the files the
+runner reads (summary, outputs) and the exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from guardrails import lease
+from tests.e2e import action_harness as h
+from tests.fakes import llm_servers
+from tests.fakes.fixtures import FakeLLMFactory
+from tests.fakes.github_server import FakeGitHub
+
+
+class Script:
+    """The fake model's verdicts, in order of the chat calls (the last one repeats)."""
+
+    def __init__(self, *verdicts: str) -> None:
+        self.verdicts = list(verdicts)
+        self.calls = 0
+
+    def __call__(self, request: llm_servers.RecordedRequest) -> llm_servers.Reply:
+        verdict = self.verdicts[min(self.calls, len(self.verdicts) - 1)]
+        self.calls += 1
+        findings = []
+        if verdict == "request_changes":
+            body = "Dividing by n-1 is the sample variance's denominator, not the mean's."
+            findings = [{"path": "calc.py", "line": 2, "side": "RIGHT", "severity": "major", "body": body}]
+        return llm_servers.Reply(h.review_json(verdict, findings))
+
+
+@pytest.fixture
+def world(
+    fake_github: FakeGitHub, fake_llm: FakeLLMFactory, tmp_path: Path
+) -> Iterator[tuple[h.Workflow, Script]]:
+    fake_github.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
+    fake_github.add_actions_token(h.ACTIONS_TOKEN)
+    script = Script("approve")
+    llm = fake_llm("openai", script)
+    workflow = h.Workflow(fake_github, llm, tmp_path, h.settings_env(llm))
+    yield workflow, script
+
+
+def _quorum_reviews(gh: FakeGitHub, number: int) -> list:  # type: ignore[type-arg]
+    return [r for r in gh.reviews(h.REPO, number) if lease.parse_marker(r.body) is not None]
+
+
+def _open(gh: FakeGitHub, **kwargs: object) -> tuple[int, str]:
+    sha = gh.push_branch(h.REPO, "feature", {"calc.py": h.BUGGY_CALC}, "divide by n-1")
+    return gh.open_pull(h.REPO, "feature", title="Use the sample size", **kwargs), sha  # type: ignore[arg-type]
+
+
+def test_a_pull_request_run_reviews_the_head_and_a_rerun_posts_nothing_twice(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    number, head = _open(gh)
+    payload = h.pr_payload("opened", number, head)
+
+    first = workflow.run("pull_request", payload)
+    again = workflow.run("pull_request", payload, GITHUB_RUN_ATTEMPT="2")
+
+    assert first.code == 0, first.stderr
+    reviews = _quorum_reviews(gh, number)
+    assert len(reviews) == 1 and reviews[0].user == "github-actions[bot]" and reviews[0].commit_id == head
+    # GitHub does not let a workflow's token approve by default: the approval is posted as a comment.
+    assert reviews[0].state == "COMMENTED" and "**Decision:** approved (consensus)" in reviews[0].body
+    statuses = [s for s in gh.statuses(h.REPO, head) if s.context == "quorum"]
+    assert [s.state for s in statuses] == ["success"]
+    assert first.outputs == {"decision": "approved", "cost": first.outputs["cost"]}
+    assert float(first.outputs["cost"]) > 0
+    assert "| 1 | gpt-4o-mini | approve |" in first.summary and "**Coverage:** 1 of 1 files" in first.summary
+    assert first.stdout.startswith("::group::Quorum: pull_request on acme/widgets")
+    assert script.calls == 2
+    assert again.code == 0, again.stderr
+    assert len(_quorum_reviews(gh, number)) == 1 and gh.comments(h.REPO, number) == []
+    assert [s.state for s in gh.statuses(h.REPO, head) if s.context == "quorum"] == ["success"]
+    assert script.calls == 2
+    assert again.outputs["decision"] == "approved" and "Decided by an earlier run" in again.summary
+    assert not gh.merged(h.REPO, number)
+
+
+def test_a_synchronize_reviews_the_new_head_only_and_retires_the_old_block(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    script.verdicts = ["request_changes", "approve"]
+    number, first_head = _open(gh)
+    first = workflow.run("pull_request", h.pr_payload("opened", number, first_head))
+    new_head = gh.push_branch(h.REPO, "feature", {"calc.py": h.FIXED_CALC}, "guard the empty case")
+    asked_before = len(workflow.llm.chat_bodies())
+
+    second = workflow.run("pull_request", h.pr_payload("synchronize", number, new_head))
+
+    assert (first.code, second.code) == (0, 0), second.stderr
+    assert first.outputs["decision"] == "changes_requested"
+    reviews = _quorum_reviews(gh, number)
+    assert [(r.commit_id, r.state) for r in reviews] == [
+        (first_head, "DISMISSED"), (new_head, "COMMENTED")
+    ]  # fmt: skip
+    assert "::error file=calc.py,line=2,title=Quorum (major)::Dividing by n-1" in first.stdout
+    asked_now = workflow.llm.chat_bodies()[asked_before:]
+    assert len(asked_now) == 2 and all("if not values" in str(body) for body in asked_now)
+    assert second.outputs["decision"] == "approved"
+
+
+def test_an_approval_in_one_run_is_merged_by_a_later_checks_run_at_the_approved_sha(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    workflow.env.update(QUORUM_MERGE__ENABLED="true", QUORUM_MERGE__REQUIRED_CHECKS='["ci"]')
+    number, head = _open(gh)
+    gh.set_check(h.REPO, head, "ci", status="in_progress", conclusion=None)
+
+    approved = workflow.run("pull_request", h.pr_payload("opened", number, head))
+    gh.set_check(h.REPO, head, "ci", conclusion="success")
+    merged = workflow.run("check_suite", h.check_suite_payload(head, number))
+
+    assert approved.code == 0 and approved.outputs["decision"] == "approved"
+    assert merged.code == 0, merged.stderr
+    assert gh.merged(h.REPO, number) and gh.pull(h.REPO, number).merge_sha_sent == head
+    assert script.calls == 2  # the second run continued from the PR's record: no new review
+    assert merged.outputs == {"decision": "merged", "cost": "0.0000"}
+
+
+def test_a_fork_pull_request_is_never_merged_and_the_run_says_why(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, _ = world
+    gh = workflow.gh
+    workflow.env.update(QUORUM_MERGE__ENABLED="true", QUORUM_CONSENSUS__MIN_APPROVALS="1")
+    read_only = "ghs_" + "fork0run0token0000000000000"
+    gh.add_actions_token(read_only, read_only=True)
+    number, head = _open(gh, fork_owner="eve")
+
+    run = workflow.run(
+        "pull_request", h.pr_payload("opened", number, head, head_repo="eve/widgets"), token=read_only
+    )
+
+    assert run.code == 0, run.stderr
+    assert not gh.merged(h.REPO, number)
+    assert gh.reviews(h.REPO, number) == [] and gh.comments(h.REPO, number) == []
+    assert "comes from a fork" in run.summary and "never merges it" in run.summary
+    assert "The token was refused: the review" in run.summary
+    assert "::notice title=Quorum::This pull request comes from a fork" in run.stdout
+
+
+def test_a_fork_pull_request_with_a_writable_token_gets_a_comment_review_and_no_merge(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, _ = world
+    gh = workflow.gh
+    gh.state.actions_can_approve = True  # even where the repository lets workflows approve
+    workflow.env.update(QUORUM_MERGE__ENABLED="true", QUORUM_CONSENSUS__MIN_APPROVALS="1")
+    number, head = _open(gh, fork_owner="eve")
+
+    run = workflow.run("pull_request", h.pr_payload("opened", number, head, head_repo="eve/widgets"))
+
+    assert run.code == 0, run.stderr
+    reviews = _quorum_reviews(gh, number)
+    assert [r.state for r in reviews] == ["COMMENTED"] and "comes from a fork" in reviews[0].body
+    assert not gh.merged(h.REPO, number)
+
+
+def test_a_command_from_a_user_without_write_access_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    workflow.env.update(QUORUM_MERGE__ENABLED="true", QUORUM_CONSENSUS__MIN_APPROVALS="1")
+    gh.set_permission(h.REPO, "mallory", "read")
+    gh.set_permission(h.REPO, "maria", "write")
+    gh.set_contributors(h.REPO, 50)  # past the threshold: only a writer's word lets it merge
+    number, head = _open(gh)
+    approved = workflow.run("pull_request", h.pr_payload("opened", number, head))
+    comment = h.comment_payload(number, "mallory", "/quorum merge")
+
+    refused = workflow.run("issue_comment", comment)
+    repeated = workflow.run("issue_comment", comment, GITHUB_RUN_ATTEMPT="2")
+    merged_before = gh.merged(h.REPO, number)
+    allowed = workflow.run("issue_comment", h.comment_payload(number, "maria", "/quorum merge"))
+
+    assert approved.outputs["decision"] == "approved"
+    assert (refused.code, repeated.code, allowed.code) == (0, 0, 0), refused.stderr
+    replies = [c.body for c in gh.comments(h.REPO, number) if "@mallory" in c.body]
+    assert len(replies) == 1 and "write access" in replies[0]
+    waits = [c.body for c in gh.comments(h.REPO, number) if "a human must approve" in c.body]
+    assert len(waits) == 1  # said once, though three later runs found the PR waiting for a human
+    assert not merged_before
+    assert gh.merged(h.REPO, number) and gh.pull(h.REPO, number).merge_sha_sent == head
+    assert allowed.outputs["decision"] == "merged" and script.calls == 1
+
+
+def test_an_escalation_fails_the_step_only_when_asked(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    script.verdicts = ["comment"]
+    workflow.env.update(QUORUM_CONSENSUS__MAX_ROUNDS="2")
+    number, head = _open(gh)
+    payload = h.pr_payload("opened", number, head)
+
+    quiet = workflow.run("pull_request", payload)
+    loud = workflow.run("pull_request", payload, args=("--fail-on-escalation",), GITHUB_RUN_ATTEMPT="2")
+
+    assert (quiet.code, quiet.outputs["decision"]) == (0, "escalated"), quiet.stderr
+    assert (loud.code, loud.outputs["decision"]) == (3, "escalated")
