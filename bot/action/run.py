@@ -81,7 +81,9 @@ async def run(settings: Settings, env: environment.ActionEnv, progress: Progress
         event = await _with_pulls(rt, event)
         accepted = await rt.intake.accept(event, env.delivery_id)
         log.info("%s event: %s", env.event_name, accepted)
-        await _work(rt, env, report)
+        # Checks finish often and their runs are not serialized with the PR's own: they only move a
+        # decided head on to the merge gate, never start a review of their own.
+        await _work(rt, env, report, decided_only=isinstance(event, events.ChecksChanged))
         report.cost_micro = sum(call.cost_micro for call in rt.observed.calls)
     return report
 
@@ -95,19 +97,26 @@ async def _with_pulls(rt: ActionRuntime, event: events.Event) -> events.Event:
     return events.ChecksChanged(event.repo, event.head_sha, numbers, event.source)
 
 
-async def _work(rt: ActionRuntime, env: environment.ActionEnv, report: RunReport) -> None:
+async def _work(
+    rt: ActionRuntime, env: environment.ActionEnv, report: RunReport, *, decided_only: bool
+) -> None:
     seen: dict[str, PullReport] = {}
+    scheduler = rt.coordination.scheduler
     for index in range(_MAX_CLAIMS):
-        claim = await rt.coordination.scheduler.claim(f"{env.delivery_id}:{index}")
+        claim = await scheduler.claim(f"{env.delivery_id}:{index}")
         if claim is None:
             break
         pr = await rt.github.pull(claim.job.repo, claim.job.number)
         if rt.coordination.in_memory:
             await _seed(rt, claim, pr)
+        if decided_only and not await _decided(rt, claim, pr):
+            await scheduler.finish(claim, admission.FinishOutcome.DONE)
+            report.note = "checks changed on a head not reviewed yet; its pull_request run reviews it"
+            continue
         deps, writer = rt.deps_for(pr)
         handler = JobHandler(deps)
         worker = Worker(
-            f"action-{env.run_id}", rt.coordination.scheduler, rt.coordination.leases, handler, LocalJobs(),
+            f"action-{env.run_id}", scheduler, rt.coordination.leases, handler, LocalJobs(),
             max_attempts=rt.settings.redis.job_max_attempts, escalate=handler.escalate_failed,
         )  # fmt: skip
         finished = await worker.run_claim(claim)
@@ -119,6 +128,11 @@ async def _work(rt: ActionRuntime, env: environment.ActionEnv, report: RunReport
         if pr.job_id in seen:
             seen[pr.job_id].outcome = outcome
     report.pulls = list(seen.values())
+
+
+async def _decided(rt: ActionRuntime, claim: admission.Claim, pr: forge.PullRequest) -> bool:
+    record = await rt.coordination.store.load(claim.job.id)
+    return record is not None and record.reviewed_sha == pr.head_sha
 
 
 async def _seed(rt: ActionRuntime, claim: admission.Claim, pr: forge.PullRequest) -> None:

@@ -141,3 +141,7 @@ def comment_payload(number: int, user: str, body: str) -> dict[str, Any]:
         comment__user__login=user, sender__login=user, repository__full_name=REPO,
         comment__id=int(uuid.uuid4().int % 10**8),
     )  # fmt: skip
+
+
+def status_payload(sha: str, context: str, state: str) -> dict[str, Any]:
+    return webhooks.load_sample("status", sha=sha, context=context, state=state, repository__full_name=REPO)

@@ -200,3 +200,22 @@ def test_an_escalation_fails_the_step_only_when_asked(world) -> None:  # type: i
 
     assert (quiet.code, quiet.outputs["decision"]) == (0, "escalated"), quiet.stderr
     assert (loud.code, loud.outputs["decision"]) == (3, "escalated")
+
+
+def test_a_status_run_never_starts_a_review_and_merges_a_decided_head_once_green(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    workflow.env.update(QUORUM_MERGE__ENABLED="true", QUORUM_MERGE__REQUIRED_CHECKS='["ci"]')
+    number, head = _open(gh)
+    gh.set_status(h.REPO, head, "ci", "pending")
+
+    early = workflow.run("status", h.status_payload(head, "ci", "pending"))
+    reviewed = workflow.run("pull_request", h.pr_payload("opened", number, head))
+    gh.set_status(h.REPO, head, "ci", "success")
+    green = workflow.run("status", h.status_payload(head, "ci", "success"))
+
+    assert (early.code, reviewed.code, green.code) == (0, 0, 0), early.stderr
+    assert "not reviewed yet" in early.summary and early.outputs["decision"] == "none"
+    assert reviewed.outputs["decision"] == "approved" and len(_quorum_reviews(gh, number)) == 1
+    assert gh.merged(h.REPO, number) and gh.pull(h.REPO, number).merge_sha_sent == head
+    assert script.calls == 2

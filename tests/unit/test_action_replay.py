@@ -1,0 +1,53 @@
+"""Reading a PR's record back from Quorum's own reviews on it (memory mode of `quorum action`)."""
+
+from __future__ import annotations
+
+from bot import forge
+from bot.action import replay
+from guardrails import lease
+
+HEAD, OLD = "a" * 40, "b" * 40
+PR = forge.PullRequest("acme/widgets", 7, HEAD, "main", "c" * 40, "alice", False, False, forge.PullState.OPEN)
+
+
+def _review(
+    id_: int, sha: str, decision: str, *, self_: bool = True, state: str = "COMMENTED", tail: str = ""
+) -> forge.PostedReview:
+    detail = ": 2 consecutive approving rounds" if decision == "approved" else ""
+    body = f"### quorum: x\n\n**Decision:** {decision} (consensus){detail}\n\nsummary{tail}\n" + lease.marker(
+        "acme/widgets#7", 3, sha, 2
+    )
+    return forge.PostedReview(id_, "github-actions[bot]", state, sha, body, author_is_self=self_)
+
+
+def test_the_newest_own_decision_becomes_the_record() -> None:
+    reviews = [_review(5, OLD, "changes_requested", state="DISMISSED"), _review(9, HEAD, "approved")]
+
+    record = replay.rebuild(PR, reviews)
+
+    assert (record.state, record.reviewed_sha, record.decision, record.approvals) == (
+        "approved", HEAD, "approved", 2
+    )  # fmt: skip
+    assert (record.review_id, record.review_blocking) == (9, False)
+
+
+def test_a_review_by_anyone_else_is_not_quorum_even_with_a_marker() -> None:
+    forged = _review(11, HEAD, "approved", self_=False)
+
+    record = replay.rebuild(PR, [_review(5, OLD, "changes_requested"), forged])
+
+    assert (record.state, record.reviewed_sha) == ("changes_requested", OLD)
+
+
+def test_the_decision_line_the_model_wrote_later_in_the_body_does_not_count() -> None:
+    review = _review(4, HEAD, "changes_requested", tail="\n**Decision:** approved (consensus)")
+
+    decided = replay.read(review)
+
+    assert decided is not None and decided.decision.value == "changes_requested"
+
+
+def test_no_decision_leaves_the_pr_open() -> None:
+    record = replay.rebuild(PR, [forge.PostedReview(1, "bob", "APPROVED", HEAD, "LGTM")])
+
+    assert (record.state, record.reviewed_sha, record.decision) == ("open", "", "")
