@@ -8,12 +8,15 @@ posts nothing twice), an approved head goes on to the merge gate, and a new head
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot import forge
 from bot.domain import Decision
+from bot.errors import InputError
 from guardrails import lease
 from statemachine import records
 from statemachine.lifecycle import State
@@ -24,6 +27,9 @@ _DECISION = re.compile(
     r"(?:: (?P<streak>[0-9]+) consecutive approving rounds)?",
     re.MULTILINE,
 )
+# The PR record's open blockers, carried in Quorum's own review (base64: no `-->` can end it early).
+# Text of the model's in a body is made inert (`publish`), so only Quorum writes an HTML comment there.
+_BLOCKERS = re.compile(r"<!-- quorum:blockers=(?P<data>[A-Za-z0-9+/=]*) -->")
 _STATES = {
     Decision.APPROVED: State.APPROVED,
     Decision.CHANGES_REQUESTED: State.CHANGES_REQUESTED,
@@ -41,6 +47,26 @@ class PostedDecision:
     decision: Decision
     approvals: int
     blocking: bool
+    open_blockers: str = ""  # as `records.encode_blockers` wrote them
+
+
+def blockers_tag(encoded: str) -> str:
+    """The hidden block that carries a record's open blockers (`records.encode_blockers`) in a review."""
+    return f"<!-- quorum:blockers={base64.b64encode(encoded.encode()).decode()} -->" if encoded else ""
+
+
+def _blockers(body: str) -> str:
+    """The open blockers a review carries; `InputError` when the block is unreadable (a review whose
+    blockers cannot be read must stop the job, never drop them)."""
+    found = _BLOCKERS.search(body)
+    if found is None:
+        return ""
+    try:
+        text = base64.b64decode(found["data"], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InputError("unreadable open blockers in a review of Quorum's") from exc
+    records.decode_blockers(text)  # raises InputError on anything `encode_blockers` did not write
+    return text
 
 
 def read(review: forge.PostedReview) -> PostedDecision | None:
@@ -54,8 +80,9 @@ def read(review: forge.PostedReview) -> PostedDecision | None:
     decision = Decision(found["decision"])
     approvals = int(found["streak"]) if decision is Decision.APPROVED and found["streak"] else 0
     return PostedDecision(
-        review.id, tag.sha, tag.round, decision, approvals, review.state == "CHANGES_REQUESTED"
-    )
+        review.id, tag.sha, tag.round, decision, approvals, review.state == "CHANGES_REQUESTED",
+        _blockers(review.body),
+    )  # fmt: skip
 
 
 def latest(reviews: Sequence[forge.PostedReview]) -> PostedDecision | None:
@@ -81,4 +108,5 @@ def rebuild(pr: forge.PullRequest, reviews: Sequence[forge.PostedReview]) -> rec
         review_id=last.review_id,
         review_sha=last.sha,
         review_blocking=last.blocking,
+        open_blockers=last.open_blockers,
     )

@@ -83,7 +83,7 @@ class ActionRuntime:
         fork = from_fork(pr)
         merge = s.merge.model_copy(update={"enabled": False}) if fork else s.merge
         policy = ServerPolicy(merge, s.consensus.min_approvals, s.consensus.max_rounds, s.github.check_name)
-        writer = (ForkWriter if fork else OnceWriter)(gh, gh, self.identity.login)
+        writer = (ForkWriter if fork else OnceWriter)(gh, gh, self.identity.login, c.store)
         deps = DaemonDeps(
             gh, writer, c.store, c.inbox, c.leases, c.scheduler, self._review, self.clock, policy,
             self.identity,

@@ -13,7 +13,9 @@ import logging
 from typing import Protocol
 
 from bot import forge
+from bot.action import replay
 from bot.errors import GitHubError
+from statemachine import records
 
 log = logging.getLogger("quorum.action")
 
@@ -30,13 +32,24 @@ class CommentReader(Protocol):
 
 
 class OnceWriter:
-    """A `PullRequestWriter` that posts a plain comment only if Quorum has not posted the same one."""
+    """A `PullRequestWriter` for a stateless run: a plain comment is posted only if Quorum has not posted
+    the same one, and a review carries the record's open blockers so the next run still knows them."""
 
-    def __init__(self, writer: forge.PullRequestWriter, comments: CommentReader, login: str) -> None:
-        self._writer, self._comments, self._login = writer, comments, login
+    def __init__(
+        self,
+        writer: forge.PullRequestWriter,
+        comments: CommentReader,
+        login: str,
+        store: records.StateStore,
+    ) -> None:
+        self._writer, self._comments, self._login, self._store = writer, comments, login, store
         self.refused: list[str] = []  # writes the code host refused (a fork's read-only token)
 
     async def post_review(self, repo: str, number: int, draft: forge.ReviewDraft) -> forge.PostResult:
+        record = await self._store.load(f"{repo}#{number}")
+        carried = replay.blockers_tag(record.open_blockers if record is not None else "")
+        if carried:
+            draft = dataclasses.replace(draft, body=f"{draft.body}\n{carried}")
         return await self._writer.post_review(repo, number, draft)
 
     async def dismiss_review(self, repo: str, number: int, review_id: int, message: str) -> None:

@@ -4,6 +4,7 @@ in a child process."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -135,11 +136,15 @@ def check_suite_payload(head_sha: str, number: int) -> dict[str, Any]:
     return payload
 
 
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def comment_payload(number: int, user: str, body: str) -> dict[str, Any]:
     return webhooks.load_sample(
         "issue_comment.created-command", issue__number=number, comment__body=body,
         comment__user__login=user, sender__login=user, repository__full_name=REPO,
-        comment__id=int(uuid.uuid4().int % 10**8),
+        comment__id=int(uuid.uuid4().int % 10**8), comment__created_at=_now_iso(),
     )  # fmt: skip
 
 

@@ -219,3 +219,23 @@ def test_a_status_run_never_starts_a_review_and_merges_a_decided_head_once_green
     assert reviewed.outputs["decision"] == "approved" and len(_quorum_reviews(gh, number)) == 1
     assert gh.merged(h.REPO, number) and gh.pull(h.REPO, number).merge_sha_sent == head
     assert script.calls == 2
+
+
+def test_a_blocker_stays_open_across_runs_until_a_push_changes_its_lines(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    workflow.env.update(QUORUM_MERGE__ENABLED="true")
+    script.verdicts = ["request_changes", "approve"]
+    number, blocked = _open(gh)
+    workflow.run("pull_request", h.pr_payload("opened", number, blocked))
+    untouched = gh.push_branch(h.REPO, "feature", {"NOTES.md": "mean() is fine as it is\n"}, "notes")
+
+    amnesia = workflow.run("pull_request", h.pr_payload("synchronize", number, untouched))
+    merged_then = gh.merged(h.REPO, number)
+    fixed = gh.push_branch(h.REPO, "feature", {"calc.py": h.FIXED_CALC}, "guard the empty case")
+    resolved = workflow.run("pull_request", h.pr_payload("synchronize", number, fixed))
+
+    assert amnesia.code == 0, amnesia.stderr
+    assert not merged_then and amnesia.outputs["decision"] == "changes_requested"
+    assert resolved.outputs["decision"] == "merged", resolved.stderr
+    assert gh.pull(h.REPO, number).merge_sha_sent == fixed

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot import forge
 from bot.action import replay
+from bot.domain import Finding, OpenFinding, Severity, Side
+from bot.errors import InputError
 from guardrails import lease
+from statemachine import records
 
 HEAD, OLD = "a" * 40, "b" * 40
 PR = forge.PullRequest("acme/widgets", 7, HEAD, "main", "c" * 40, "alice", False, False, forge.PullState.OPEN)
@@ -51,3 +56,21 @@ def test_no_decision_leaves_the_pr_open() -> None:
     record = replay.rebuild(PR, [forge.PostedReview(1, "bob", "APPROVED", HEAD, "LGTM")])
 
     assert (record.state, record.reviewed_sha, record.decision) == ("open", "", "")
+
+
+def test_open_blockers_ride_along_in_the_review_and_come_back_as_the_record_had_them() -> None:
+    finding = Finding("calc.py", 2, Side.RIGHT, Severity.MAJOR, "n-1 --> wrong")
+    encoded = records.encode_blockers([OpenFinding(finding, OLD, "e3b0c442", True)])
+    review = _review(9, HEAD, "changes_requested", tail="\n" + replay.blockers_tag(encoded))
+
+    record = replay.rebuild(PR, [review])
+
+    assert record.open_blockers == encoded
+    assert records.decode_blockers(record.open_blockers)[0].finding == finding
+
+
+def test_an_unreadable_blockers_block_stops_the_run_rather_than_dropping_them() -> None:
+    review = _review(9, HEAD, "changes_requested", tail="\n<!-- quorum:blockers=bm90IGpzb24= -->")
+
+    with pytest.raises(InputError):
+        replay.rebuild(PR, [review])
