@@ -30,6 +30,8 @@ _DECISION = re.compile(
 # The PR record's open blockers, carried in Quorum's own review (base64: no `-->` can end it early).
 # Text of the model's in a body is made inert (`publish`), so only Quorum writes an HTML comment there.
 _BLOCKERS = re.compile(r"<!-- quorum:blockers=(?P<data>[A-Za-z0-9+/=]*) -->")
+# The comment ids of commands already handled, on each comment Quorum posts (digits and spaces only).
+_SEEN = re.compile(r"\n?<!-- quorum:seen=(?P<ids>[0-9 ]*) -->")
 _STATES = {
     Decision.APPROVED: State.APPROVED,
     Decision.CHANGES_REQUESTED: State.CHANGES_REQUESTED,
@@ -53,6 +55,25 @@ class PostedDecision:
 def blockers_tag(encoded: str) -> str:
     """The hidden block that carries a record's open blockers (`records.encode_blockers`) in a review."""
     return f"<!-- quorum:blockers={base64.b64encode(encoded.encode()).decode()} -->" if encoded else ""
+
+
+def seen_tag(commands_seen: str) -> str:
+    """The hidden line that carries a record's handled command comments in a comment of Quorum's."""
+    return f"<!-- quorum:seen={commands_seen} -->" if commands_seen else ""
+
+
+def without_seen(body: str) -> str:
+    """A comment's text without its handled-commands line (to compare what a reader sees)."""
+    return _SEEN.sub("", body).strip()
+
+
+def commands_seen(own_comments: Sequence[str]) -> str:
+    """The handled command comments the newest of Quorum's comments carries ("" when none does)."""
+    for body in reversed(own_comments):
+        found = _SEEN.search(body)
+        if found is not None:
+            return " ".join(found["ids"].split())
+    return ""
 
 
 def _blockers(body: str) -> str:
@@ -91,9 +112,13 @@ def latest(reviews: Sequence[forge.PostedReview]) -> PostedDecision | None:
     return max(found, key=lambda d: d.review_id) if found else None
 
 
-def rebuild(pr: forge.PullRequest, reviews: Sequence[forge.PostedReview]) -> records.PullRequestRecord:
-    """The record a job would have stored after Quorum's newest posted decision on this PR."""
-    record = records.PullRequestRecord(pr.repo, pr.number, State.OPEN.value, pr.head_sha)
+def rebuild(
+    pr: forge.PullRequest, reviews: Sequence[forge.PostedReview], own_comments: Sequence[str] = ()
+) -> records.PullRequestRecord:
+    """The record a job would have stored after Quorum's newest posted decision on this PR, with the
+    commands its comments say were handled (a re-run of a command's event does nothing again)."""
+    seen = commands_seen(own_comments)
+    record = records.PullRequestRecord(pr.repo, pr.number, State.OPEN.value, pr.head_sha, commands_seen=seen)
     last = latest(reviews)
     if last is None:
         return record
@@ -109,4 +134,5 @@ def rebuild(pr: forge.PullRequest, reviews: Sequence[forge.PostedReview]) -> rec
         review_sha=last.sha,
         review_blocking=last.blocking,
         open_blockers=last.open_blockers,
+        commands_seen=seen,
     )

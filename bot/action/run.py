@@ -140,6 +140,8 @@ async def _seed(rt: ActionRuntime, claim: admission.Claim, pr: forge.PullRequest
     store = rt.coordination.store
     if await store.load(claim.job.id) is not None:
         return
-    record = replay.rebuild(pr, await rt.github.reviews(pr.repo, pr.number))
+    reviews = await rt.github.reviews(pr.repo, pr.number)
+    comments = await rt.github.comment_bodies(pr.repo, pr.number, author=rt.identity.login)
+    record = replay.rebuild(pr, reviews, comments)
     if not await store.save(record, expected_version=0, fence=claim.fence):
         log.warning("%s: could not seed its record", claim.job.id)

@@ -33,7 +33,8 @@ class CommentReader(Protocol):
 
 class OnceWriter:
     """A `PullRequestWriter` for a stateless run: a plain comment is posted only if Quorum has not posted
-    the same one, and a review carries the record's open blockers so the next run still knows them."""
+    the same one; a review carries the record's open blockers and a comment the commands already handled,
+    so the next run still knows them."""
 
     def __init__(
         self,
@@ -56,12 +57,13 @@ class OnceWriter:
         await self._writer.dismiss_review(repo, number, review_id, message)
 
     async def comment(self, repo: str, number: int, body: str) -> None:
-        if body.strip() in {
-            b.strip() for b in await self._comments.comment_bodies(repo, number, author=self._login)
-        }:
+        posted = await self._comments.comment_bodies(repo, number, author=self._login)
+        if body.strip() in {replay.without_seen(b) for b in posted}:
             log.info("%s#%d: this comment is already on the PR; not repeated", repo, number)
             return
-        await self._writer.comment(repo, number, body)
+        record = await self._store.load(f"{repo}#{number}")
+        seen = replay.seen_tag(record.commands_seen if record is not None else "")
+        await self._writer.comment(repo, number, f"{body}\n{seen}" if seen else body)
 
     async def set_tally(self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str) -> None:
         await self._writer.set_tally(repo, sha, state, title, summary)

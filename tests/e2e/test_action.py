@@ -239,3 +239,21 @@ def test_a_blocker_stays_open_across_runs_until_a_push_changes_its_lines(world) 
     assert not merged_then and amnesia.outputs["decision"] == "changes_requested"
     assert resolved.outputs["decision"] == "merged", resolved.stderr
     assert gh.pull(h.REPO, number).merge_sha_sent == fixed
+
+
+def test_a_re_run_of_a_command_event_does_not_act_on_the_command_again(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    gh.set_permission(h.REPO, "maria", "write")
+    number, head = _open(gh)
+    workflow.run("pull_request", h.pr_payload("opened", number, head))
+    comment = h.comment_payload(number, "maria", "/quorum review")
+
+    first = workflow.run("issue_comment", comment)
+    calls_after_first = script.calls
+    again = workflow.run("issue_comment", comment, GITHUB_RUN_ATTEMPT="2")
+
+    assert (first.code, again.code) == (0, 0), again.stderr
+    assert calls_after_first == 4  # the command reviewed the head again
+    assert script.calls == 4  # the re-run knew the comment was handled
+    assert len([c for c in gh.comments(h.REPO, number) if "@maria" in c.body]) == 1
