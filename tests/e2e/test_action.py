@@ -23,6 +23,7 @@ class Script:
     def __init__(self, *verdicts: str) -> None:
         self.verdicts = list(verdicts)
         self.calls = 0
+        self.usage = (100, 50)  # input and output tokens each answer reports
 
     def __call__(self, request: llm_servers.RecordedRequest) -> llm_servers.Reply:
         verdict = self.verdicts[min(self.calls, len(self.verdicts) - 1)]
@@ -31,7 +32,7 @@ class Script:
         if verdict == "request_changes":
             body = "Dividing by n-1 is the sample variance's denominator, not the mean's."
             findings = [{"path": "calc.py", "line": 2, "side": "RIGHT", "severity": "major", "body": body}]
-        return llm_servers.Reply(h.review_json(verdict, findings))
+        return llm_servers.Reply(h.review_json(verdict, findings), *self.usage)
 
 
 @pytest.fixture
@@ -257,3 +258,46 @@ def test_a_re_run_of_a_command_event_does_not_act_on_the_command_again(world) ->
     assert calls_after_first == 4  # the command reviewed the head again
     assert script.calls == 4  # the re-run knew the comment was handled
     assert len([c for c in gh.comments(h.REPO, number) if "@maria" in c.body]) == 1
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("coordination", ["redis", "memory"])
+def test_with_redis_the_repository_s_daily_cap_holds_across_runs(
+    world, redis_url: str, coordination: str
+) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    script.usage = (1500, 500)  # 0.0025 USD an answer: one review (two rounds) spends 0.005
+    workflow.env.update(QUORUM_BUDGET__PER_REPO_DAILY_USD="0.009")
+    if coordination == "redis":
+        workflow.env.update(QUORUM_REDIS__URL=redis_url, QUORUM_REDIS__KEY_PREFIX="action-test")
+    number, head = _open(gh)
+    first = workflow.run("pull_request", h.pr_payload("opened", number, head))
+    newer = gh.push_branch(h.REPO, "feature", {"calc.py": h.FIXED_CALC}, "guard the empty case")
+
+    second = workflow.run("pull_request", h.pr_payload("synchronize", number, newer))
+
+    assert (first.code, first.outputs["decision"]) == (0, "approved"), first.stderr
+    if coordination == "redis":  # the first run's spend counts: the next review does not fit today
+        assert second.outputs["decision"] == "escalated" and "budget_exceeded" in second.summary
+        assert script.calls == 2
+    else:  # each run starts from nothing: documented, and why Redis is the way to hold daily caps
+        assert second.outputs["decision"] == "approved" and script.calls == 4
+
+
+def test_a_shallow_checkout_without_the_head_is_completed_from_its_origin(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    number, head = _open(gh)
+
+    run = workflow.run("pull_request", h.pr_payload("opened", number, head), checkout_depth=1)
+
+    assert run.code == 0, run.stderr
+    assert run.outputs["decision"] == "approved" and script.calls == 2
+    assert [r.commit_id for r in _quorum_reviews(gh, number)] == [head]
+    # No clone: the review's mirror borrows the checkout's objects and holds none of its own.
+    runner = workflow.tmp / "runner-0"
+    (mirror,) = (runner / "temp" / "quorum" / "mirrors").glob("*.git")
+    borrowed = (mirror / "objects" / "info" / "alternates").read_text().strip()
+    assert borrowed == str((runner / "workspace" / ".git" / "objects").resolve())
+    assert not [p for p in (mirror / "objects").rglob("*") if p.is_file() and p.parent.name != "info"]
