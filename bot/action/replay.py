@@ -32,6 +32,7 @@ _DECISION = re.compile(
 _BLOCKERS = re.compile(r"<!-- quorum:blockers=(?P<data>[A-Za-z0-9+/=]*) -->")
 # The comment ids of commands already handled, on each comment Quorum posts (digits and spaces only).
 _SEEN = re.compile(r"\n?<!-- quorum:seen=(?P<ids>[0-9 ]*) -->")
+_ENDED = {forge.PullState.MERGED: State.MERGED, forge.PullState.CLOSED: State.CLOSED}
 _STATES = {
     Decision.APPROVED: State.APPROVED,
     Decision.CHANGES_REQUESTED: State.CHANGES_REQUESTED,
@@ -122,10 +123,12 @@ def rebuild(
     last = latest(reviews)
     if last is None:
         return record
+    # A PR already merged or closed on GitHub is in that state, whoever did it: a re-run changes nothing.
+    state = _ENDED.get(pr.state, _STATES[last.decision])
     return records.PullRequestRecord(
         pr.repo,
         pr.number,
-        _STATES[last.decision].value,
+        state.value,
         pr.head_sha,
         reviewed_sha=last.sha,
         decision=last.decision.value,

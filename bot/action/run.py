@@ -37,6 +37,7 @@ class PullReport:
     outcome: ReviewOutcome | None = None
     refused: tuple[str, ...] = ()  # writes a fork's read-only token was refused
     finished: admission.FinishResult | None = None
+    merging: bool = False  # merging was on for this PR (on in the settings, and not a fork's)
 
     @property
     def decision(self) -> str:
@@ -121,7 +122,7 @@ async def _work(
         )  # fmt: skip
         finished = await worker.run_claim(claim)
         record = await rt.coordination.store.load(claim.job.id)
-        entry = seen.setdefault(claim.job.id, PullReport(pr, record))
+        entry = seen.setdefault(claim.job.id, PullReport(pr, record, merging=deps.policy.merge.enabled))
         entry.record, entry.finished = record, finished or admission.FinishResult.NOT_HELD
         entry.refused = (*entry.refused, *writer.refused)
     for pr, outcome in rt.outcomes:

@@ -97,9 +97,20 @@ def _pull(pull: PullReport) -> list[str]:
         ]
     if pull.refused:
         lines += [f"The token was refused: {', '.join(pull.refused)} (read-only on a fork's run).", ""]
+    if pull.decision == "approved":
+        lines += [_not_merged(pull), ""]
     if pull.outcome is not None:
         lines += _outcome(pull)
     return lines
+
+
+def _not_merged(pull: PullReport) -> str:
+    if not pull.merging:
+        return 'Not merged: merging is off for this pull request (`merge: "true"`; never for a fork\'s).'
+    return (
+        "Not merged yet: the merge gate waits (required checks on this head, a maintainer's approval, or "
+        "the repository's policy); a later run, on checks or a command, merges it once it allows."
+    )
 
 
 def _outcome(pull: PullReport) -> list[str]:

@@ -120,10 +120,13 @@ def test_an_approval_in_one_run_is_merged_by_a_later_checks_run_at_the_approved_
     merged = workflow.run("check_suite", h.check_suite_payload(head, number))
 
     assert approved.code == 0 and approved.outputs["decision"] == "approved"
+    assert "Not merged yet: the merge gate waits" in approved.summary
     assert merged.code == 0, merged.stderr
     assert gh.merged(h.REPO, number) and gh.pull(h.REPO, number).merge_sha_sent == head
     assert script.calls == 2  # the second run continued from the PR's record: no new review
     assert merged.outputs == {"decision": "merged", "cost": "0.0000"}
+    after = workflow.run("check_suite", h.check_suite_payload(head, number), GITHUB_RUN_ATTEMPT="2")
+    assert after.outputs["decision"] == "merged" and len(_quorum_reviews(gh, number)) == 1
 
 
 def test_a_fork_pull_request_is_never_merged_and_the_run_says_why(world) -> None:  # type: ignore[no-untyped-def]
@@ -139,7 +142,7 @@ def test_a_fork_pull_request_is_never_merged_and_the_run_says_why(world) -> None
     )
 
     assert run.code == 0, run.stderr
-    assert not gh.merged(h.REPO, number)
+    assert not gh.merged(h.REPO, number) and "Not merged: merging is off" in run.summary
     assert gh.reviews(h.REPO, number) == [] and gh.comments(h.REPO, number) == []
     assert "comes from a fork" in run.summary and "never merges it" in run.summary
     assert "The token was refused: the review" in run.summary
