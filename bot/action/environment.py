@@ -33,6 +33,9 @@ class ActionEnv:
     redis_configured: bool = False  # QUORUM_REDIS__URL is set: coordinate through Redis across runs
     api_url_from_runner: bool = True  # no QUORUM_GITHUB__BASE_URL: the runner's GITHUB_API_URL applies
     state_dir_configured: bool = False  # QUORUM_WORKSPACE__STATE_DIR is set: not under RUNNER_TEMP
+    # Who an installation token acts as (it may not ask `GET /user`): the workflow's own token is
+    # github-actions[bot]; another App's token (action input `bot-login`) is `<slug>[bot]`.
+    bot_login: str = ACTIONS_LOGIN
 
     @property
     def delivery_id(self) -> str:
@@ -78,6 +81,7 @@ def from_environ(environ: Mapping[str, str]) -> ActionEnv:
         redis_configured=bool(environ.get("QUORUM_REDIS__URL")),
         api_url_from_runner=not environ.get("QUORUM_GITHUB__BASE_URL"),
         state_dir_configured=bool(environ.get("QUORUM_WORKSPACE__STATE_DIR")),
+        bot_login=environ.get("INPUT_BOT_LOGIN") or ACTIONS_LOGIN,
     )
 
 

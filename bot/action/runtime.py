@@ -122,8 +122,8 @@ def with_runner(settings: Settings, env: environment.ActionEnv) -> Settings:
     return settings.model_copy(update=changes)
 
 
-def _github(settings: Settings) -> github_api.GitHubClient:
-    """The client, and whether it acts as the workflow's `GITHUB_TOKEN` (which may not call `GET /user`)."""
+def _github(settings: Settings, env: environment.ActionEnv) -> github_api.GitHubClient:
+    """The client; an installation token (which may not call `GET /user`) acts as `env.bot_login`."""
     gh = settings.github
     if gh.token is None:
         raise ConfigError(
@@ -131,8 +131,8 @@ def _github(settings: Settings) -> github_api.GitHubClient:
             ("GITHUB_TOKEN (pass `github-token`, default `${{ github.token }}`) or QUORUM_GITHUB__TOKEN",),
         )
     value = gh.token.get_secret_value()
-    # Installation tokens (`ghs_`) are what Actions hands a run: they act as `github-actions[bot]`.
-    identity = forge.Identity(environment.ACTIONS_LOGIN, is_app=True) if value.startswith("ghs_") else None
+    # Installation tokens (`ghs_`): the workflow's own, or another App's; a personal token says who it is.
+    identity = forge.Identity(env.bot_login, is_app=True) if value.startswith("ghs_") else None
     client = github_api.GitHubClient.from_token(
         gh.base_url, value, timeout_s=gh.request_timeout_s, check_name=gh.check_name,
         repositories=gh.repositories, identity=identity,
@@ -177,7 +177,7 @@ async def runtime(
     """Build everything one run needs from `settings` (already `with_runner`) and close it on exit."""
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
-        gh = _github(settings)
+        gh = _github(settings, env)
         stack.push_async_callback(gh.aclose)
         identity = await gh.identity()
         coordination = (

@@ -304,3 +304,19 @@ def test_a_shallow_checkout_without_the_head_is_completed_from_its_origin(world)
     borrowed = (mirror / "objects" / "info" / "alternates").read_text().strip()
     assert borrowed == str((runner / "workspace" / ".git" / "objects").resolve())
     assert not [p for p in (mirror / "objects").rglob("*") if p.is_file() and p.parent.name != "info"]
+
+
+def test_with_an_app_s_installation_token_its_own_login_is_how_quorum_knows_its_reviews(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    token = gh.issue_installation_token()  # as actions/create-github-app-token would hand the job
+    number, head = _open(gh)
+    payload = h.pr_payload("opened", number, head)
+
+    first = workflow.run("pull_request", payload, token=token, INPUT_BOT_LOGIN=gh.bot_login)
+    again = workflow.run("pull_request", payload, token=token, INPUT_BOT_LOGIN=gh.bot_login)
+
+    assert (first.code, again.code) == (0, 0), first.stderr
+    reviews = _quorum_reviews(gh, number)
+    assert [(r.user, r.state) for r in reviews] == [(gh.bot_login, "APPROVED")]
+    assert script.calls == 2 and again.outputs["decision"] == "approved"
