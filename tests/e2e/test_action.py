@@ -5,6 +5,9 @@ runner reads (summary, outputs) and the exit code."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -320,3 +323,15 @@ def test_with_an_app_s_installation_token_its_own_login_is_how_quorum_knows_its_
     reviews = _quorum_reviews(gh, number)
     assert [(r.user, r.state) for r in reviews] == [(gh.bot_login, "APPROVED")]
     assert script.calls == 2 and again.outputs["decision"] == "approved"
+
+
+def test_outside_a_workflow_run_the_command_names_what_is_missing(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("QUORUM_", "GITHUB_", "RUNNER_"))}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.entrypoints.cli", "action"], env=clean, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert done.returncode == 2
+    assert "runs inside a GitHub Actions job" in done.stderr and "GITHUB_EVENT_NAME: not set" in done.stderr
