@@ -30,8 +30,11 @@ _DECISION = re.compile(
 # The PR record's open blockers, carried in Quorum's own review (base64: no `-->` can end it early).
 # Text of the model's in a body is made inert (`publish`), so only Quorum writes an HTML comment there.
 _BLOCKERS = re.compile(r"<!-- quorum:blockers=(?P<data>[A-Za-z0-9+/=]*) -->")
-# The comment ids of commands already handled, on each comment Quorum posts (digits and spaces only).
-_SEEN = re.compile(r"\n?<!-- quorum:seen=(?P<ids>[0-9 ]*) -->")
+# The comment ids of commands already handled, and the head a maintainer's `/quorum merge` approved, on
+# each comment Quorum posts (digits, spaces and a hex SHA only).
+_SEEN = re.compile(
+    r"\n?<!-- quorum:seen=(?P<ids>[0-9 ]*)(?:;merge=(?P<merge>[0-9a-f]{40}|[0-9a-f]{64}))? -->"
+)
 _ENDED = {forge.PullState.MERGED: State.MERGED, forge.PullState.CLOSED: State.CLOSED}
 _STATES = {
     Decision.APPROVED: State.APPROVED,
@@ -58,9 +61,12 @@ def blockers_tag(encoded: str) -> str:
     return f"<!-- quorum:blockers={base64.b64encode(encoded.encode()).decode()} -->" if encoded else ""
 
 
-def seen_tag(commands_seen: str) -> str:
-    """The hidden line that carries a record's handled command comments in a comment of Quorum's."""
-    return f"<!-- quorum:seen={commands_seen} -->" if commands_seen else ""
+def seen_tag(commands_seen: str, merge_sha: str = "") -> str:
+    """The hidden line that carries a record's handled command comments, and the head a `/quorum merge`
+    approved, in a comment of Quorum's."""
+    if not commands_seen and not merge_sha:
+        return ""
+    return f"<!-- quorum:seen={commands_seen}" + (f";merge={merge_sha}" if merge_sha else "") + " -->"
 
 
 def without_seen(body: str) -> str:
@@ -68,13 +74,14 @@ def without_seen(body: str) -> str:
     return _SEEN.sub("", body).strip()
 
 
-def commands_seen(own_comments: Sequence[str]) -> str:
-    """The handled command comments the newest of Quorum's comments carries ("" when none does)."""
+def handled(own_comments: Sequence[str]) -> tuple[str, str]:
+    """The handled command comments and the `/quorum merge` head the newest of Quorum's comments carries
+    (empty when none does)."""
     for body in reversed(own_comments):
         found = _SEEN.search(body)
         if found is not None:
-            return " ".join(found["ids"].split())
-    return ""
+            return " ".join(found["ids"].split()), found["merge"] or ""
+    return "", ""
 
 
 def _blockers(body: str) -> str:
@@ -118,8 +125,10 @@ def rebuild(
 ) -> records.PullRequestRecord:
     """The record a job would have stored after Quorum's newest posted decision on this PR, with the
     commands its comments say were handled (a re-run of a command's event does nothing again)."""
-    seen = commands_seen(own_comments)
-    record = records.PullRequestRecord(pr.repo, pr.number, State.OPEN.value, pr.head_sha, commands_seen=seen)
+    seen, merge_sha = handled(own_comments)
+    record = records.PullRequestRecord(
+        pr.repo, pr.number, State.OPEN.value, pr.head_sha, commands_seen=seen, human_approved_sha=merge_sha
+    )
     last = latest(reviews)
     if last is None:
         return record
@@ -138,4 +147,5 @@ def rebuild(
         review_blocking=last.blocking,
         open_blockers=last.open_blockers,
         commands_seen=seen,
+        human_approved_sha=merge_sha,
     )

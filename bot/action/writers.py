@@ -33,8 +33,8 @@ class CommentReader(Protocol):
 
 class OnceWriter:
     """A `PullRequestWriter` for a stateless run: a plain comment is posted only if Quorum has not posted
-    the same one; a review carries the record's open blockers and a comment the commands already handled,
-    so the next run still knows them."""
+    the same one; a review carries the record's open blockers, a comment the commands already handled and
+    a maintainer's `/quorum merge` of the head, so the next run still knows them."""
 
     def __init__(
         self,
@@ -62,7 +62,7 @@ class OnceWriter:
             log.info("%s#%d: this comment is already on the PR; not repeated", repo, number)
             return
         record = await self._store.load(f"{repo}#{number}")
-        seen = replay.seen_tag(record.commands_seen if record is not None else "")
+        seen = replay.seen_tag(record.commands_seen, record.human_approved_sha) if record is not None else ""
         await self._writer.comment(repo, number, f"{body}\n{seen}" if seen else body)
 
     async def set_tally(self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str) -> None:

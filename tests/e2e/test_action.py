@@ -335,3 +335,24 @@ def test_outside_a_workflow_run_the_command_names_what_is_missing(tmp_path: Path
 
     assert done.returncode == 2
     assert "runs inside a GitHub Actions job" in done.stderr and "GITHUB_EVENT_NAME: not set" in done.stderr
+
+
+def test_a_maintainer_s_merge_command_holds_for_a_later_checks_run_on_the_same_head(world) -> None:  # type: ignore[no-untyped-def]
+    workflow, script = world
+    gh = workflow.gh
+    workflow.env.update(QUORUM_MERGE__ENABLED="true", QUORUM_MERGE__REQUIRED_CHECKS='["ci"]')
+    gh.set_permission(h.REPO, "maria", "write")
+    gh.set_contributors(h.REPO, 50)  # past the threshold: a maintainer must approve the head
+    number, head = _open(gh)
+    gh.set_check(h.REPO, head, "ci", status="in_progress", conclusion=None)
+    workflow.run("pull_request", h.pr_payload("opened", number, head))
+
+    command = workflow.run("issue_comment", h.comment_payload(number, "maria", "/quorum merge"))
+    merged_before = gh.merged(h.REPO, number)
+    gh.set_check(h.REPO, head, "ci", conclusion="success")
+    checks = workflow.run("check_suite", h.check_suite_payload(head, number))
+
+    assert (command.code, checks.code) == (0, 0), checks.stderr
+    assert not merged_before  # the checks were still running when the maintainer asked
+    assert gh.merged(h.REPO, number) and gh.pull(h.REPO, number).merge_sha_sent == head
+    assert script.calls == 2

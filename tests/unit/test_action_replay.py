@@ -77,9 +77,9 @@ def test_an_unreadable_blockers_block_stops_the_run_rather_than_dropping_them() 
 
 
 def test_handled_commands_come_from_the_newest_comment_that_says_which() -> None:
-    comments = ["x\n" + replay.seen_tag("11 12"), "no tag here", "y\n" + replay.seen_tag("11 12 40")]
+    comments = ["x\n" + replay.seen_tag("11 12", OLD), "no tag", "y\n" + replay.seen_tag("11 12 40", HEAD)]
 
     record = replay.rebuild(PR, [], comments)
 
-    assert record.commands_seen == "11 12 40"
+    assert (record.commands_seen, record.human_approved_sha) == ("11 12 40", HEAD)
     assert replay.without_seen(comments[2]) == "y"
