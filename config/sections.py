@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
+from config.protected import PROTECTED_PATHS
+
 KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
@@ -33,31 +35,6 @@ PROVIDER_DEFAULTS: dict[str, tuple[str | None, str]] = {
 ToolProtocol = Literal["auto", "native", "text"]
 MergeMethod = Literal["merge", "squash", "rebase"]
 LogFormat = Literal["auto", "json", "text"]
-
-# Changes here run in CI or change what gets installed: a human approves them, whatever the rounds said.
-PROTECTED_PATHS: tuple[str, ...] = (
-    ".github/workflows/**",
-    ".github/actions/**",
-    "CODEOWNERS",
-    ".github/CODEOWNERS",
-    "docs/CODEOWNERS",
-    ".quorum.toml",
-    "**/migrations/**",
-    "pyproject.toml",
-    "setup.py",
-    "setup.cfg",
-    "**/requirements*.txt",
-    "**/package.json",
-    "**/go.mod",
-    "**/Cargo.toml",
-    "**/Gemfile",
-    "**/pom.xml",
-    "**/build.gradle*",
-    "**/*.lock",
-    "**/package-lock.json",
-    "**/pnpm-lock.yaml",
-    "**/go.sum",
-)
 
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _NAMESPACE = re.compile(r"[a-z0-9_]{1,100}")
