@@ -107,17 +107,19 @@ class FileDiff:
 
 
 class SkipReason(StrEnum):
-    """Why a file was not reviewed. Policy skips are by design; the others make coverage incomplete."""
+    """Why a file was not reviewed. Policy skips are by design; the others make coverage incomplete.
+    Either way a skipped file never merges without a human (see `guardrails.review_coverage`)."""
 
     BINARY = "binary"
     LOCK_FILE = "lock_file"
     GENERATED = "generated"
     VENDORED = "vendored"
     EXCLUDED = "excluded"  # a configured glob
+    SUBMODULE = "submodule"  # a pointer to another repository's commit: nothing here to read
+    NUL_IN_TEXT = "nul_in_text"  # git calls it binary, but it was text on the base or has a text name
     TOO_LARGE = "too_large"
     TOO_MANY_FILES = "too_many_files"
     EXCEEDS_CONTEXT = "exceeds_context"
-    NO_TEXT_CHANGE = "no_text_change"  # a pure rename or mode change: nothing to read
 
     @property
     def is_policy(self) -> bool:
@@ -139,6 +141,11 @@ class Coverage:
     files_reviewed: int
     skipped: tuple[SkippedFile, ...] = ()
     redactions: int = 0
+    # What the model was shown (both names of a rename or copy), and the symlinks (path, target as
+    # written) and submodules among the changed files: what the merge gate compares with the code host.
+    seen_paths: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    submodules: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:

@@ -89,6 +89,17 @@ class PostResult:
     downgraded: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ChangedFile:
+    """One file of a PR as the code host lists it: `status` in GitHub's words (added, removed, modified,
+    renamed, copied, changed, unchanged) and the old path of a rename or copy."""
+
+    path: str
+    lines: int  # added + removed
+    status: str = "modified"
+    previous: str | None = None
+
+
 class ChecksState(StrEnum):
     """The combined state of the required checks on one commit."""
 
@@ -202,8 +213,8 @@ class PullRequestReader(Protocol):
         """Every review on the PR, oldest first."""
         ...
 
-    async def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
-        """(path, added + removed lines) per changed file, as the code host counts them."""
+    async def changed_files(self, repo: str, number: int) -> list[ChangedFile]:
+        """Every changed file as the code host lists it, with the old path of a rename or copy."""
         ...
 
     async def commit_checks(self, repo: str, sha: str) -> tuple[CheckResult, ...]:

@@ -16,6 +16,7 @@ from bot.domain import (
     Decision,
     FileDiff,
     Finding,
+    LineKind,
     OpenFinding,
     Reason,
     ReviewOutcome,
@@ -29,6 +30,9 @@ from bot.review.rounds import Change, RoundAborted, RoundRunner
 from guardrails import consensus, deadlines, redaction, tripwire, validation, workspace
 from guardrails.clock import Clock
 from statemachine.lifecycle import Lifecycle
+
+_ATTRIBUTES_BYTES = 256 * 1024
+_PROBE_BYTES = 64 * 1024  # enough of a file to tell text from binary
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,8 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     deps.progress.step("computing the diff")
     merge_base, raw = await ws.diff(request.source, base_sha, head_sha)
     parsed = await asyncio.to_thread(diffparse.parse, raw)
-    kept, skipped = filters.apply(parsed, deps.filter_policy)
+    base = await base_facts(ws, request.source, (base_sha, merge_base, head_sha), parsed)
+    kept, skipped = filters.apply(parsed, deps.filter_policy, base)
     redacted, redactions = redact_files(kept, deps.redactor)
     pr_text, in_text = deps.redactor.redact(request.pr_text)
     instructions, in_instructions = deps.redactor.redact(request.instructions)
@@ -121,8 +126,8 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     chunks, too_big = chunking.build_chunks(redacted, deps.chunk_budget_tokens, shown)
     reviewed = {f.path for c in chunks for f in c.files}
     found = redactions + in_text + in_instructions
-    coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), found)
     files = tuple(f for f in redacted if f.path in reviewed)
+    coverage = Coverage(len(parsed), len(reviewed), (*skipped, *too_big), found, *_shown(files, parsed))
     hits = tripwire.unique([*tripwire.scan_description(pr_text), *tripwire.scan_files(files, shown)])
     visible = "\n\n".join(p for p in (tripwire.visible_description(pr_text), instructions) if p)
     authored = tripwire.authored_text(parsed)
@@ -137,6 +142,44 @@ async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
         tripwire=hits,
         authored=authored,
     )
+
+
+async def base_facts(
+    ws: workspace.Workspaces,
+    source: workspace.RepoSource,
+    commits: tuple[str, str, str],
+    parsed: Sequence[FileDiff],
+) -> filters.BaseFacts:
+    """What the base says about the changed paths: its `.gitattributes` (the target branch's, never the
+    PR's), and which files git diffs as binary were text on the merge base or hold text at the head."""
+    base_sha, merge_base, head_sha = commits
+    attributes = await ws.read_blob(source, base_sha, ".gitattributes", max_bytes=_ATTRIBUTES_BYTES)
+    found = filters.from_gitattributes(attributes.decode("utf-8", "replace") if attributes else "")
+    textual: set[str] = set()
+    for diff in parsed:
+        if not diff.is_binary or filters.is_submodule(diff):
+            continue
+        sides = ((merge_base, diff.old_path), (head_sha, diff.new_path))
+        for sha, path in sides:
+            data = await ws.read_blob(source, sha, path, max_bytes=_PROBE_BYTES) if path else None
+            if data is not None and filters.looks_like_text(data):
+                textual.update(p for p in (diff.old_path, diff.new_path) if p)
+    return dataclasses.replace(found, textual=frozenset(textual))
+
+
+def _shown(
+    files: Sequence[FileDiff], parsed: Sequence[FileDiff]
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The paths the model is shown (both names of a rename), the changed symlinks with their targets,
+    and the changed submodules: what the merge gate later compares with the code host's listing."""
+    seen = dict.fromkeys(p for f in files for p in (f.old_path, f.new_path) if p)
+    links: list[tuple[str, str]] = []
+    for diff in parsed:
+        if diff.new_mode == filters.SYMLINK_MODE and diff.new_path:
+            added = [ln.text for h in diff.hunks for ln in h.lines if ln.kind is LineKind.ADDED]
+            links.append((diff.new_path, added[0] if added else ""))
+    submodules = tuple(diff.path for diff in parsed if filters.is_submodule(diff))
+    return tuple(seen), tuple(links), submodules
 
 
 async def review(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:

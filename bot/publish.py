@@ -11,7 +11,7 @@ import re
 
 from bot import errors, forge
 from bot.domain import Decision, Finding, ReviewOutcome, RoundResult, Verdict
-from guardrails import lease, pricing
+from guardrails import lease, pricing, review_coverage
 
 MAX_BODY_CHARS = 65_536  # GitHub refuses longer review bodies and check-run summaries
 # Room kept for what the adapter may add (inline comments GitHub refused are moved into the body).
@@ -125,7 +125,7 @@ def _coverage(outcome: ReviewOutcome) -> str:
     if not cov.complete:
         lines.append("**Part of the change was not reviewed** because of a size limit.")
     if cov.skipped:
-        lines.append("")
+        lines += ["", f"Not reviewed by a model; {review_coverage.SUFFIX} before it can merge:", ""]
         lines += [f"- `{_code(s.path)}`: {s.reason.value.replace('_', ' ')}" for s in cov.skipped]
     return "\n".join(lines)
 

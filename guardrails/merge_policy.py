@@ -2,9 +2,10 @@
 
 The LLM only advises; this decides. A merge needs the lifecycle in `approved`, the consensus streak
 counted on the PR's current head, the required checks green on that head (`checks_gate`), GitHub's
-`mergeable_state` allowing it, no writer's "changes requested" standing, and merging enabled. Protected
-paths, a large change or a large project need a human approval on top. Every reason is reported, so a
-maintainer sees all that stands in the way at once, not one blocker per attempt.
+`mergeable_state` allowing it, no writer's "changes requested" standing, and merging enabled. A path the
+approving rounds never saw (`review_coverage`), protected paths (either name of a rename, a deletion, a
+symlink into one), a large change or a large project need a human approval on top. Every reason is
+reported, so a maintainer sees all that stands in the way at once, not one blocker per attempt.
 
 What a human approval is. A human approves one exact head, never "whatever the head is later":
 - An approving review counts for its `commit_id` only, and only while it is its author's latest
@@ -37,7 +38,7 @@ from enum import StrEnum
 
 from bot import forge
 from bot.domain import FileDiff
-from guardrails import checks_gate, globs
+from guardrails import checks_gate, globs, review_coverage
 
 APPROVED_STATE = "approved"
 BASE_MODIFIED_DELAYS_S: tuple[float, ...] = (4.0, 8.0)  # GitHub recomputes mergeability in seconds
@@ -73,11 +74,13 @@ class Blocker(StrEnum):
     TOO_LARGE = "too_large"
     MANY_CONTRIBUTORS = "many_contributors"
     TRIPWIRE = "tripwire"  # the PR addresses the reviewer or hides text (guardrails/tripwire.py)
+    UNREVIEWED = "unreviewed"
 
     @property
     def needs_human(self) -> bool:
         return self in {
-            Blocker.PROTECTED_PATHS, Blocker.TOO_LARGE, Blocker.MANY_CONTRIBUTORS, Blocker.TRIPWIRE
+            Blocker.PROTECTED_PATHS, Blocker.TOO_LARGE, Blocker.MANY_CONTRIBUTORS, Blocker.TRIPWIRE,
+            Blocker.UNREVIEWED,
         }  # fmt: skip
 
 
@@ -89,10 +92,14 @@ class MergeReason:
 
 @dataclass(frozen=True, slots=True)
 class ChangedPath:
-    """One changed file; `previous` is its old path when it was renamed."""
+    """One changed file; `previous` is its old path when it was renamed or copied."""
 
     path: str
     previous: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.path,) if self.previous in (None, self.path) else (self.path, self.previous)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,8 @@ class MergeFacts:
     rejected_by: tuple[str, ...]  # writers whose latest review requests changes (`human_rejections`)
     mergeable_state: str  # GitHub's, read with the head
     tripwire: bool = False  # the approving review of this head tripped the tripwire
+    # What the approving rounds on the head were shown; None (unknown) counts as nothing seen.
+    seen: review_coverage.Seen | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +213,12 @@ def _human_needs(facts: MergeFacts) -> list[MergeReason]:
                 "text in the pull request is addressed to the reviewer or hidden (see the review)",
             )
         )
-    touched = protected_touched(facts.changed_paths, facts.protected_paths)
+    names = [name for changed in facts.changed_paths for name in changed.names]
+    unseen = review_coverage.unreviewed(names, facts.seen, facts.head_sha)
+    if unseen:
+        out.append(MergeReason(Blocker.UNREVIEWED, review_coverage.unreviewed_text(unseen, facts.seen)))
+    links = review_coverage.links_into(facts.seen, names, facts.protected_paths)
+    touched = (*protected_touched(facts.changed_paths, facts.protected_paths), *links)
     if touched:
         named = ", ".join(f"`{p}`" for p in touched[:_NAMED_PATHS])
         more = f" and {len(touched) - _NAMED_PATHS} more" if len(touched) > _NAMED_PATHS else ""

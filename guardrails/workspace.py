@@ -261,6 +261,10 @@ class Workspaces(Protocol):
         """The merge base of the two commits and the raw `git diff` from it to `head_sha`."""
         ...
 
+    async def read_blob(self, source: RepoSource, sha: str, path: str, *, max_bytes: int) -> bytes | None:
+        """The first `max_bytes` of `path` at commit `sha` (fetched), or None when it is not a file there."""
+        ...
+
     def worktree(self, source: RepoSource, sha: str, job_id: str) -> AbstractAsyncContextManager[Path]:
         """A detached checkout of `sha` for one job, removed on exit (also on error or cancellation)."""
         ...

@@ -73,6 +73,7 @@ class PullRequestRecord:
     notice: str = ""  # key of the last notice posted (so a retry does not repeat it)
     open_blockers: str = ""  # JSON of the blocking findings still open (`encode_blockers`), across heads
     tripwire_sha: str = ""  # the head whose review tripped the tripwire: its approval needs a human
+    seen: str = ""  # JSON of what the rounds on `reviewed_sha` were shown (guardrails.review_coverage)
 
     @property
     def job_id(self) -> str:

@@ -198,6 +198,17 @@ class GitWorktrees:
         raw = await self._run(mirror, *diffparse.DIFF_ARGS, merge_base, head_sha)
         return merge_base, raw
 
+    async def read_blob(
+        self, source: workspace.RepoSource, sha: str, path: str, *, max_bytes: int
+    ) -> bytes | None:
+        """The first `max_bytes` of `path` at commit `sha` in the mirror; None when it is not a file there."""
+        mirror = await self.fetch(source, [sha])
+        spec = f"{workspace.check_sha(sha)}:{path}"  # starts with the SHA: never read as an option
+        status, out, _ = await self._exec(mirror, "cat-file", "-t", spec)
+        if status != 0 or out.strip() != b"blob":
+            return None
+        return (await self._run(mirror, "cat-file", "blob", spec))[:max_bytes]
+
     async def _tree_bytes(self, mirror: Path, sha: str) -> int:
         listing = await self._run(mirror, "ls-tree", "-r", "-l", "-z", "--full-tree", sha)
         total = 0

@@ -196,9 +196,9 @@ class GitHubClient(github_write.PullRequestWrites):
             if str((item.get("user") or {}).get("login") or "").lower() == author.lower()
         ]
 
-    async def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
+    async def changed_files(self, repo: str, number: int) -> list[forge.ChangedFile]:
         files = await self._calls.list(repo, f"/repos/{repo}/pulls/{number}/files", "changed files")
-        return [(str(f["filename"]), int(f.get("additions", 0)) + int(f.get("deletions", 0))) for f in files]
+        return [github_convert.changed_file(f) for f in files]
 
     async def commit_checks(self, repo: str, sha: str) -> tuple[forge.CheckResult, ...]:
         runs = await self._calls.list(

@@ -65,6 +65,17 @@ def review(data: Mapping[str, Any], self_login: str) -> forge.PostedReview:
     )
 
 
+def changed_file(data: Mapping[str, Any]) -> forge.ChangedFile:
+    """One entry of `…/pulls/{n}/files`; `previous_filename` is present for a rename or a copy."""
+    previous = data.get("previous_filename")
+    return forge.ChangedFile(
+        str(data["filename"]),
+        int(data.get("additions", 0)) + int(data.get("deletions", 0)),
+        str(data.get("status") or "modified"),
+        str(previous) if previous else None,
+    )
+
+
 def permission(data: Mapping[str, Any]) -> forge.Permission:
     """`role_name` (admin, maintain, write, triage, read) when present, else the coarse `permission`."""
     for key in ("role_name", "permission"):

@@ -21,7 +21,7 @@ from bot.domain import Decision, Reason, ReviewOutcome, Verdict
 from bot.errors import IllegalTransition, LeaseLost
 from bot.ports import Notification, NotificationKind
 from config import repo_policy
-from guardrails import admission, lease, merge_policy
+from guardrails import admission, lease, merge_policy, review_coverage
 from statemachine import records
 from statemachine.lifecycle import State, Transition
 
@@ -177,6 +177,7 @@ class JobHandler:
             approvals=_trailing_approvals(outcome),
             outbox=pending.to_json(),
             open_blockers=records.encode_blockers(outcome.open_blockers),
+            seen=review_coverage.Seen.of(pr.head_sha, outcome.coverage).to_json(),
             # A maintainer's `/quorum merge` holds for the head it was given on only.
             human_approved_sha=pr.head_sha if tracked.record.human_approved_sha == pr.head_sha else "",
             tripwire_sha=pr.head_sha if outcome.tripwire else "",

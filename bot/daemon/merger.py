@@ -7,7 +7,7 @@ from bot.daemon import held_check, publisher
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.publisher import PublishRefused
 from bot.ports import Notification, NotificationKind
-from guardrails import checks_gate, merge_policy
+from guardrails import checks_gate, merge_policy, review_coverage
 
 _MAX_ATTEMPTS = 3
 _MERGEABILITY_DELAYS_S = (1.0, 2.0)
@@ -29,8 +29,8 @@ async def facts(deps: DaemonDeps, work: Work) -> merge_policy.MergeFacts:
         checks=checks,
         checks_sha=pr.head_sha,
         merge_enabled=policy.merge_enabled,
-        changed_paths=tuple(merge_policy.ChangedPath(path) for path, _ in files),
-        changed_lines=sum(lines for _, lines in files),
+        changed_paths=tuple(merge_policy.ChangedPath(f.path, f.previous) for f in files),
+        changed_lines=sum(f.lines for f in files),
         protected_paths=policy.protected_paths,
         max_changed_lines=policy.max_changed_lines,
         contributors=contributors,
@@ -40,6 +40,7 @@ async def facts(deps: DaemonDeps, work: Work) -> merge_policy.MergeFacts:
         mergeable_state=pr.mergeable_state,
         # Any remembered trip holds (every review rewrites it): fail closed on a record out of step.
         tripwire=bool(record.tripwire_sha),
+        seen=review_coverage.Seen.from_json(record.seen) if record.seen else None,
     )
 
 

@@ -36,6 +36,8 @@ def _header(diff: FileDiff, show: ShowPath = _as_is) -> str:
         parts.append(f"({diff.status.value} from {show(diff.old_path)})")
     if diff.old_mode and diff.new_mode and diff.old_mode != diff.new_mode:
         parts.append(f"(mode {diff.old_mode} -> {diff.new_mode})")
+    if "120000" in (diff.old_mode, diff.new_mode):
+        parts.append("(a symbolic link: its text is the path it points to)")
     return "\n".join(parts)
 
 

@@ -1,12 +1,18 @@
 """Which changed files a review reads: binary, lock, vendored, generated, excluded or oversized files are
 skipped with a reason, so coverage can say what was left out and why.
+
+What the PR controls never decides what is skipped: "generated" comes from the server's globs, the base
+commit's `.gitattributes` and markers that were already on the base, never from a marker or an attribute
+the PR adds; a file that git calls binary but that was text on the base, or has a text name or text
+content, is `nul_in_text`, not `binary`. Every skip is listed, and none merges without a human.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from bot.domain import FileDiff, LineKind, SkippedFile, SkipReason
 from guardrails import globs
@@ -46,8 +52,24 @@ DEFAULT_VENDORED: tuple[str, ...] = ("**/vendor/**", "**/third_party/**", "**/no
 
 # Markers that tools write at the top of what they generate (Go's convention, `@generated`, prose).
 _GENERATED_MARKER = re.compile(r"@generated\b|Code generated .* DO NOT EDIT|(?i:\bauto-?generated\b)")
-_MARKER_LINES = 5  # how many added lines to look at
-_MARKER_DEPTH = 20  # … and only near the top of the file, where tools put the marker
+_MARKER_DEPTH = 20  # only near the top of the file, where tools put the marker
+SUBMODULE_MODE = "160000"
+SYMLINK_MODE = "120000"
+# Names that are text whatever their bytes: a NUL in one of them is suspicious, not "binary".
+_TEXT_SUFFIXES = frozenset({
+    ".py", ".pyi", ".pyx", ".sh", ".bash", ".zsh", ".fish", ".ps1", ".bat", ".cmd", ".js", ".mjs",
+    ".cjs", ".jsx", ".ts", ".tsx", ".vue", ".svelte", ".json", ".yml", ".yaml", ".toml", ".ini", ".cfg",
+    ".conf", ".env", ".properties", ".xml", ".html", ".htm", ".css", ".scss", ".less", ".md", ".rst",
+    ".txt", ".csv", ".sql", ".go", ".rs", ".rb", ".erb", ".java", ".kt", ".kts", ".scala", ".groovy",
+    ".gradle", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".fs", ".php", ".pl", ".pm", ".lua", ".r",
+    ".swift", ".m", ".mm", ".dart", ".ex", ".exs", ".erl", ".hs", ".clj", ".tf", ".hcl", ".nix", ".mk",
+    ".cmake", ".proto", ".graphql", ".lock", ".csproj", ".gemspec", ".svg"
+})  # fmt: skip
+_TEXT_NAMES = frozenset({
+    "makefile", "dockerfile", "jenkinsfile", "gemfile", "rakefile", "procfile", "vagrantfile",
+    "brewfile", "codeowners", "pipfile", "justfile", ".gitattributes", ".gitignore", ".gitmodules",
+    ".npmrc", ".yarnrc", ".env"
+})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,36 +90,82 @@ def matches(path: str, patterns: Sequence[str]) -> bool:
     return globs.matches_any(path, patterns)
 
 
-def _has_generated_marker(diff: FileDiff) -> bool:
-    seen = 0
+@dataclass(frozen=True, slots=True)
+class BaseFacts:
+    """What the base commit, not the PR, says about the changed paths."""
+
+    generated: tuple[str, ...] = ()  # globs the base's .gitattributes marks generated, -diff or binary
+    vendored: tuple[str, ...] = ()  # globs the base's .gitattributes marks linguist-vendored
+    textual: frozenset[str] = field(default_factory=frozenset)  # git says binary, but the bytes are text
+
+
+def from_gitattributes(text: str) -> BaseFacts:
+    """The generated and vendored globs of a `.gitattributes` (macros and negations are ignored)."""
+    generated: list[str] = []
+    vendored: list[str] = []
+    for raw in text.splitlines():
+        parts = raw.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        pattern, attributes = parts[0], set(parts[1:])
+        if attributes & {"linguist-generated", "linguist-generated=true", "-diff", "binary"}:
+            generated.append(pattern)
+        if attributes & {"linguist-vendored", "linguist-vendored=true"}:
+            vendored.append(pattern)
+    return BaseFacts(tuple(generated), tuple(vendored))
+
+
+def looks_like_text(data: bytes) -> bool:
+    """True when `data` is UTF-8 text once its NUL bytes are taken out (a NUL hides text from git diff)."""
+    try:
+        text = data.replace(b"\0", b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
+    return bool(text) and controls * 100 <= len(text)
+
+
+def has_text_name(path: str) -> bool:
+    """True for a path whose name says it is text (a source file, a config file, a build file)."""
+    name = PurePosixPath(path).name.lower()
+    suffix = PurePosixPath(name).suffix
+    return name in _TEXT_NAMES or name.startswith("dockerfile") or suffix in _TEXT_SUFFIXES
+
+
+def is_submodule(diff: FileDiff) -> bool:
+    return SUBMODULE_MODE in (diff.old_mode, diff.new_mode)
+
+
+def _has_base_marker(diff: FileDiff) -> bool:
+    """A generated marker the base already had: one on an unchanged line near the top (one the PR adds
+    is the PR's claim, and the PR does not decide what is reviewed)."""
     for hunk in diff.hunks:
         for line in hunk.lines:
-            if line.kind is not LineKind.ADDED:
+            if line.new_no is None or line.new_no > _MARKER_DEPTH:
                 continue
-            if line.new_no is None or line.new_no > _MARKER_DEPTH or seen >= _MARKER_LINES:
-                return False
-            if _GENERATED_MARKER.search(line.text):
+            if line.kind is LineKind.CONTEXT and _GENERATED_MARKER.search(line.text):
                 return True
-            seen += 1
     return False
 
 
-def _policy_reason(diff: FileDiff, policy: FilterPolicy) -> SkipReason | None:
+def _policy_reason(diff: FileDiff, policy: FilterPolicy, base: BaseFacts) -> SkipReason | None:
     """Why `diff` is skipped by configuration or by its nature, ignoring size and count limits."""
     path = diff.path
+    if is_submodule(diff):
+        return SkipReason.SUBMODULE
     if diff.is_binary:
-        return SkipReason.BINARY
+        names = {p for p in (diff.old_path, diff.new_path) if p}
+        textual = any(has_text_name(p) for p in names) or bool(names & base.textual)
+        return SkipReason.NUL_IN_TEXT if textual else SkipReason.BINARY
     if matches(path, policy.lock_files):
         return SkipReason.LOCK_FILE
-    if matches(path, policy.vendored):
+    if matches(path, (*policy.vendored, *base.vendored)):
         return SkipReason.VENDORED
-    if matches(path, policy.generated) or _has_generated_marker(diff):
+    if matches(path, (*policy.generated, *base.generated)) or _has_base_marker(diff):
         return SkipReason.GENERATED
     if matches(path, policy.exclude):
         return SkipReason.EXCLUDED
-    if not diff.hunks:
-        return SkipReason.NO_TEXT_CHANGE
-    return None
+    return None  # a pure rename or mode change is shown too: its header names both paths and modes
 
 
 def _too_large(diff: FileDiff, policy: FilterPolicy) -> bool:
@@ -107,12 +175,14 @@ def _too_large(diff: FileDiff, policy: FilterPolicy) -> bool:
     return size > policy.max_file_bytes
 
 
-def apply(files: Sequence[FileDiff], policy: FilterPolicy) -> tuple[list[FileDiff], list[SkippedFile]]:
+def apply(
+    files: Sequence[FileDiff], policy: FilterPolicy, base: BaseFacts | None = None
+) -> tuple[list[FileDiff], list[SkippedFile]]:
     """Split `files` into those to review (in order, at most `max_files`) and those skipped, with reasons."""
     kept: list[FileDiff] = []
     skipped: list[SkippedFile] = []
     for diff in files:
-        reason = _policy_reason(diff, policy)
+        reason = _policy_reason(diff, policy, base or BaseFacts())
         if reason is None and _too_large(diff, policy):
             reason = SkipReason.TOO_LARGE
         if reason is None and len(kept) >= policy.max_files:

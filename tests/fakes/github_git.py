@@ -53,8 +53,37 @@ def init_bare(git_dir: Path, default_branch: str) -> None:
     run(git_dir, "init", "--quiet", "--bare", f"--initial-branch={default_branch}")
 
 
+@dataclass(frozen=True)
+class Symlink:
+    """A tree entry of mode 120000: a symbolic link whose blob is `target`."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Submodule:
+    """A tree entry of mode 160000: a submodule pointer to `sha` (a commit of another repository)."""
+
+    sha: str
+
+
+Content = str | bytes | Symlink | Submodule | None
+
+
+def _entry(git_dir: Path, content: str | bytes | Symlink | Submodule) -> tuple[str, str]:
+    """(mode, object SHA) of one tree entry, writing its blob when it has one."""
+    if isinstance(content, Submodule):
+        return "160000", content.sha
+    mode = "120000" if isinstance(content, Symlink) else "100644"
+    data = content.target if isinstance(content, Symlink) else content
+    blob = run(
+        git_dir, "hash-object", "-w", "--stdin", stdin=data.encode() if isinstance(data, str) else data
+    )
+    return mode, blob
+
+
 def commit_files(
-    git_dir: Path, parent: str | None, files: dict[str, str | bytes | None], message: str, author: str
+    git_dir: Path, parent: str | None, files: dict[str, Content], message: str, author: str
 ) -> str:
     """Commit `files` (None deletes one) on top of `parent` (None: a root commit); return the new SHA."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -74,9 +103,8 @@ def commit_files(
                     env=index,
                 )
                 continue
-            data = content.encode() if isinstance(content, str) else content
-            blob = run(git_dir, "hash-object", "-w", "--stdin", stdin=data)
-            run(git_dir, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)
+            mode, sha = _entry(git_dir, content)
+            run(git_dir, "update-index", "--add", "--cacheinfo", f"{mode},{sha},{path}", env=index)
         tree = run(git_dir, "write-tree", env=index)
     return commit_tree(git_dir, tree, [parent] if parent else [], message, author)
 

@@ -32,7 +32,7 @@ class Seeding:
     def create_repo(
         self,
         full_name: str,
-        files: dict[str, str | bytes] | None = None,
+        files: dict[str, github_git.Content] | None = None,
         *,
         default_branch: str = "main",
         contributors: int | Sequence[str] = 3,
@@ -42,7 +42,7 @@ class Seeding:
         """A bare repository with one commit of `files` on `default_branch`; returns that commit's SHA."""
         git_dir = Path(self.clone_url(full_name))
         github_git.init_bare(git_dir, default_branch)
-        content: dict[str, str | bytes | None] = dict(files or {"README.md": f"# {full_name}\n"})
+        content: dict[str, github_git.Content] = dict(files or {"README.md": f"# {full_name}\n"})
         sha = github_git.commit_files(git_dir, None, content, "Initial commit", full_name.split("/")[0])
         github_git.update_ref(git_dir, default_branch, sha)
         with self.state.lock:
@@ -60,7 +60,7 @@ class Seeding:
         self,
         repo: str,
         branch: str,
-        files: dict[str, str | bytes | None],
+        files: dict[str, github_git.Content],
         message: str = "update",
         *,
         base: str | None = None,

@@ -78,7 +78,7 @@ async def test_token_identity_pull_and_reads(
         "open",
     )
     assert await as_token.repositories() == [REPO]
-    assert await as_token.changed_files(REPO, number) == [("app.py", 3)]
+    assert await as_token.changed_files(REPO, number) == [forge.ChangedFile("app.py", 3, "modified")]
     assert await as_token.permission(REPO, "alice") is forge.Permission.MAINTAIN
     assert await as_token.file_text(REPO, ".quorum.toml", "main") == "[review]\nrounds = 2\n"
     assert await as_token.file_text(REPO, "absent.toml", "main") is None

@@ -45,7 +45,7 @@ class CodeHost:
     async def repositories(self) -> list[str]:
         return []
 
-    async def changed_files(self, repo: str, number: int) -> list[tuple[str, int]]:
+    async def changed_files(self, repo: str, number: int) -> list[forge.ChangedFile]:
         return []
 
     async def commit_checks(self, repo: str, sha: str) -> tuple[forge.CheckResult, ...]:

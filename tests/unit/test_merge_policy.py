@@ -10,7 +10,7 @@ import pytest
 from bot import forge
 from bot.domain import FileDiff, FileStatus
 from config.sections import PROTECTED_PATHS
-from guardrails import globs
+from guardrails import globs, review_coverage
 from guardrails import merge_policy as mp
 from guardrails.merge_policy import Blocker, ChangedPath, MergeAction
 
@@ -38,11 +38,17 @@ GOOD = mp.MergeFacts(
     human_approved=False,
     rejected_by=(),
     mergeable_state="clean",
+    seen=review_coverage.Seen(HEAD, frozenset({"src/app.py"})),
 )
 
 
 def facts(**changes: object) -> mp.MergeFacts:
-    return dataclasses.replace(GOOD, **changes)  # type: ignore[arg-type]
+    """GOOD with `changes`; the rounds saw every changed path unless `seen` is given."""
+    out = dataclasses.replace(GOOD, **changes)  # type: ignore[arg-type]
+    if "seen" not in changes:
+        names = frozenset(n for c in out.changed_paths for n in c.names)
+        out = dataclasses.replace(out, seen=review_coverage.Seen(HEAD, names))
+    return out
 
 
 def test_merges_an_approved_green_unmoved_head():
@@ -123,6 +129,7 @@ def test_every_reason_is_reported_not_only_the_first():
         rejected_by=("maria", "omar"),
         mergeable_state="dirty",
         tripwire=True,
+        seen=None,
     )
 
     verdict = mp.decide(everything_wrong)
@@ -131,7 +138,7 @@ def test_every_reason_is_reported_not_only_the_first():
     waits = {Blocker.CHECKS_PENDING, Blocker.CHECKS_ON_OTHER_SHA, Blocker.MERGEABILITY_PENDING}
     assert set(verdict.blockers) == set(Blocker) - waits
     assert "@maria, @omar" in next(r.text for r in verdict.reasons if r.blocker is Blocker.CHANGES_REQUESTED)
-    assert len(verdict.needs_human_because) == 4
+    assert len(verdict.needs_human_because) == 5
     assert "lint, ci/test" in next(r.text for r in verdict.reasons if r.blocker is Blocker.CHECKS_FAILED)
 
 
@@ -356,3 +363,103 @@ def test_the_author_and_the_last_pusher_cannot_approve_with_a_command(by, author
 
     assert (why == "") is (refused_because == "")
     assert refused_because in why
+
+
+def _unreviewed(verdict: mp.MergeVerdict) -> str:
+    return next(r.text for r in verdict.reasons if r.blocker is Blocker.UNREVIEWED)
+
+
+def test_a_path_the_rounds_skipped_needs_a_human_and_is_named_with_why():
+    paths = (ChangedPath("src/app.py"), ChangedPath("vendor/lib.js"), ChangedPath("deploy.sh"))
+    seen = review_coverage.Seen(
+        HEAD, frozenset({"src/app.py"}), (("vendor/lib.js", "vendored"), ("deploy.sh", "nul_in_text"))
+    )
+
+    verdict = mp.decide(facts(changed_paths=paths, seen=seen))
+
+    assert verdict.action is MergeAction.NEEDS_HUMAN
+    assert verdict.blockers == (Blocker.UNREVIEWED,)
+    text = _unreviewed(verdict)
+    assert "`vendor/lib.js` (vendored)" in text and "`deploy.sh` (nul in text)" in text
+    assert "src/app.py" not in text and text.endswith("a maintainer must approve this head")
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [None, review_coverage.Seen(OLD, frozenset({"src/app.py"})), review_coverage.Seen(HEAD, frozenset())],
+    ids=["unknown", "another-head", "nothing-shown"],
+)
+def test_what_was_seen_counts_only_for_this_head(seen):
+    verdict = mp.decide(facts(seen=seen))
+
+    assert verdict.action is MergeAction.NEEDS_HUMAN
+    assert "`src/app.py`" in _unreviewed(verdict)
+
+
+def test_both_names_of_a_rename_must_have_been_seen():
+    renamed = (ChangedPath("docs/x.yml.disabled", previous="notes/x.yml"),)
+
+    seen = review_coverage.Seen(HEAD, frozenset({"docs/x.yml.disabled"}))
+
+    verdict = mp.decide(facts(changed_paths=renamed, seen=seen))
+
+    assert "`notes/x.yml`" in _unreviewed(verdict)
+
+
+def test_a_human_approval_of_the_head_lifts_the_unreviewed_blocker_but_keeps_it_on_record():
+    verdict = mp.decide(facts(seen=None, human_approved=True))
+
+    assert verdict.action is MergeAction.MERGE
+    assert any("not reviewed" in why for why in verdict.needs_human_because)
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "protected"),
+    [
+        ("docs/ci.yml", "../.github/workflows/ci.yml", True),
+        ("ci", ".github", True),  # a link to a directory holding protected paths
+        ("docs/a.md", "../README.md", False),
+        ("docs/b.md", "/etc/passwd", True),  # leaves the repository
+        ("c.md", "../../outside", True),
+    ],
+)
+def test_a_symlink_into_a_protected_path_touches_it(link, target, protected):
+    seen = review_coverage.Seen(HEAD, frozenset({link}), links=((link, target),))
+
+    verdict = mp.decide(facts(changed_paths=(ChangedPath(link),), seen=seen))
+
+    assert (Blocker.PROTECTED_PATHS in verdict.blockers) is protected
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        ChangedPath("docs/x.yml.disabled", previous=".github/workflows/x.yml"),
+        ChangedPath("docs/CODEOWNERS.old", previous="CODEOWNERS"),
+        ChangedPath("notes/q.toml", previous=".quorum.toml"),
+        ChangedPath(".github/dependabot.yml"),
+        ChangedPath(".gitmodules"),
+        ChangedPath("app/migrations/0002_add.py"),
+        ChangedPath("db/migrate/20260101_add.rb"),
+        ChangedPath("alembic/versions/abc_add.py"),
+        ChangedPath("src/Api/Migrations/2026_Add.cs"),
+        ChangedPath("src/main/resources/db/migration/V2__add.sql"),
+        ChangedPath("docker/Dockerfile.prod"),
+        ChangedPath("npm-shrinkwrap.json"),
+        ChangedPath("tests/conftest.py"),
+        ChangedPath(".pre-commit-config.yaml"),
+        ChangedPath("Makefile"),
+    ],
+)
+def test_the_default_protected_paths_cover_what_changes_ci_or_production(changed):
+    verdict = mp.decide(facts(changed_paths=(changed,)))
+
+    assert Blocker.PROTECTED_PATHS in verdict.blockers
+
+
+def test_seen_survives_its_json_and_garbage_reads_as_unknown():
+    seen = review_coverage.Seen(HEAD, frozenset({"a", "b"}), (("c", "binary"),), (("l", "t"),), ("sub",))
+
+    assert review_coverage.Seen.from_json(seen.to_json()) == seen
+    assert review_coverage.Seen.from_json("{not json") is None
+    assert review_coverage.Seen.from_json('{"head": "x"}') is None

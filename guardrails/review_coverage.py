@@ -1,0 +1,113 @@
+"""No unreviewed byte merges unattended: what the approving rounds saw, compared with what the PR changes.
+
+The invariant, here and nowhere else: a PR merges without a human only if every changed path the code
+host lists (added, modified, deleted, both names of a rename or copy, a mode change, a symlink, a
+submodule pointer) was in front of the model in the approving rounds on the head being merged. Skipping
+a file (generated, vendored, binary, lock, minified, build output, too large, over the context, excluded
+by configuration, a submodule) is fine for the review and never for an unattended merge: each such path
+needs a maintainer's approval of that head. The record of what was seen is kept per head in the PR's
+record; the comparison uses the code host's own listing, so a path a pipeline bug never showed the model
+cannot slip through.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.domain import Coverage
+from guardrails import globs
+
+_NAMED = 10  # paths named in one reason before "and N more"
+_PROBE = "__quorum_probe__"  # a name inside a linked directory, to ask whether a glob covers the directory
+SUFFIX = "a maintainer must approve this head"
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the review of `head_sha` put in front of the model, and what it left out and why."""
+
+    head_sha: str
+    paths: frozenset[str]  # every name (old and new) of the files rendered into the model's prompts
+    skipped: tuple[tuple[str, str], ...] = ()  # (path, why) left out of the prompts
+    links: tuple[tuple[str, str], ...] = ()  # (symlink, its target as written in the commit)
+    submodules: tuple[str, ...] = ()  # changed submodule pointers
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "head": self.head_sha,
+                "paths": sorted(self.paths),
+                "skipped": [list(s) for s in self.skipped],
+                "links": [list(link) for link in self.links],
+                "submodules": list(self.submodules),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def of(cls, head_sha: str, coverage: Coverage) -> Seen:
+        """What a review's coverage says its rounds were shown."""
+        skipped = tuple((s.path, s.reason.value) for s in coverage.skipped)
+        return cls(head_sha, frozenset(coverage.seen_paths), skipped, coverage.links, coverage.submodules)
+
+    @classmethod
+    def from_json(cls, text: str) -> Seen | None:
+        """Read what `to_json` wrote; None for anything else, which then counts as nothing seen."""
+        try:
+            data = json.loads(text)
+            return cls(
+                str(data["head"]),
+                frozenset(str(p) for p in data["paths"]),
+                tuple((str(p), str(why)) for p, why in data["skipped"]),
+                tuple((str(p), str(target)) for p, target in data["links"]),
+                tuple(str(p) for p in data["submodules"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def unreviewed(names: Iterable[str], seen: Seen | None, head_sha: str) -> tuple[str, ...]:
+    """The changed paths (every name the code host lists) the model was not shown on `head_sha`."""
+    shown = seen.paths if seen is not None and seen.head_sha == head_sha and head_sha else frozenset()
+    return tuple(dict.fromkeys(n for n in names if n not in shown))
+
+
+def unreviewed_text(paths: Sequence[str], seen: Seen | None) -> str:
+    """ "not reviewed: `a` (generated), `b` — a maintainer must approve this head"."""
+    why = dict(seen.skipped) if seen is not None else {}
+    named = ", ".join(
+        f"`{p}`" + (f" ({why[p].replace('_', ' ')})" if p in why else "") for p in paths[:_NAMED]
+    )
+    more = f" and {len(paths) - _NAMED} more" if len(paths) > _NAMED else ""
+    return f"not reviewed: {named}{more} — {SUFFIX}"
+
+
+def link_target(link: str, target: str) -> str | None:
+    """The repository path a symlink at `link` points to; None when it leaves the repository or is unknown."""
+    if not target or target.startswith("/"):
+        return None
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
+    if joined == ".." or joined.startswith("../"):
+        return None
+    return joined
+
+
+def links_into(seen: Seen | None, names: Iterable[str], patterns: Sequence[str]) -> tuple[str, ...]:
+    """The changed symlinks that point into a protected path (or out of the repository, or nowhere known),
+    each as "link → target"."""
+    if seen is None:
+        return ()
+    changed = set(names)
+    out: list[str] = []
+    for link, target in seen.links:
+        if link not in changed:
+            continue
+        resolved = link_target(link, target)
+        if resolved is None or globs.matches_any(resolved, patterns):
+            out.append(f"{link} → {target or '?'}")
+        elif globs.matches_any(f"{resolved}/{_PROBE}", patterns):
+            out.append(f"{link} → {target}")  # a link to a directory holding protected paths
+    return tuple(out)
