@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.domain import Finding, OpenFinding, ReviewOutcome, Step, TripwireHit
 from bot.review.planning import Plan
+from guardrails import review_coverage
 from guardrails.pricing import micro_to_usd
 
 
@@ -102,6 +103,11 @@ def to_json(outcome: ReviewOutcome, meta: Meta) -> dict[str, Any]:
             "complete": cov.complete,
             "redactions": cov.redactions,
             "skipped": [{"path": s.path, "reason": s.reason.value} for s in cov.skipped],
+            # Never merged unattended: each needs a maintainer's approval of the head (see README, Merging).
+            "unreviewed": [s.path for s in cov.skipped],
+            "shown": list(cov.seen_paths),
+            "symlinks": [{"path": p, "target": t} for p, t in cov.links],
+            "submodules": list(cov.submodules),
         },
         "cost_usd": micro_to_usd(meta.cost_micro),
     }
@@ -156,7 +162,9 @@ def to_text(outcome: ReviewOutcome, meta: Meta) -> str:
         f"coverage: {cov.files_reviewed}/{cov.files_total} files reviewed, "
         f"{cov.redactions} secret(s) redacted"
     )
-    lines += [f"  skipped {s.path}: {s.reason.value}" for s in cov.skipped]
+    if cov.skipped:
+        lines.append(f"not reviewed ({review_coverage.SUFFIX} before any merge):")
+        lines += [f"  {s.path}: {s.reason.value}" for s in cov.skipped]
     if outcome.comments:
         lines.append("comments:")
         lines += [
@@ -181,7 +189,8 @@ def _cell(text: str) -> str:
 def _skipped(outcome: ReviewOutcome) -> list[str]:
     if not outcome.coverage.skipped:
         return []
-    return ["Not reviewed:", *(f"- `{s.path}`: {s.reason.value}" for s in outcome.coverage.skipped), ""]
+    heading = f"Not reviewed ({review_coverage.SUFFIX} before any merge):"
+    return [heading, *(f"- `{s.path}`: {s.reason.value}" for s in outcome.coverage.skipped), ""]
 
 
 def _usd(micro: int | None) -> str:

@@ -45,6 +45,8 @@ def test_an_always_approving_model_needs_exactly_min_approvals_rounds(flavor, fa
     skipped = {s["path"]: s["reason"] for s in out["coverage"]["skipped"]}
     assert skipped == {"package-lock.json": "lock_file", "logo.png": "binary"}
     assert out["coverage"]["files_total"] == 5 and out["coverage"]["files_reviewed"] == 3
+    assert sorted(out["coverage"]["unreviewed"]) == ["logo.png", "package-lock.json"]
+    assert set(out["coverage"]["shown"]) == {"calc.py", "settings.py", "NOTES.md"}
 
 
 def test_min_approvals_is_configurable(fake_llm, quorum, feature_repo):
@@ -250,6 +252,9 @@ def test_text_and_markdown_formats(fake_llm, quorum, feature_repo):
     markdown = quorum("review", str(feature_repo), "--format", "markdown", fake=fake).out
 
     assert "decision: changes_requested" in text and "calc.py:6" in text
+    assert "not reviewed (a maintainer must approve this head before any merge):" in text
+    assert "  logo.png: binary" in text and "- `package-lock.json`: lock_file" in markdown
+    assert "Not reviewed (a maintainer must approve this head before any merge):" in markdown
     assert (
         markdown.startswith("## Quorum review: **changes_requested**")
         and "| `calc.py` | R6 | major |" in markdown
