@@ -33,6 +33,7 @@ from statemachine.lifecycle import Lifecycle
 
 _ATTRIBUTES_BYTES = 256 * 1024
 _PROBE_BYTES = 64 * 1024  # enough of a file to tell text from binary
+_MAX_PROBES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +157,9 @@ async def base_facts(
     attributes = await ws.read_blob(source, base_sha, ".gitattributes", max_bytes=_ATTRIBUTES_BYTES)
     found = filters.from_gitattributes(attributes.decode("utf-8", "replace") if attributes else "")
     textual: set[str] = set()
-    for diff in parsed:
-        if not diff.is_binary or filters.is_submodule(diff):
-            continue
+    binaries = [d for d in parsed if d.is_binary and not filters.is_submodule(d)]
+    # Probing only labels the skip (both labels need a human to merge): bound the git calls it costs.
+    for diff in binaries[:_MAX_PROBES]:
         sides = ((merge_base, diff.old_path), (head_sha, diff.new_path))
         for sha, path in sides:
             data = await ws.read_blob(source, sha, path, max_bytes=_PROBE_BYTES) if path else None

@@ -70,9 +70,12 @@ class Seen:
 
 
 def unreviewed(names: Iterable[str], seen: Seen | None, head_sha: str) -> tuple[str, ...]:
-    """The changed paths (every name the code host lists) the model was not shown on `head_sha`."""
-    shown = seen.paths if seen is not None and seen.head_sha == head_sha and head_sha else frozenset()
-    return tuple(dict.fromkeys(n for n in names if n not in shown))
+    """The changed paths (every name the code host lists) the model was not shown on `head_sha`, and
+    whatever the review itself says it skipped (GitHub lists at most 3,000 files of a PR)."""
+    current = seen is not None and seen.head_sha == head_sha and bool(head_sha)
+    shown = seen.paths if current and seen is not None else frozenset()
+    skipped = [p for p, _ in seen.skipped] if current and seen is not None else []
+    return tuple(dict.fromkeys(n for n in (*names, *skipped) if n not in shown))
 
 
 def unreviewed_text(paths: Sequence[str], seen: Seen | None) -> str:

@@ -157,15 +157,26 @@ def _policy_reason(diff: FileDiff, policy: FilterPolicy, base: BaseFacts) -> Ski
         names = {p for p in (diff.old_path, diff.new_path) if p}
         textual = any(has_text_name(p) for p in names) or bool(names & base.textual)
         return SkipReason.NUL_IN_TEXT if textual else SkipReason.BINARY
+    reason = _glob_reason(path, policy, base)
+    if reason is not None and diff.old_path not in (None, path):
+        # Renamed or copied: what was ordinary on the base stays reviewed under its new name.
+        reason = reason if _glob_reason(diff.old_path, policy, base) is not None else None
+    if reason is None and _has_base_marker(diff):
+        reason = SkipReason.GENERATED
+    return reason  # a pure rename or mode change is shown too: its header names both paths and modes
+
+
+def _glob_reason(path: str, policy: FilterPolicy, base: BaseFacts) -> SkipReason | None:
+    """Why the configured or base-attribute globs skip `path`, if they do."""
     if matches(path, policy.lock_files):
         return SkipReason.LOCK_FILE
     if matches(path, (*policy.vendored, *base.vendored)):
         return SkipReason.VENDORED
-    if matches(path, (*policy.generated, *base.generated)) or _has_base_marker(diff):
+    if matches(path, (*policy.generated, *base.generated)):
         return SkipReason.GENERATED
     if matches(path, policy.exclude):
         return SkipReason.EXCLUDED
-    return None  # a pure rename or mode change is shown too: its header names both paths and modes
+    return None
 
 
 def _too_large(diff: FileDiff, policy: FilterPolicy) -> bool:

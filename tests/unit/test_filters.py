@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot.domain import DiffLine, FileDiff, FileStatus, Hunk, LineKind, SkippedFile, SkipReason
@@ -240,3 +242,12 @@ def test_lock_file_names_match_at_any_depth_but_not_as_a_suffix():
         "docs/not-poetry.lock.md": None,
         "my-Cargo.lock": None,
     }
+
+
+def test_an_ordinary_file_renamed_into_a_skipped_place_is_still_reviewed():
+    hidden = dataclasses.replace(_file("vendor/app.py"), old_path="src/app.py", status=FileStatus.RENAMED)
+    vendored = dataclasses.replace(
+        _file("vendor/b/x.py"), old_path="vendor/a/x.py", status=FileStatus.RENAMED
+    )
+
+    assert _reasons([hidden, vendored]) == {"vendor/app.py": None, "vendor/b/x.py": SkipReason.VENDORED}

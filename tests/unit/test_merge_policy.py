@@ -463,3 +463,11 @@ def test_seen_survives_its_json_and_garbage_reads_as_unknown():
     assert review_coverage.Seen.from_json(seen.to_json()) == seen
     assert review_coverage.Seen.from_json("{not json") is None
     assert review_coverage.Seen.from_json('{"head": "x"}') is None
+
+
+def test_a_path_the_review_skipped_counts_even_when_the_code_host_did_not_list_it():
+    seen = review_coverage.Seen(HEAD, frozenset({"src/app.py"}), (("f3001.py", "too_many_files"),))
+
+    verdict = mp.decide(facts(seen=seen))
+
+    assert "`f3001.py` (too many files)" in _unreviewed(verdict)
