@@ -79,6 +79,11 @@ CASES = (
         ("`static/app.min.js` (generated)", "a maintainer must approve this head"),
     ),
     Case(
+        "renamed-into-vendor",
+        {"src/util.py": None, "vendor/util.py": f"def double(x):\n    return 2 * x\n{PAYLOAD}\n"},
+        shown=(PAYLOAD, "src/util.py"),
+    ),
+    Case(
         "shrinkwrap",
         {"npm-shrinkwrap.json": '{"dependencies": {"evil": {"resolved": "https://evil.invalid"}}}\n'},
         ("`npm-shrinkwrap.json`: lock file", "a maintainer must approve this head"),

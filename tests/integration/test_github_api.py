@@ -84,6 +84,21 @@ async def test_token_identity_pull_and_reads(
     assert await as_token.file_text(REPO, "absent.toml", "main") is None
 
 
+async def test_changed_files_keep_the_status_and_the_old_name_of_a_rename(
+    gh: github_server.FakeGitHub, as_token: github_api.GitHubClient
+) -> None:
+    gh.push_branch(REPO, "move", {"app.py": None, "src/app.py": BASE, ".quorum.toml": None, "new.txt": "x\n"})
+    number = gh.open_pull(REPO, "move")
+
+    files = await as_token.changed_files(REPO, number)
+
+    assert sorted(files, key=lambda f: f.path) == [
+        forge.ChangedFile(".quorum.toml", 2, "removed"),
+        forge.ChangedFile("new.txt", 1, "added"),
+        forge.ChangedFile("src/app.py", 0, "renamed", previous="app.py"),
+    ]
+
+
 async def test_contributors_stop_paging_past_the_cap(
     gh: github_server.FakeGitHub, as_token: github_api.GitHubClient
 ) -> None:
