@@ -58,7 +58,7 @@ def test_generated_and_vendored_come_from_the_base_gitattributes_never_the_prs(t
     coverage = _prepare(
         tmp_path,
         {
-            ".gitattributes": "src/** linguist-generated=true\n",
+            ".gitattributes": "src/** linguist-generated=true -diff binary\n",
             "src/a.py": "# @generated\nA = 2\n",
             "gen/x.py": "X = 2\n",
             "old/y.py": "Y = 1\n",
