@@ -72,14 +72,14 @@ class Seen:
 def unreviewed(names: Iterable[str], seen: Seen | None, head_sha: str) -> tuple[str, ...]:
     """The changed paths (every name the code host lists) the model was not shown on `head_sha`, and
     whatever the review itself says it skipped (GitHub lists at most 3,000 files of a PR)."""
-    current = seen is not None and seen.head_sha == head_sha and bool(head_sha)
-    shown = seen.paths if current and seen is not None else frozenset()
-    skipped = [p for p, _ in seen.skipped] if current and seen is not None else []
-    return tuple(dict.fromkeys(n for n in (*names, *skipped) if n not in shown))
+    if seen is None or seen.head_sha != head_sha or not head_sha:
+        return tuple(dict.fromkeys(names))
+    skipped = (p for p, _ in seen.skipped)
+    return tuple(dict.fromkeys(n for n in (*names, *skipped) if n not in seen.paths))
 
 
 def unreviewed_text(paths: Sequence[str], seen: Seen | None) -> str:
-    """ "not reviewed: `a` (generated), `b` — a maintainer must approve this head"."""
+    """The reason on the PR: not reviewed: `a` (generated), `b` — a maintainer must approve this head."""
     why = dict(seen.skipped) if seen is not None else {}
     named = ", ".join(
         f"`{p}`" + (f" ({why[p].replace('_', ' ')})" if p in why else "") for p in paths[:_NAMED]
@@ -109,7 +109,7 @@ def links_into(seen: Seen | None, names: Iterable[str], patterns: Sequence[str])
         if link not in changed:
             continue
         resolved = link_target(link, target)
-        if resolved is None or globs.matches_any(resolved, patterns):
+        if resolved in (None, ".") or globs.matches_any(resolved, patterns):  # "." holds them all
             out.append(f"{link} → {target or '?'}")
         elif globs.matches_any(f"{resolved}/{_PROBE}", patterns):
             out.append(f"{link} → {target}")  # a link to a directory holding protected paths

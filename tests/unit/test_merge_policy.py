@@ -421,6 +421,7 @@ def test_a_human_approval_of_the_head_lifts_the_unreviewed_blocker_but_keeps_it_
         ("docs/a.md", "../README.md", False),
         ("docs/b.md", "/etc/passwd", True),  # leaves the repository
         ("c.md", "../../outside", True),
+        ("docs/root", "..", True),  # the repository root holds every protected path
     ],
 )
 def test_a_symlink_into_a_protected_path_touches_it(link, target, protected):
