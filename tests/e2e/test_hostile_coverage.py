@@ -25,9 +25,10 @@ from tests.fakes.github_server import FakeGitHub
 pytestmark = pytest.mark.redis
 
 SUB_OLD, SUB_NEW = "1" * 40, "2" * 40
+UTIL = "".join(f"def times_{n}(x):\n    return {n} * x\n\n\n" for n in range(2, 8))
 BASE: dict[str, github_git.Content] = {
     "calc.py": h.BASE_CALC,
-    "src/util.py": "def double(x):\n    return 2 * x\n",
+    "src/util.py": UTIL,
     "scripts/deploy.sh": "#!/bin/sh\necho deploying\n",
     ".github/workflows/ci.yml": "on: push\njobs: {}\n",
     ".github/workflows/lint.yml": "on: push\njobs: {lint: {}}\n",
@@ -55,7 +56,7 @@ def _note(name: str) -> dict[str, github_git.Content]:
 CASES = (
     Case(
         "marker-added",
-        {"src/util.py": f"# @generated\nimport os\n{PAYLOAD}\n\n\ndef double(x):\n    return 2 * x\n"},
+        {"src/util.py": f"# @generated\nimport os\n{PAYLOAD}\n\n\n{UTIL}"},
         shown=(PAYLOAD,),
     ),
     Case(
@@ -80,7 +81,7 @@ CASES = (
     ),
     Case(
         "renamed-into-vendor",
-        {"src/util.py": None, "vendor/util.py": f"def double(x):\n    return 2 * x\n{PAYLOAD}\n"},
+        {"src/util.py": None, "vendor/util.py": f"{UTIL}{PAYLOAD}\n"},
         shown=(PAYLOAD, "src/util.py"),
     ),
     Case(
@@ -149,13 +150,19 @@ async def daemon(
     await asyncio.wait_for(task, 60)
 
 
-def model_text(llm: llm_servers.FakeLLMServer) -> str:
-    """Everything the model was sent, as text."""
+def _title(branch: str) -> str:
+    """A PR title no other PR's text contains, so each request can be told apart by it."""
+    return f"[case:{branch}]"
+
+
+def model_text(llm: llm_servers.FakeLLMServer, branch: str) -> str:
+    """Everything the model was sent in the requests about one PR (the ones carrying its title)."""
     out: list[str] = []
     for body in llm.chat_bodies():
-        for message in body.get("messages", []):
-            content = message.get("content")
-            out.append(content if isinstance(content, str) else json.dumps(content))
+        texts = [m.get("content") for m in body.get("messages", [])]
+        request = "\n".join(t if isinstance(t, str) else json.dumps(t) for t in texts)
+        if _title(branch) in request:
+            out.append(request)
     return "\n".join(out)
 
 
@@ -184,7 +191,7 @@ async def _open_all(daemon: h.Daemon, cases: tuple[Case, ...]) -> dict[str, tupl
     gh, opened = daemon.gh, {}
     for case in cases:
         head = gh.push_branch(h.REPO, case.branch, case.files, case.branch, author="mallory")
-        number = gh.open_pull(h.REPO, case.branch, title=case.branch)
+        number = gh.open_pull(h.REPO, case.branch, title=_title(case.branch))
         await daemon.deliver("pull_request", h.pr_payload("opened", number, head))
         opened[case.branch] = (number, head)
     return opened
@@ -205,11 +212,11 @@ async def test_nothing_unseen_merges_without_a_maintainer_and_an_ordinary_pr_sti
         lambda: all(_settled(gh, n) for n, _ in opened.values()), timeout=150, what="every PR decided"
     )
 
-    text = model_text(llm)
     assert gh.merged(h.REPO, opened["control"][0]), "the ordinary PR must merge"
-    assert unseen(gh, opened["control"][0], text) == []
+    assert unseen(gh, opened["control"][0], model_text(llm, "control")) == []
     for case in CASES:
         number, _ = opened[case.branch]
+        text = model_text(llm, case.branch)
         merged, missing = gh.merged(h.REPO, number), unseen(gh, number, text)
         assert not (merged and missing), f"{case.branch}: merged without the model seeing {missing}"
         assert all(s in text for s in case.shown), f"{case.branch}: hidden from the model"
@@ -233,4 +240,4 @@ async def test_a_maintainer_approving_the_exact_head_lets_a_skipped_file_merge(d
 
     await h.wait_for(lambda: gh.merged(h.REPO, number), timeout=60, what="the merge after approval")
     assert gh.head_sha(h.REPO, number) == head
-    assert unseen(gh, number, model_text(daemon.llm)) == ["vendor/lib/evil.js"]
+    assert unseen(gh, number, model_text(daemon.llm, "vendored")) == ["vendor/lib/evil.js"]
