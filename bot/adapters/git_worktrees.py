@@ -27,6 +27,7 @@ _log = logging.getLogger(__name__)
 _LOCK_POLL_S = 0.05
 _STDERR_CHARS = 800
 _FALLBACK_BRANCHES = ("main", "master")
+_BLOB_READ_CAP = 8 * 1024 * 1024  # the largest blob `read_blob` reads whole to return its first bytes
 
 
 def _git_sync(
@@ -201,11 +202,15 @@ class GitWorktrees:
     async def read_blob(
         self, source: workspace.RepoSource, sha: str, path: str, *, max_bytes: int
     ) -> bytes | None:
-        """The first `max_bytes` of `path` at commit `sha` in the mirror; None when it is not a file there."""
+        """The first `max_bytes` of `path` at commit `sha` in the mirror; None when it is not a file there,
+        or when it is so large that reading it whole (git has no partial read) would cost too much."""
         mirror = await self.fetch(source, [sha])
         spec = f"{workspace.check_sha(sha)}:{path}"  # starts with the SHA: never read as an option
         status, out, _ = await self._exec(mirror, "cat-file", "-t", spec)
         if status != 0 or out.strip() != b"blob":
+            return None
+        size = int((await self._run(mirror, "cat-file", "-s", spec)).strip() or b"0")
+        if size > max(max_bytes, _BLOB_READ_CAP):
             return None
         return (await self._run(mirror, "cat-file", "blob", spec))[:max_bytes]
 

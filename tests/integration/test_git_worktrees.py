@@ -407,3 +407,15 @@ async def test_a_missing_local_source_is_an_error_not_another_repository(tmp_pat
         await workspaces.resolve(missing, "HEAD")
     with pytest.raises(WorkspaceError):
         await workspaces.default_branch(missing)
+
+
+async def test_read_blob_returns_the_first_bytes_of_a_file_and_none_for_the_rest(repo, source, workspaces):
+    sha = repo.commit("files", {"a.txt": "hello world\n", "dir/b.txt": "b\n"})
+    repo.symlink("link", "a.txt")
+    linked = repo.commit("link")
+
+    assert await workspaces.read_blob(source, sha, "a.txt", max_bytes=5) == b"hello"
+    assert await workspaces.read_blob(source, sha, "dir", max_bytes=5) is None  # a tree
+    assert await workspaces.read_blob(source, sha, "absent", max_bytes=5) is None
+    assert await workspaces.read_blob(source, sha, "--output=x", max_bytes=5) is None
+    assert await workspaces.read_blob(source, linked, "link", max_bytes=99) == b"a.txt"
