@@ -28,6 +28,7 @@ SUB_OLD, SUB_NEW = "1" * 40, "2" * 40
 UTIL = "".join(f"def times_{n}(x):\n    return {n} * x\n\n\n" for n in range(2, 8))
 BASE: dict[str, github_git.Content] = {
     "calc.py": h.BASE_CALC,
+    "src/__init__.py": "",  # src/ keeps a file when util.py moves: no directory rename between PRs
     "src/util.py": UTIL,
     "scripts/deploy.sh": "#!/bin/sh\necho deploying\n",
     ".github/workflows/ci.yml": "on: push\njobs: {}\n",
@@ -197,6 +198,17 @@ async def _open_all(daemon: h.Daemon, cases: tuple[Case, ...]) -> dict[str, tupl
     return opened
 
 
+def _states(gh: FakeGitHub, opened: dict[str, tuple[int, str]]) -> dict[str, object]:
+    """Where each PR stands, for a failure message: merged, and the first words of what Quorum said."""
+    return {
+        name: (
+            gh.merged(h.REPO, n),
+            [b.body[:120] for b in [*gh.reviews(h.REPO, n), *gh.comments(h.REPO, n)]],
+        )
+        for name, (n, _) in opened.items()
+    }
+
+
 def _settled(gh: FakeGitHub, number: int) -> bool:
     """Merged, waiting for a maintainer after the merge gate, or escalated: nothing more will happen."""
     waiting = any("human must approve" in c.body for c in gh.comments(h.REPO, number))
@@ -208,9 +220,10 @@ async def test_nothing_unseen_merges_without_a_maintainer_and_an_ordinary_pr_sti
     gh, llm = daemon.gh, daemon.llm
     opened = await _open_all(daemon, (*CASES, CONTROL))
 
-    await h.wait_for(
-        lambda: all(_settled(gh, n) for n, _ in opened.values()), timeout=150, what="every PR decided"
-    )
+    try:
+        await h.wait_for(lambda: all(_settled(gh, n) for n, _ in opened.values()), timeout=150)
+    except AssertionError:
+        raise AssertionError(f"not every PR was decided: {_states(gh, opened)}") from None
 
     assert gh.merged(h.REPO, opened["control"][0]), "the ordinary PR must merge"
     assert unseen(gh, opened["control"][0], model_text(llm, "control")) == []
