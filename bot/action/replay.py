@@ -30,6 +30,9 @@ _DECISION = re.compile(
 # The PR record's open blockers, carried in Quorum's own review (base64: no `-->` can end it early).
 # Text of the model's in a body is made inert (`publish`), so only Quorum writes an HTML comment there.
 _BLOCKERS = re.compile(r"<!-- quorum:blockers=(?P<data>[A-Za-z0-9+/=]*) -->")
+# What the rounds of that head were shown (`review_coverage.Seen`), for the merge gate of a later run.
+_SHOWN = re.compile(r"<!-- quorum:shown=(?P<data>[A-Za-z0-9+/=]*) -->")
+_SHOWN_MAX_CHARS = 30_000  # a review body holds 65,536 characters: a larger record is left out (fails closed)
 # The comment ids of commands already handled, and the head a maintainer's `/quorum merge` approved, on
 # each comment Quorum posts (digits, spaces and a hex SHA only).
 _SEEN = re.compile(
@@ -54,11 +57,30 @@ class PostedDecision:
     approvals: int
     blocking: bool
     open_blockers: str = ""  # as `records.encode_blockers` wrote them
+    seen: str = ""  # the record's `seen` (JSON of `review_coverage.Seen`), or "" when absent or unreadable
 
 
 def blockers_tag(encoded: str) -> str:
     """The hidden block that carries a record's open blockers (`records.encode_blockers`) in a review."""
     return f"<!-- quorum:blockers={base64.b64encode(encoded.encode()).decode()} -->" if encoded else ""
+
+
+def shown_tag(seen: str) -> str:
+    """The hidden block that carries what a head's rounds were shown (the record's `seen`) in a review;
+    empty when there is none or it is too large for a review body (the next run then asks a human)."""
+    tag = f"<!-- quorum:shown={base64.b64encode(seen.encode()).decode()} -->" if seen else ""
+    return tag if len(tag) <= _SHOWN_MAX_CHARS else ""
+
+
+def _shown(body: str) -> str:
+    """The record's `seen` a review carries; "" when absent or unreadable (read as nothing shown)."""
+    found = _SHOWN.search(body)
+    if found is None:
+        return ""
+    try:
+        return base64.b64decode(found["data"], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
 
 
 def seen_tag(commands_seen: str, merge_sha: str = "") -> str:
@@ -110,7 +132,7 @@ def read(review: forge.PostedReview) -> PostedDecision | None:
     approvals = int(found["streak"]) if decision is Decision.APPROVED and found["streak"] else 0
     return PostedDecision(
         review.id, tag.sha, tag.round, decision, approvals, review.state == "CHANGES_REQUESTED",
-        _blockers(review.body),
+        _blockers(review.body), _shown(review.body),
     )  # fmt: skip
 
 
@@ -146,6 +168,7 @@ def rebuild(
         review_sha=last.sha,
         review_blocking=last.blocking,
         open_blockers=last.open_blockers,
+        seen=last.seen,
         commands_seen=seen,
         human_approved_sha=merge_sha,
     )

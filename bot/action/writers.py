@@ -33,7 +33,8 @@ class CommentReader(Protocol):
 
 class OnceWriter:
     """A `PullRequestWriter` for a stateless run: a plain comment is posted only if Quorum has not posted
-    the same one; a review carries the record's open blockers, a comment the commands already handled and
+    the same one; a review carries the record's open blockers and what its rounds were shown, a comment the
+    commands already handled and
     a maintainer's `/quorum merge` of the head, so the next run still knows them."""
 
     def __init__(
@@ -48,7 +49,8 @@ class OnceWriter:
 
     async def post_review(self, repo: str, number: int, draft: forge.ReviewDraft) -> forge.PostResult:
         record = await self._store.load(f"{repo}#{number}")
-        carried = replay.blockers_tag(record.open_blockers if record is not None else "")
+        tags = (replay.blockers_tag(record.open_blockers), replay.shown_tag(record.seen)) if record else ()
+        carried = "\n".join(t for t in tags if t)
         if carried:
             draft = dataclasses.replace(draft, body=f"{draft.body}\n{carried}")
         return await self._writer.post_review(repo, number, draft)

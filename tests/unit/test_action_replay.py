@@ -8,7 +8,7 @@ from bot import forge
 from bot.action import replay
 from bot.domain import Finding, OpenFinding, Severity, Side
 from bot.errors import InputError
-from guardrails import lease
+from guardrails import lease, review_coverage
 from statemachine import records
 
 HEAD, OLD = "a" * 40, "b" * 40
@@ -67,6 +67,28 @@ def test_open_blockers_ride_along_in_the_review_and_come_back_as_the_record_had_
 
     assert record.open_blockers == encoded
     assert records.decode_blockers(record.open_blockers)[0].finding == finding
+
+
+def test_what_the_rounds_were_shown_rides_along_and_comes_back_for_the_merge_gate() -> None:
+    seen = review_coverage.Seen(HEAD, frozenset({"calc.py", "old.py"}), (("vendor/x.js", "vendored"),))
+    review = _review(9, HEAD, "approved", tail="\n" + replay.shown_tag(seen.to_json()))
+
+    record = replay.rebuild(PR, [review])
+
+    assert review_coverage.Seen.from_json(record.seen) == seen
+
+
+@pytest.mark.parametrize("tail", ["", "\n<!-- quorum:shown=!!! -->"])
+def test_a_missing_or_unreadable_shown_block_reads_as_nothing_shown(tail) -> None:
+    record = replay.rebuild(PR, [_review(9, HEAD, "approved", tail=tail)])
+
+    assert record.seen == ""
+
+
+def test_a_shown_record_too_large_for_a_review_is_left_out() -> None:
+    huge = review_coverage.Seen(HEAD, frozenset(f"src/f{i}.py" for i in range(3000)))
+
+    assert replay.shown_tag(huge.to_json()) == ""
 
 
 def test_an_unreadable_blockers_block_stops_the_run_rather_than_dropping_them() -> None:
