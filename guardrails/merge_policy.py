@@ -4,7 +4,7 @@ The LLM only advises; this decides. A merge needs the lifecycle in `approved`, t
 counted on the PR's current head, the required checks green on that head (`checks_gate`), GitHub's
 `mergeable_state` allowing it, no writer's "changes requested" standing, and merging enabled. A path the
 approving rounds never saw (`review_coverage`), protected paths (either name of a rename, a deletion, a
-symlink into one), a large change or a large project need a human approval on top. Every reason is
+any changed symlink), a large change or a large project need a human approval on top. Every reason is
 reported, so a maintainer sees all that stands in the way at once, not one blocker per attempt.
 
 What a human approval is. A human approves one exact head, never "whatever the head is later":
@@ -217,7 +217,7 @@ def _human_needs(facts: MergeFacts) -> list[MergeReason]:
     unseen = review_coverage.unreviewed(names, facts.seen, facts.head_sha)
     if unseen:
         out.append(MergeReason(Blocker.UNREVIEWED, review_coverage.unreviewed_text(unseen, facts.seen)))
-    links = review_coverage.links_into(facts.seen, names, facts.protected_paths)
+    links = review_coverage.changed_links(facts.seen, names)
     touched = (*protected_touched(facts.changed_paths, facts.protected_paths), *links)
     if touched:
         named = ", ".join(f"`{p}`" for p in touched[:_NAMED_PATHS])

@@ -13,15 +13,12 @@ cannot slip through.
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.domain import Coverage
-from guardrails import globs
 
 _NAMED = 10  # paths named in one reason before "and N more"
-_PROBE = "__quorum_probe__"  # a name inside a linked directory, to ask whether a glob covers the directory
 SUFFIX = "a maintainer must approve this head"
 
 
@@ -88,29 +85,11 @@ def unreviewed_text(paths: Sequence[str], seen: Seen | None) -> str:
     return f"not reviewed: {named}{more} — {SUFFIX}"
 
 
-def link_target(link: str, target: str) -> str | None:
-    """The repository path a symlink at `link` points to; None when it leaves the repository or is unknown."""
-    if not target or target.startswith("/"):
-        return None
-    joined = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
-    if joined == ".." or joined.startswith("../"):
-        return None
-    return joined
-
-
-def links_into(seen: Seen | None, names: Iterable[str], patterns: Sequence[str]) -> tuple[str, ...]:
-    """The changed symlinks that point into a protected path (or out of the repository, or nowhere known),
-    each as "link → target"."""
+def changed_links(seen: Seen | None, names: Iterable[str]) -> tuple[str, ...]:
+    """The changed symlinks, each as "link → target": every one needs a human. A link's meaning is its
+    target, which the model sees only as a string, and the link alone cannot tell a file from a directory
+    that may hold protected paths at any depth (`tools → app` exposes `app/db/migrate/` as `tools/...`)."""
     if seen is None:
         return ()
     changed = set(names)
-    out: list[str] = []
-    for link, target in seen.links:
-        if link not in changed:
-            continue
-        resolved = link_target(link, target)
-        if resolved in (None, ".") or globs.matches_any(resolved, patterns):  # "." holds them all
-            out.append(f"{link} → {target or '?'}")
-        elif globs.matches_any(f"{resolved}/{_PROBE}", patterns):
-            out.append(f"{link} → {target}")  # a link to a directory holding protected paths
-    return tuple(out)
+    return tuple(f"{link} → {target or '?'}" for link, target in seen.links if link in changed)

@@ -418,13 +418,14 @@ def test_a_human_approval_of_the_head_lifts_the_unreviewed_blocker_but_keeps_it_
     [
         ("docs/ci.yml", "../.github/workflows/ci.yml", True),
         ("ci", ".github", True),  # a link to a directory holding protected paths
-        ("docs/a.md", "../README.md", False),
+        ("tools", "app", True),  # app/db/migrate/ may lie below: the link exposes it under another name
+        ("docs/a.md", "../README.md", True),  # a file or a directory: the link alone cannot tell
         ("docs/b.md", "/etc/passwd", True),  # leaves the repository
         ("c.md", "../../outside", True),
         ("docs/root", "..", True),  # the repository root holds every protected path
     ],
 )
-def test_a_symlink_into_a_protected_path_touches_it(link, target, protected):
+def test_every_changed_symlink_needs_a_human(link, target, protected):
     seen = review_coverage.Seen(HEAD, frozenset({link}), links=((link, target),))
 
     verdict = mp.decide(facts(changed_paths=(ChangedPath(link),), seen=seen))
