@@ -77,6 +77,19 @@ def dismiss_review(ctx: Ctx, p: dict[str, str]) -> Response:
     return Response(200, ctx.render.review(review))
 
 
+def edit_review(ctx: Ctx, p: dict[str, str]) -> Response:
+    """`PUT …/reviews/{id}`: only the review's author may change its body, which is required."""
+    review = _review(ctx, p)
+    body = ctx.req.json_object().get("body")
+    if not isinstance(body, str) or not body:
+        raise unprocessable({"resource": "PullRequestReview", "code": "missing_field", "field": "body"})
+    if review.user.lower() != ctx.caller.login.lower():
+        raise ApiError(403, "You can only edit your own pull request reviews")
+    review.body = body
+    ctx.state.touch(ctx.state.pull(review.repo, review.number))
+    return Response(200, ctx.render.review(review))
+
+
 def _review(ctx: Ctx, p: dict[str, str]) -> Any:
     for review in ctx.state.reviews_of(repo_name(p), int(p["number"])):
         if review.id == int(p["review_id"]):
@@ -111,6 +124,19 @@ def create_comment(ctx: Ctx, p: dict[str, str]) -> Response:
     ctx.state.comments.append(comment)
     ctx.state.touch(pull)
     return Response(201, ctx.render.comment(comment))
+
+
+def delete_comment(ctx: Ctx, p: dict[str, str]) -> Response:
+    """`DELETE …/issues/comments/{id}`: 204; the author may delete it (admins too, not modelled)."""
+    name = ctx.state.repo(repo_name(p)).full_name
+    for comment in ctx.state.comments:
+        if comment.id == int(p["comment_id"]) and comment.repo == name:
+            if comment.user.lower() != ctx.caller.login.lower():
+                raise ApiError(403, "Must have admin rights to Repository.")
+            ctx.state.comments.remove(comment)
+            ctx.state.touch(ctx.state.pull(comment.repo, comment.number))
+            return Response(204)
+    raise not_found()
 
 
 def contents(ctx: Ctx, p: dict[str, str]) -> Response:
@@ -180,11 +206,13 @@ ROUTES: list[Route] = [
     route("GET", _PULL + "/reviews", list_reviews),
     route("POST", _PULL + "/reviews", create_review),
     route("GET", _PULL + "/reviews/{review_id:int}", get_review),
+    route("PUT", _PULL + "/reviews/{review_id:int}", edit_review),
     route("PUT", _PULL + "/reviews/{review_id:int}/dismissals", dismiss_review),
     route("GET", _PULL + "/comments", review_comments),
     route("PUT", _PULL + "/merge", merge),
     route("GET", _ISSUE + "/comments", list_comments),
     route("POST", _ISSUE + "/comments", create_comment),
+    route("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}", delete_comment),
     route("GET", "/repos/{owner}/{repo}/contents", contents),
     route("GET", "/repos/{owner}/{repo}/contents/{path:*}", contents),
     route("GET", "/repos/{owner}/{repo}/collaborators/{user}/permission", permission),

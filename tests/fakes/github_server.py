@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import github_dispatch
+from tests.fakes import github_dispatch, github_faults
 from tests.fakes.github_auth import Auth
 from tests.fakes.github_json import Render
 from tests.fakes.github_seed import Seeding
@@ -55,6 +55,7 @@ class FakeGitHub(Seeding, GateSeeding):
         app_id: int = 4242,
         app_slug: str = "quorum",
         installation_id: int = 7001,
+        port: int = 0,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
@@ -64,8 +65,11 @@ class FakeGitHub(Seeding, GateSeeding):
         self.auth = Auth(app_id, app_slug)
         self.auth.add_token(token, login)
         self.clone_url_template = str(root / "repos" / "{repo}.git")
-        self.api_url = self.web_url = ""
+        self.port = port  # 0: any free port; else a fixed one (a client may be configured before start)
+        self.web_url = f"http://127.0.0.1:{port}" if port else ""
+        self.api_url = self.web_url + API_PREFIX if port else ""
         self._dispatcher: github_dispatch.Dispatcher | None = None
+        self.faults = github_faults.Faults()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -149,7 +153,7 @@ class FakeGitHub(Seeding, GateSeeding):
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.web_url = f"http://127.0.0.1:{port}"
@@ -169,11 +173,27 @@ class FakeGitHub(Seeding, GateSeeding):
     ) -> None:
         self.stop()
 
+    # faults of the whole service
+
+    def hold_next(self, method: str, path_regex: str) -> github_faults.Hold:
+        """Hold the next matching request until `release()`: it takes effect only then (a late write)."""
+        return self.faults.hold_next(method, path_regex)
+
+    def set_unavailable(self, down: bool = True) -> None:
+        """While down, answer every request 503 (a GitHub incident); nothing takes effect."""
+        self.faults.unavailable = down
+
     # the wire
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         raw = await request.read()
+        if self.faults.unavailable:
+            return _to_web(Response(503, github_faults.OUTAGE_BODY))
+        hold = self.faults.take_hold(request.method, path[len(API_PREFIX) :])
+        if hold is not None:
+            hold.arrived.set()
+            await asyncio.to_thread(hold.released.wait, 120)
         headers = {k.lower(): v for k, v in request.headers.items()}
         query = dict(urllib.parse.parse_qsl(request.query_string, keep_blank_values=True))
         if not path.startswith(API_PREFIX + "/") and path != API_PREFIX:
