@@ -254,12 +254,26 @@ class PullRequestWriter(Protocol):
         """Dismiss a review (used to retire Quorum's own blocking review on an older head)."""
         ...
 
-    async def comment(self, repo: str, number: int, body: str) -> None:
-        """Post a plain PR comment (command replies, policy errors)."""
+    async def edit_review(self, repo: str, number: int, review_id: int, body: str) -> None:
+        """Replace a review's body (how a COMMENT review, which GitHub cannot dismiss, is withdrawn)."""
         ...
 
-    async def set_tally(self, repo: str, sha: str, state: TallyState, title: str, summary: str) -> None:
-        """Show the round tally on `sha`: a check run (App) or a commit status (token)."""
+    async def comment(self, repo: str, number: int, body: str) -> int:
+        """Post a plain PR comment (command replies, policy errors); returns its id (0: nothing was posted,
+        e.g. the same comment was already there)."""
+        ...
+
+    async def delete_comment(self, repo: str, comment_id: int) -> None:
+        """Delete one of Quorum's own PR comments."""
+        ...
+
+    async def set_tally(self, repo: str, sha: str, state: TallyState, title: str, summary: str) -> int | None:
+        """Show the round tally on `sha`: a check run (App; returns its id) or a commit status (token;
+        None: a status can be neither edited nor deleted)."""
+        ...
+
+    async def withdraw_tally(self, repo: str, run_id: int, title: str, summary: str) -> None:
+        """Mark one of Quorum's check runs as withdrawn: new title and summary, conclusion unchanged."""
         ...
 
     async def merge(self, repo: str, number: int, sha: str, method: str) -> MergeResult:

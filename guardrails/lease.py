@@ -4,6 +4,12 @@ A lease is short (renewed every third of its TTL) and bounded by a hard deadline
 `hold` cancels the job's task at once. Every state write checks the fence, and `PublishGate.check_publish`
 is the one call that must pass right before any GitHub write; each review carries a `marker` so a retry
 or a later holder can recognise what was posted under which fence.
+
+The gate is check-then-act: a holder paused between the check and the write landing (GC, SIGSTOP, a slow
+network) writes after it lost the PR, and GitHub cannot check a fence. So every write is confirmed after it
+lands (`PublishGate.confirm_write`) and a stale one is withdrawn (see `bot.daemon.compensation`); a review
+found by its marker is settled once, either adopted by the current holder or withdrawn by the stale one
+(`PublishGate.settle_review`), so the two never both act on it.
 """
 
 from __future__ import annotations
@@ -85,6 +91,13 @@ class Publication:
     published_marker: str | None
 
 
+class ReviewClaim(StrEnum):
+    """Who settled a posted review: the current holder that adopted it, or the stale one that withdrew it."""
+
+    ADOPTED = "adopted"
+    WITHDRAWN = "withdrawn"
+
+
 @dataclass(frozen=True, slots=True)
 class Marker:
     """The hidden tag in every review body: who posted it, under which fence, for which head and round."""
@@ -122,6 +135,16 @@ class PublishGate(Protocol):
         """What was last announced and confirmed for the PR."""
         ...
 
+    async def confirm_write(self, lease: Lease) -> GateDecision:
+        """After a write landed: allowed while the fence is current and the lease still ours (see
+        `write_refusal`); a refusal means the write may have landed after another holder's."""
+        ...
+
+    async def settle_review(self, lease: Lease, review_id: int, claim: ReviewClaim) -> ReviewClaim | None:
+        """Settle a posted review once: ADOPTED only under the current fence, WITHDRAWN by any holder.
+        Returns the claim that stands (the first one made), or None when an adoption's fence is stale."""
+        ...
+
 
 def lease_refusal(lease: Lease, held: HeldState | None, current_fence: int, now: float) -> GateRefusal | None:
     """Why `lease` is no longer good for renewing or writing, or None; the order the stores check."""
@@ -134,6 +157,25 @@ def lease_refusal(lease: Lease, held: HeldState | None, current_fence: int, now:
     if held.expires_at <= now:
         return GateRefusal.EXPIRED
     return None
+
+
+def write_refusal(lease: Lease, held: HeldState | None, current_fence: int) -> GateRefusal | None:
+    """Why a write that just landed may not stand, or None. Expiry alone does not count: until a new claim
+    moves the fence nobody else can have written, and the next holder finds the write by its marker."""
+    if current_fence != lease.fence:
+        return GateRefusal.STALE_FENCE
+    if held is None or held.token != lease.token:
+        return GateRefusal.NOT_HELD
+    return None
+
+
+def settle(stored: str | None, review_id: int, claim: ReviewClaim) -> tuple[ReviewClaim, str]:
+    """The claim that stands on `review_id` given the stored `"<id>:<claim>"` of the PR, and what to store."""
+    if stored is not None:
+        sid, _, verb = stored.partition(":")
+        if sid == str(review_id) and verb in set(ReviewClaim):
+            return ReviewClaim(verb), stored
+    return claim, f"{review_id}:{claim.value}"
 
 
 def decide_publish(

@@ -182,6 +182,11 @@ class StateStore(Protocol):
         """Append to the PR's audit trail if `fence` is current; a re-sent identical entry is not doubled."""
         ...
 
+    async def append_note(self, job_id: str, entry: AuditEntry) -> None:
+        """Append an entry that records a fact, not a state change (a write withdrawn by a holder that lost
+        the PR): no fence, since nothing a holder decides on changes; a re-sent entry is not doubled."""
+        ...
+
     async def audit(self, job_id: str) -> list[AuditEntry]:
         """The PR's audit trail, oldest first."""
         ...

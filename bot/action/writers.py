@@ -58,17 +58,28 @@ class OnceWriter:
     async def dismiss_review(self, repo: str, number: int, review_id: int, message: str) -> None:
         await self._writer.dismiss_review(repo, number, review_id, message)
 
-    async def comment(self, repo: str, number: int, body: str) -> None:
+    async def edit_review(self, repo: str, number: int, review_id: int, body: str) -> None:
+        await self._writer.edit_review(repo, number, review_id, body)
+
+    async def comment(self, repo: str, number: int, body: str) -> int:
         posted = await self._comments.comment_bodies(repo, number, author=self._login)
         if body.strip() in {replay.without_seen(b) for b in posted}:
             log.info("%s#%d: this comment is already on the PR; not repeated", repo, number)
-            return
+            return 0
         record = await self._store.load(f"{repo}#{number}")
         seen = replay.seen_tag(record.commands_seen, record.human_approved_sha) if record is not None else ""
-        await self._writer.comment(repo, number, f"{body}\n{seen}" if seen else body)
+        return await self._writer.comment(repo, number, f"{body}\n{seen}" if seen else body)
 
-    async def set_tally(self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str) -> None:
-        await self._writer.set_tally(repo, sha, state, title, summary)
+    async def delete_comment(self, repo: str, comment_id: int) -> None:
+        await self._writer.delete_comment(repo, comment_id)
+
+    async def set_tally(
+        self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str
+    ) -> int | None:
+        return await self._writer.set_tally(repo, sha, state, title, summary)
+
+    async def withdraw_tally(self, repo: str, run_id: int, title: str, summary: str) -> None:
+        await self._writer.withdraw_tally(repo, run_id, title, summary)
 
     async def merge(self, repo: str, number: int, sha: str, method: str) -> forge.MergeResult:
         return await self._writer.merge(repo, number, sha, method)
@@ -92,17 +103,21 @@ class ForkWriter(OnceWriter):
         except GitHubError as exc:
             self._refused("a dismissal", exc)
 
-    async def comment(self, repo: str, number: int, body: str) -> None:
+    async def comment(self, repo: str, number: int, body: str) -> int:
         try:
-            await super().comment(repo, number, body)
+            return await super().comment(repo, number, body)
         except GitHubError as exc:
             self._refused("a comment", exc)
+            return 0
 
-    async def set_tally(self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str) -> None:
+    async def set_tally(
+        self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str
+    ) -> int | None:
         try:
-            await super().set_tally(repo, sha, state, title, summary)
+            return await super().set_tally(repo, sha, state, title, summary)
         except GitHubError as exc:
             self._refused("the status", exc)
+            return None
 
     async def merge(self, repo: str, number: int, sha: str, method: str) -> forge.MergeResult:
         # Unreachable while merging is off for forks; a guard in depth all the same.

@@ -67,11 +67,34 @@ class PullRequestWrites:
             "dismiss review", write=True
         )
 
-    async def comment(self, repo: str, number: int, body: str) -> None:
-        url = f"/repos/{repo}/issues/{number}/comments"
-        (await self._calls.write(repo, "POST", url, "comment", {"body": body})).check("comment", write=True)
+    async def edit_review(self, repo: str, number: int, review_id: int, body: str) -> None:
+        url = f"/repos/{repo}/pulls/{number}/reviews/{review_id}"
+        body = body[: github_review.BODY_LIMIT]
+        reply = await self._calls.write(repo, "PUT", url, "edit review", {"body": body})
+        reply.check("edit review", write=True)
 
-    async def set_tally(self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str) -> None:
+    async def comment(self, repo: str, number: int, body: str) -> int:
+        url = f"/repos/{repo}/issues/{number}/comments"
+        reply = await self._calls.write(repo, "POST", url, "comment", {"body": body})
+        reply.check("comment", write=True)
+        return int(reply.data["id"])
+
+    async def delete_comment(self, repo: str, comment_id: int) -> None:
+        url = f"/repos/{repo}/issues/comments/{comment_id}"
+        (await self._calls.write(repo, "DELETE", url, "delete comment", None)).check(
+            "delete comment", write=True
+        )
+
+    async def withdraw_tally(self, repo: str, run_id: int, title: str, summary: str) -> None:
+        body = {"output": {"title": title[:255], "summary": summary[:SUMMARY_LIMIT]}}
+        url = f"/repos/{repo}/check-runs/{run_id}"
+        (await self._calls.write(repo, "PATCH", url, "withdraw check run", body)).check(
+            "withdraw check run", write=True
+        )
+
+    async def set_tally(
+        self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str
+    ) -> int | None:
         if self._credentials.is_app:
             body: dict[str, Any] = {
                 "name": self._check_name,
@@ -86,7 +109,9 @@ class PullRequestWrites:
         else:
             body = {"state": _STATUS_STATES[state], "context": self._check_name, "description": title[:140]}
             url, what = f"/repos/{repo}/statuses/{sha}", "commit status"
-        (await self._calls.write(repo, "POST", url, what, body)).check(what, write=True)
+        reply = await self._calls.write(repo, "POST", url, what, body)
+        reply.check(what, write=True)
+        return int(reply.data["id"]) if self._credentials.is_app else None
 
     async def merge(self, repo: str, number: int, sha: str, method: str) -> forge.MergeResult:
         body = {"sha": sha, "merge_method": method}

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.adapters import memory_queue_views
+from bot.adapters import memory_queue_views, memory_state
 from guardrails import admission, lease
 from guardrails.clock import Clock, SystemClock
 from statemachine import records
@@ -57,6 +57,7 @@ class Board:
         self.since: dict[str, float] = {}
         self.publishing: dict[str, int] = {}
         self.published: dict[str, str] = {}
+        self.settled: dict[str, str] = {}
         self.records: dict[str, records.PullRequestRecord] = {}
         self.audits: dict[str, list[records.AuditEntry]] = {}
         self.bell = asyncio.Event()
@@ -347,39 +348,24 @@ class InMemoryLeases:
     async def publication(self, job_id: str) -> lease.Publication:
         return lease.Publication(self._board.publishing.get(job_id), self._board.published.get(job_id))
 
+    async def confirm_write(self, held: lease.Lease) -> lease.GateDecision:
+        fence = self._board.fences.get(held.job_id, 0)
+        reason = lease.write_refusal(held, self._view(held.job_id), fence)
+        return lease.GateDecision(reason is None, reason, fence)
 
-class InMemoryStateStore:
-    """A `StateStore` over a `Board` (fences come from the board's leases)."""
+    async def settle_review(
+        self, held: lease.Lease, review_id: int, claim: lease.ReviewClaim
+    ) -> lease.ReviewClaim | None:
+        board = self._board
+        if claim is lease.ReviewClaim.ADOPTED and board.fences.get(held.job_id, 0) != held.fence:
+            return None
+        standing, stored = lease.settle(board.settled.get(held.job_id), review_id, claim)
+        board.settled[held.job_id] = stored
+        return standing
 
-    def __init__(self, board: Board) -> None:
-        self._board = board
 
-    async def load(self, job_id: str) -> records.PullRequestRecord | None:
-        return self._board.records.get(job_id)
-
-    async def save(self, record: records.PullRequestRecord, *, expected_version: int, fence: int) -> bool:
-        board, job_id = self._board, record.job_id
-        current_fence = board.fences.get(job_id, 0)
-        stored = board.records.get(job_id)
-        version = stored.version if stored else 0
-        replay = stored is not None and stored.fence == fence and records.same_content(stored, record)
-        if current_fence == fence and version == expected_version + 1 and replay:
-            return True
-        if not records.save_allowed(version, current_fence, expected_version=expected_version, fence=fence):
-            return False
-        board.records[job_id] = record.saved(expected_version + 1, fence)
-        return True
-
-    async def append_audit(self, job_id: str, entry: records.AuditEntry, fence: int) -> bool:
-        if self._board.fences.get(job_id, 0) != fence:
-            return False
-        trail = self._board.audits.setdefault(job_id, [])
-        if not trail or trail[-1] != entry:
-            trail.append(entry)
-        return True
-
-    async def audit(self, job_id: str) -> list[records.AuditEntry]:
-        return list(self._board.audits.get(job_id, []))
+# Kept here under its old name; it lives in its own module.
+InMemoryStateStore = memory_state.InMemoryStateStore
 
 
 class InMemoryDeliveryDedupe:

@@ -29,6 +29,8 @@ class RedisLeases:
         self._renew = redis_lua.register(redis, redis_lua.RENEW)
         self._gate = redis_lua.register(redis, redis_lua.GATE)
         self._mark = redis_lua.register(redis, redis_lua.MARK_PUBLISHED)
+        self._confirm = redis_lua.register(redis, redis_lua.CONFIRM_WRITE)
+        self._settle = redis_lua.register(redis, redis_lua.SETTLE_REVIEW)
 
     async def renew(self, held: lease.Lease) -> bool:
         args = [held.job_id, held.token, held.fence, round(self._policy.ttl_s * 1000)]
@@ -62,3 +64,20 @@ class RedisLeases:
         return lease.Publication(
             int(fence) if fence else None, None if marker is None else redis_lua.text(marker)
         )
+
+    async def confirm_write(self, held: lease.Lease) -> lease.GateDecision:
+        args = [held.job_id, held.token, held.fence]
+        reply = await redis_lua.run(self._confirm, "confirm_write", self._queue, args)
+        fence = int(reply[2])
+        if int(reply[0]) == 1:
+            return lease.GateDecision(True, None, fence)
+        reason = lease.GateRefusal(redis_lua.text(reply[1]))
+        log.warning("a write of %s (fence %d) outlived its lease: %s", held.job_id, held.fence, reason)
+        return lease.GateDecision(False, reason, fence)
+
+    async def settle_review(
+        self, held: lease.Lease, review_id: int, claim: lease.ReviewClaim
+    ) -> lease.ReviewClaim | None:
+        args = [held.job_id, review_id, claim.value, held.fence]
+        reply = redis_lua.text(await redis_lua.run(self._settle, "settle_review", self._queue, args))
+        return lease.ReviewClaim(reply) if reply else None

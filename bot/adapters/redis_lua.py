@@ -332,6 +332,29 @@ redis.call('HSET', K_PUB, job .. '|published', ARGV[3])
 return 1
 """
 
+# ARGV: job, token, fence. Expiry alone is no refusal (see `lease.write_refusal`).
+CONFIRM_WRITE = r"""
+local job, token, fence = ARGV[1], ARGV[2], ARGV[3]
+local current = redis.call('HGET', K_FENCE, job) or '0'
+if current ~= fence then return {0, 'stale_fence', current} end
+if lget(job, 'token') ~= token then return {0, 'not_held', current} end
+return {1, 'ok', current}
+"""
+
+# ARGV: job, review id, claim, fence. The first claim on a review stands (`lease.settle`).
+SETTLE_REVIEW = r"""
+local job, id, claim, fence = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if claim == 'adopted' and redis.call('HGET', K_FENCE, job) ~= fence then return '' end
+local field = job .. '|settled'
+local stored = redis.call('HGET', K_PUB, field)
+if stored then
+  local sid, verb = string.match(stored, '^(%d+):(%a+)$')
+  if sid == id then return verb end
+end
+redis.call('HSET', K_PUB, field, id .. ':' .. claim)
+return claim
+"""
+
 # KEYS: fence hash, record hash. ARGV: job, expected_version, fence, then field/value pairs.
 SAVE_RECORD = r"""
 local job, expected, fence = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -354,5 +377,13 @@ if (redis.call('HGET', KEYS[1], ARGV[1]) or '0') ~= ARGV[2] then return 0 end
 if redis.call('LINDEX', KEYS[2], -1) == ARGV[3] then return 1 end
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+return 1
+"""
+
+# KEYS: audit list. ARGV: entry, cap. An unfenced note (`StateStore.append_note`).
+APPEND_NOTE = r"""
+if redis.call('LINDEX', KEYS[1], -1) == ARGV[1] then return 1 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 return 1
 """

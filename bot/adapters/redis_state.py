@@ -18,6 +18,7 @@ class RedisStateStore:
         self._audit_cap = audit_cap
         self._save = redis.register_script(redis_lua.SAVE_RECORD)
         self._append = redis.register_script(redis_lua.APPEND_AUDIT)
+        self._note = redis.register_script(redis_lua.APPEND_NOTE)
 
     async def load(self, job_id: str) -> records.PullRequestRecord | None:
         async with redis_lua.guarded("load_record"):
@@ -40,6 +41,10 @@ class RedisStateStore:
         args = [job_id, fence, entry.to_json(), self._audit_cap]
         reply = await redis_lua.run(self._append, "append_audit", keys, args)
         return int(reply) == 1
+
+    async def append_note(self, job_id: str, entry: records.AuditEntry) -> None:
+        keys = [self._keys("pr", job_id, "audit")]
+        await redis_lua.run(self._note, "append_note", keys, [entry.to_json(), self._audit_cap])
 
     async def audit(self, job_id: str) -> list[records.AuditEntry]:
         async with redis_lua.guarded("audit"):

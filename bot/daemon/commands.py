@@ -10,6 +10,7 @@ told. Every effect goes through the record and the lifecycle under the job's lea
 from __future__ import annotations
 
 from bot import forge, publish
+from bot.daemon import compensation
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.inbox import InboxItem, ItemKind
 from bot.domain import Decision
@@ -130,6 +131,6 @@ def status(work: Work) -> publish.PullStatus:
 
 async def _reply(deps: DaemonDeps, work: Work, body: str) -> None:
     try:
-        await deps.writer.comment(work.pr.repo, work.pr.number, body)
+        await compensation.comment(deps, work, body)
     except GitHubError as exc:  # the command took effect; only the acknowledgement is missing
         log.warning("could not answer a command on %s: %s", work.pr.job_id, exc.message)

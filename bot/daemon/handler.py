@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable
 
 from bot import forge, publish, telemetry
-from bot.daemon import commands, held_check, merger, publisher
+from bot.daemon import commands, compensation, held_check, merger, publisher
 from bot.daemon.context import DaemonDeps, Work, current_pr, log
 from bot.daemon.outbox import Pending
 from bot.daemon.tracked import Tracked
@@ -63,7 +63,7 @@ class JobHandler:
             tracked = await Tracked.load(
                 deps.store, pr.repo, pr.number, pr.head_sha, claim.fence, deps.clock, self._on_transition(pr)
             )
-            work = Work(pr, tracked, claim, await self._policy(pr, tracked))
+            work = Work(pr, tracked, claim, await self._policy(pr, tracked, claim))
             await commands.apply(deps, work, items)
             try:
                 progressed = await self._step(work)
@@ -192,20 +192,21 @@ class JobHandler:
                 "round", telemetry.round_doc(result, dataclasses.replace(ctx, round=result.index), at=now)
             )
 
-    async def _policy(self, pr: forge.PullRequest, tracked: Tracked) -> repo_policy.EffectivePolicy:
+    async def _policy(
+        self, pr: forge.PullRequest, tracked: Tracked, claim: admission.Claim
+    ) -> repo_policy.EffectivePolicy:
         """The repository's `.quorum.toml` from its default branch (never from the PR) over the server's."""
         server = self._deps.policy
         text = await self._deps.reader.file_text(pr.repo, server.policy_file, pr.default_branch)
         loaded = repo_policy.parse(text)
         if loaded.problems:
-            await self._policy_notice(pr, tracked, loaded.problems)
+            await self._policy_notice(compensation.Holder(pr, tracked, claim.lease), loaded.problems)
         return repo_policy.effective(
             server.merge, server.min_approvals, loaded.policy, max_rounds=server.max_rounds
         )
 
-    async def _policy_notice(
-        self, pr: forge.PullRequest, tracked: Tracked, problems: tuple[str, ...]
-    ) -> None:
+    async def _policy_notice(self, holder: compensation.Holder, problems: tuple[str, ...]) -> None:
+        pr, tracked = holder.pr, holder.tracked
         key = f"policy:{pr.head_sha}"
         if tracked.record.notice == key:
             return
@@ -216,7 +217,7 @@ class JobHandler:
         )
         tracked.update(notice=key)
         await tracked.save()
-        await self._deps.writer.comment(pr.repo, pr.number, body)
+        await compensation.comment(self._deps, holder, body)
 
     async def _report_refusal(self, work: Work, verdict: merge_policy.MergeVerdict) -> None:
         """Say once per head and set of reasons what outside Quorum forbids the merge (who requests
@@ -228,7 +229,7 @@ class JobHandler:
         work.tracked.update(notice=key)
         await work.tracked.save()
         body = f"Quorum approved this head but does not merge it now:\n{reasons}"
-        await self._deps.writer.comment(work.pr.repo, work.pr.number, body)
+        await compensation.comment(self._deps, work, body)
 
     async def _report_wait(self, work: Work, verdict: merge_policy.MergeVerdict) -> None:
         if verdict.action is merge_policy.MergeAction.REFUSE and _TOLD.intersection(verdict.blockers):
@@ -244,7 +245,7 @@ class JobHandler:
             "Quorum approved this head, but a human must approve before it is merged:\n"
             f"{reasons}\n\nAn approving review from a maintainer, or `/quorum merge`, lets it proceed."
         )
-        await self._deps.writer.comment(work.pr.repo, work.pr.number, body)
+        await compensation.comment(self._deps, work, body)
 
     async def _illegal(self, work: Work, exc: IllegalTransition) -> None:
         """An illegal transition escalates, and nothing of the refused step reaches GitHub."""

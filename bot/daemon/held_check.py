@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot import forge
+from bot.daemon import compensation
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.publisher import PublishRefused
 
@@ -49,4 +50,4 @@ async def _set(deps: DaemonDeps, work: Work, state: forge.TallyState, title: str
     gate = await deps.gate.check_publish(work.lease, work.pr.head_sha)
     if not gate.allowed:
         raise PublishRefused(gate)
-    await deps.writer.set_tally(work.pr.repo, work.pr.head_sha, state, title, summary)
+    await compensation.set_tally(deps, work, state, title, summary)

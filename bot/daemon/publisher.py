@@ -1,13 +1,18 @@
 """Posting a decided review: the publish gate first, the hidden marker looked for, then one post.
 
 Posting is a command: the record's outbox holds the review until the post is confirmed, a retry looks
-for the marker before posting again, and a blocking review of Quorum's on an older head is dismissed once
-a newer decision replaces it, so the PR never shows a stale block.
+for the marker before posting again (and adopts what it finds, unless the holder that posted it withdrew
+it), and a blocking review of Quorum's on an older head is dismissed once a newer decision replaces it, so
+the PR never shows a stale block. Every write is confirmed against the lease once it landed and withdrawn
+when the lease was lost meanwhile (`compensation`); one live Quorum review per head is what GitHub shows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from bot import forge, publish
+from bot.daemon import compensation
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.outbox import Pending
 from bot.errors import GitHubError, InputError
@@ -51,15 +56,21 @@ async def publish_pending(deps: DaemonDeps, work: Work) -> bool:
 
 
 async def _already_posted(deps: DaemonDeps, work: Work, pending: Pending) -> int | None:
-    """The id of a review already carrying this decision's marker (a retry after a crash), or None."""
+    """The id of a live review carrying this decision's marker (a retry after a crash), adopted for this
+    holder; None when there is none, or its poster withdrew it (then a new one is posted)."""
     for review in await work.reviews(deps.reader, fresh=True):
         tag = lease.parse_marker(review.body)
         if (
-            tag is not None
-            and tag.job_id == work.tracked.job_id
-            and tag.sha == work.pr.head_sha
-            and tag.round == pending.round_index
+            tag is None
+            or review.state == "DISMISSED"
+            or (tag.job_id, tag.sha, tag.round)
+            != (work.tracked.job_id, work.pr.head_sha, pending.round_index)
         ):
+            continue
+        claim = await deps.gate.settle_review(work.lease, review.id, lease.ReviewClaim.ADOPTED)
+        if claim is None:
+            raise PublishRefused(lease.GateDecision(False, lease.GateRefusal.STALE_FENCE))
+        if claim is lease.ReviewClaim.ADOPTED:
             log.info("review of %s at %s was already posted (id %d)", tag.job_id, tag.sha[:12], review.id)
             return review.id
     return None
@@ -69,7 +80,7 @@ async def _post(deps: DaemonDeps, work: Work, pending: Pending) -> int:
     decision = await deps.gate.check_publish(work.lease, work.pr.head_sha)
     if not decision.allowed:
         raise PublishRefused(decision)
-    result = await deps.writer.post_review(work.pr.repo, work.pr.number, pending.draft)
+    result = await compensation.post_review(deps, work, pending.draft)
     # The marker in the body names the fence of the job that decided (maybe a crashed earlier holder).
     found = lease.parse_marker(pending.draft.body)
     tag = lease.marker(found.job_id, found.fence, found.sha, found.round) if found else ""
@@ -88,25 +99,58 @@ async def _post(deps: DaemonDeps, work: Work, pending: Pending) -> int:
 
 
 async def _retire_older(deps: DaemonDeps, work: Work, pending: Pending, newest: int) -> None:
-    """Dismiss Quorum's blocking reviews on older heads, naming the newer decision."""
-    message = publish.dismissal_message(work.pr.head_sha, pending.decision)
-    for review in await work.reviews(deps.reader):
-        if (
-            review.author_is_self
-            and review.id != newest
-            and review.state == "CHANGES_REQUESTED"
-            and review.commit_sha != work.pr.head_sha
-        ):
-            try:
-                await deps.writer.dismiss_review(work.pr.repo, work.pr.number, review.id, message)
-            except GitHubError as exc:  # a stale block left is visible and harmless to merging
-                log.warning("could not dismiss review %d on %s: %s", review.id, work.pr.job_id, exc.message)
+    """Dismiss Quorum's blocking reviews on older heads, naming the newer decision, and any other live
+    Quorum review on this head (a stale holder's that landed late and was not withdrawn)."""
+    head = work.pr.head_sha
+    for review in await work.reviews(deps.reader, fresh=True):
+        if not review.author_is_self or review.id == newest:
+            continue
+        older_block = review.state == "CHANGES_REQUESTED" and review.commit_sha != head
+        duplicate = review.commit_sha == head and _live_quorum_review(review)
+        if not (older_block or duplicate):
+            continue
+        message = publish.dismissal_message(head, pending.decision)
+        try:
+            await _retire(deps, work, review, message)
+        except GitHubError as exc:  # a stale review left is visible and harmless to merging
+            log.warning("could not retire review %d on %s: %s", review.id, work.pr.job_id, exc.message)
+            continue
+        if duplicate:
+            why = f"retired review {review.id}: a second live Quorum review on {head[:12]} (a late write)"
+            await compensation.note(deps, work, compensation.RETIRE, why)
+
+
+def _live_quorum_review(review: forge.PostedReview) -> bool:
+    return review.state != "DISMISSED" and lease.parse_marker(review.body) is not None
+
+
+async def _retire(deps: DaemonDeps, work: Work, review: forge.PostedReview, message: str) -> None:
+    pr = work.pr
+    if review.state == "COMMENTED":
+        # GitHub cannot dismiss a COMMENT review: its body is replaced, without Quorum's marker.
+        body = f"~~Retired~~\n\n{message}"
+        await compensation.confirmed(
+            deps, work, lambda: deps.writer.edit_review(pr.repo, pr.number, review.id, body),
+            _undoable(f"replaced the body of review {review.id}"),
+        )  # fmt: skip
+        return
+    await compensation.confirmed(
+        deps, work, lambda: deps.writer.dismiss_review(pr.repo, pr.number, review.id, message),
+        _undoable(f"dismissed review {review.id}"),
+    )  # fmt: skip
+
+
+def _undoable(what: str) -> Callable[[None], Awaitable[str]]:
+    async def undo(_: None) -> str:
+        return f"kept: {what}, which cannot be undone"
+
+    return undo
 
 
 async def _tally(deps: DaemonDeps, work: Work, pending: Pending) -> None:
     try:
-        await deps.writer.set_tally(
-            work.pr.repo, work.pr.head_sha, pending.tally_state, pending.tally_title, pending.tally_summary
+        await compensation.set_tally(
+            deps, work, pending.tally_state, pending.tally_title, pending.tally_summary
         )
     except GitHubError as exc:  # the review itself is posted; the check run is a convenience
         log.warning(

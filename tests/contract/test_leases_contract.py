@@ -167,3 +167,44 @@ async def test_hold_cancels_the_job_when_redis_stays_down(
     assert time.monotonic() - started < 2.0
     with pytest.raises(errors.CoordinationUnavailable):
         await scheduler.leases.check_publish(held.lease, "a1")
+
+
+async def test_a_write_is_confirmed_while_the_fence_is_ours_even_past_expiry(coord: Coordination) -> None:
+    scheduler = coord.scheduler(policy=SHORT)
+    held = await claimed(scheduler)
+
+    live = await scheduler.leases.confirm_write(held.lease)
+    await asyncio.sleep(0.3)  # expired, but nobody claimed: no other holder can have written
+    expired = await scheduler.leases.confirm_write(held.lease)
+
+    assert (live.allowed, expired.allowed) == (True, True)
+
+
+async def test_a_write_that_landed_after_another_claim_is_not_confirmed(coord: Coordination) -> None:
+    scheduler = coord.scheduler(policy=SHORT)
+    old = await claimed(scheduler)
+    await asyncio.sleep(0.3)
+    new = await scheduler.claim("c2")
+    assert new is not None
+
+    stale = await scheduler.leases.confirm_write(old.lease)
+
+    assert (stale.allowed, stale.reason, stale.current_fence) == (False, Refusal.STALE_FENCE, new.fence)
+    assert (await scheduler.leases.confirm_write(new.lease)).allowed
+
+
+async def test_a_review_is_settled_once_adopted_or_withdrawn(coord: Coordination) -> None:
+    scheduler = coord.scheduler(policy=SHORT)
+    old = await claimed(scheduler)
+    await asyncio.sleep(0.3)
+    new = await scheduler.claim("c2")
+    assert new is not None
+    gate, adopted, withdrawn = scheduler.leases, lease.ReviewClaim.ADOPTED, lease.ReviewClaim.WITHDRAWN
+
+    first = await gate.settle_review(new.lease, 7, adopted)
+    late = await gate.settle_review(old.lease, 7, withdrawn)
+    other = await gate.settle_review(old.lease, 8, withdrawn)
+    after = await gate.settle_review(new.lease, 8, adopted)
+    stale_adoption = await gate.settle_review(old.lease, 9, adopted)
+
+    assert (first, late, other, after, stale_adoption) == (adopted, adopted, withdrawn, withdrawn, None)

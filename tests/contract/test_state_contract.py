@@ -132,3 +132,15 @@ def test_unreadable_open_blockers_stop_the_job_instead_of_vanishing() -> None:
     for text in ("not json", '[{"path": "a"}]', '[{"path": "a", "line": 1, "side": "UP"}]'):
         with pytest.raises(InputError):
             records.decode_blockers(text)
+
+
+async def test_a_note_is_appended_without_a_fence_and_not_doubled(coord: Coordination) -> None:
+    held = await claim(coord)
+    store = coord.state()
+    note = records.AuditEntry(3.5, "quorum", "in_review", "in_review", "withdraw", "withdrew review 7")
+
+    await store.append_audit("o/x#1", entry("in_review"), held.fence)
+    await store.append_note("o/x#1", note)
+    await store.append_note("o/x#1", note)  # a re-sent note
+
+    assert await store.audit("o/x#1") == [entry("in_review"), note]

@@ -67,11 +67,24 @@ class CodeHost:
     async def dismiss_review(self, repo: str, number: int, review_id: int, message: str) -> None:
         self.writes.append(("dismiss_review", review_id))
 
-    async def comment(self, repo: str, number: int, body: str) -> None:
-        self.writes.append(("comment", body))
+    async def edit_review(self, repo: str, number: int, review_id: int, body: str) -> None:
+        self.writes.append(("edit_review", review_id))
 
-    async def set_tally(self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str) -> None:
+    async def comment(self, repo: str, number: int, body: str) -> int:
+        self.writes.append(("comment", body))
+        return 1
+
+    async def delete_comment(self, repo: str, comment_id: int) -> None:
+        self.writes.append(("delete_comment", comment_id))
+
+    async def set_tally(
+        self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str
+    ) -> int | None:
         self.writes.append(("set_tally", state))
+        return 1
+
+    async def withdraw_tally(self, repo: str, run_id: int, title: str, summary: str) -> None:
+        self.writes.append(("withdraw_tally", run_id))
 
     async def merge(self, repo: str, number: int, sha: str, method: str) -> forge.MergeResult:
         self.writes.append(("merge", sha))

@@ -1,0 +1,135 @@
+"""A holder paused between the publish gate and the GitHub write: its review is held by a slow GitHub,
+the process is SIGSTOPped, its lease expires and a second `quorum serve` replica takes the PR over and
+posts. Then the first write lands late and the first process is SIGCONTed. What GitHub shows at the end:
+exactly one live Quorum review per head, the stale one withdrawn (dismissed), and the withdrawal in the
+PR's audit trail. A normal PR reviewed in the same run still merges."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.adapters import redis_conn, redis_state
+from guardrails import lease
+from tests.e2e import serve_harness as h
+from tests.fakes import llm_servers
+from tests.fakes.fixtures import FakeLLMFactory
+from tests.fakes.github_server import FakeGitHub
+from tests.fakes.github_state import Review
+
+pytestmark = pytest.mark.redis
+
+BLOCKER = {"path": "calc.py", "line": 2, "side": "RIGHT", "severity": "major",
+           "body": "Divides by n-1: the mean of one value divides by zero."}  # fmt: skip
+
+
+def reviewer(request: llm_servers.RecordedRequest) -> llm_servers.Reply:
+    """Requests changes on the n-1 bug, approves anything else."""
+    if b"len(values) - 1" in request.raw:
+        return llm_servers.Reply(h.review_json("request_changes", [BLOCKER]))
+    return llm_servers.Reply(h.review_json("approve"))
+
+
+def quorum_reviews(gh: FakeGitHub, number: int) -> list[Review]:
+    return [r for r in gh.reviews(h.REPO, number) if r.user == gh.login]
+
+
+def live(reviews: list[Review]) -> list[Review]:
+    """Reviews that still count on GitHub: not dismissed, and still carrying Quorum's marker."""
+    return [r for r in reviews if r.state != "DISMISSED" and lease.parse_marker(r.body) is not None]
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+async def test_a_paused_holder_whose_write_lands_late_withdraws_it(
+    fake_github: FakeGitHub, fake_llm: FakeLLMFactory, redis_url: str, tmp_path: Path
+) -> None:
+    gh = fake_github
+    gh.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
+    llm = fake_llm("openai", reviewer)
+    env_a = h.environment(gh, llm, redis_url, tmp_path / "a", h.free_port())
+    env_b = {**env_a, "QUORUM_SERVER__PORT": str(h.free_port()),
+             "QUORUM_WORKSPACE__STATE_DIR": str(tmp_path / "b" / "state")}  # fmt: skip
+    a, b = (
+        h.Daemon(gh, llm, env_a, int(env_a["QUORUM_SERVER__PORT"])),
+        h.Daemon(gh, llm, env_b, int(env_b["QUORUM_SERVER__PORT"])),
+    )
+    number, head = a.open_buggy_pull()
+    held = gh.hold_next("POST", rf"/pulls/{number}/reviews$")
+    first = h.spawn(env_a, tmp_path / "a.log")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await h.wait_until_up(a.url, first)
+        assert (await a.deliver("pull_request", h.pr_payload("opened", number, head))).status_code == 202
+        assert held.arrived.wait(60), "the first replica never tried to post"
+        first.send_signal(signal.SIGSTOP)  # paused between the gate and the write landing
+        paused_at = time.monotonic()
+
+        second = h.spawn(env_b, tmp_path / "b.log")
+        await h.wait_until_up(b.url, second)
+        await h.wait_for(lambda: len(quorum_reviews(gh, number)) == 1, 60, "the second replica's review")
+        took_over_s = time.monotonic() - paused_at
+        # Its tally comes after its review and its look for duplicates: the late write is the first's to undo.
+        await h.wait_for(lambda: bool(gh.statuses(h.REPO, head)), 30, "the second replica's tally")
+
+        held.release()  # the first replica's write lands now, after the new holder's
+        await h.wait_for(lambda: len(quorum_reviews(gh, number)) == 2, 10, "the late write")
+        first.send_signal(signal.SIGCONT)
+        resumed_at = time.monotonic()
+        await h.wait_for(lambda: len(live(quorum_reviews(gh, number))) == 1, 30, "the withdrawal")
+        withdrawn_s = time.monotonic() - resumed_at
+
+        reviews = quorum_reviews(gh, number)
+        assert [r.state for r in reviews] == ["CHANGES_REQUESTED", "DISMISSED"]
+        assert {r.commit_id for r in reviews} == {head}
+        assert live(reviews)[0].id < reviews[1].id  # the newer holder's review stands; the late one went
+
+        prefix, job = env_a["QUORUM_REDIS__KEY_PREFIX"], f"{h.REPO}#{number}"
+        trail: list[Any] = []
+
+        async def audited() -> bool:  # the note follows the dismissal landing on GitHub
+            trail[:] = await _audit(redis_url, prefix, job)
+            return any(e.trigger == "withdraw" for e in trail)
+
+        await h.wait_for(audited, 10, "the withdrawal in the audit trail")
+        withdrawals = [e for e in trail if e.trigger == "withdraw"]
+        assert len(withdrawals) == 1 and str(reviews[1].id) in withdrawals[0].reason
+
+        # The same run still merges a good PR.
+        sha = gh.push_branch(h.REPO, "tidy", {"calc.py": h.BASE_CALC + "\n# tidy\n"}, "tidy")
+        good = gh.open_pull(h.REPO, "tidy", title="Tidy")
+        assert (await b.deliver("pull_request", h.pr_payload("opened", good, sha))).status_code == 202
+        await h.wait_for(lambda: gh.merged(h.REPO, good), 60, "the good PR's merge")
+        assert len(live(quorum_reviews(gh, good))) == 1
+        print(
+            f"\nstale publish: paused→taken over {took_over_s:.1f} s; resumed→withdrawn {withdrawn_s:.2f} s; "
+            f"reviews on the head: {len(reviews)} posted, {len(live(reviews))} live; "
+            f"audit: {withdrawals[0].reason}"
+        )
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)
+
+
+async def _audit(redis_url: str, prefix: str, job_id: str) -> list:  # type: ignore[type-arg]
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        return await redis_state.RedisStateStore(client, redis_conn.Keys(prefix)).audit(job_id)
+    finally:
+        await client.aclose()
