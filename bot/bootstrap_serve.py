@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from bot import bootstrap, forge, operator_alerts, pipeline, telemetry, version
+from bot import bootstrap, bootstrap_health, forge, health, operator_alerts, pipeline, telemetry, version
 from bot.adapters import (
     discord_notifier,
     elastic_metrics,
@@ -35,6 +35,7 @@ from bot.adapters import (
     redis_state,
 )
 from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy, current_pr
+from bot.daemon.github_link import GitHubLink
 from bot.daemon.handler import JobHandler
 from bot.daemon.intake import QueueIntake
 from bot.daemon.reconciler import Reconciler
@@ -60,14 +61,20 @@ class Runtime:
     redis: aioredis.Redis
     scheduler: redis_scheduler.RedisScheduler
     intake: QueueIntake
-    handler: JobHandler
     reconciler: Reconciler
     monitor: Monitor
     jobs: LocalJobs
     github: github_api.GitHubClient
-    deps: DaemonDeps
+    link: GitHubLink
+    make_deps: Callable[[forge.Identity], DaemonDeps]
+    probes: Mapping[str, health.Probe]
     instance: str
     breakers: redis_breakers.RedisCircuitBreakers | None = None  # states for /readyz and doctor
+    clock: Clock = dataclasses.field(default_factory=SystemClock)
+
+    def handler(self) -> JobHandler:
+        """The job handler, once GitHub answered (`link.wait_up`): it needs Quorum's identity there."""
+        return JobHandler(self.make_deps(self.link.identity))
 
 
 def github_client(settings: Settings) -> github_api.GitHubClient:
@@ -203,9 +210,13 @@ async def runtime(
     notifier: Notifier | None = None,
     clock: Clock | None = None,
     progress: Progress | None = None,
+    states: health.Health | None = None,
+    probes: Mapping[str, health.Probe] | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Build and connect everything `serve` needs; refuses to start when Redis or GitHub are unusable."""
+    """Build and connect everything `serve` needs. Only Redis must answer at start (intake needs nothing
+    else); GitHub is reached in the background by the link, the model and the sinks on first use."""
     clock = clock or SystemClock()
+    states = states or health.Health(clock)
     async with AsyncExitStack() as stack:
         redis = redis_client(settings)
         stack.push_async_callback(redis.aclose)
@@ -225,13 +236,13 @@ async def runtime(
         breakers = redis_breakers.RedisCircuitBreakers(redis, keys, bootstrap.breaker_policy(settings))
         gh = github_client(settings)
         stack.push_async_callback(gh.aclose)
-        identity = await gh.identity()
         client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
         progress = progress or _LogProgress()
         make = await bootstrap.model_factory(settings, stack, client, progress)
         observe = _observers(
             _emit_calls(metrics, clock, settings.review.prompt_version) if metrics else (lambda _r: None),
             operator_alerts.provider_alerts(sink, note, clock),
+            bootstrap_health.observe_model(states),
         )
         cache = redis_cache.RedisQueryCache(redis, settings.redis.key_prefix)
         on_step = _emit_steps(metrics) if metrics else None
@@ -249,13 +260,18 @@ async def runtime(
             k: v for k, v in (("metrics", metrics), ("notifier", notifier)) if v is not None
         }
         review = bind_review(settings, review_deps)
-        deps = DaemonDeps(
-            gh, gh, store, inbox, sched.leases, sched, review, clock, policy, identity, **extra
-        )  # fmt: skip
+
+        def make_deps(identity: forge.Identity) -> DaemonDeps:
+            return DaemonDeps(
+                gh, gh, store, inbox, sched.leases, sched, review, clock, policy, identity, **extra
+            )  # fmt: skip
+
         listings = redis_listings.RedisListingMemory(redis, keys)
         reconciler = Reconciler(
             gh, sched, store, inbox, interval_s=settings.github.poll_interval_s, listings=listings
         )
+        link = bootstrap_health.github_link(settings, gh, states, reconciler.wake.set)
+        reconciler.attach(link)
         intake = QueueIntake(
             sched, inbox, check_name=settings.github.check_name, reconcile_now=reconciler.wake
         )  # fmt: skip
@@ -264,16 +280,24 @@ async def runtime(
             sched, jobs, workspace=review_deps.prep.workspaces, budget_reaper=ledger.reap_expired,
             clock=clock, interval_s=settings.timeouts.monitor_interval_s,
         )  # fmt: skip
+        checks = {
+            "redis": bootstrap_health.redis_probe(redis),
+            "github": states.probe("github"),
+            "model": states.probe("model"),
+            "breakers": bootstrap_health.breakers_probe(breakers),
+        }
         yield Runtime(
-            settings, redis, sched, intake, JobHandler(deps), reconciler, monitor, jobs, gh, deps,
-            instance=uuid.uuid4().hex[:8], breakers=breakers,
+            settings, redis, sched, intake, reconciler, monitor, jobs, gh, link, make_deps,
+            {**checks, **(probes or {})}, instance=uuid.uuid4().hex[:8], breakers=breakers, clock=clock,
         )  # fmt: skip
 
 
 @asynccontextmanager
-async def metrics(settings: Settings) -> AsyncIterator[MetricsSink]:
+async def metrics(
+    settings: Settings, probes: dict[str, health.Probe] | None = None
+) -> AsyncIterator[MetricsSink]:
     """The metrics sink: Elasticsearch when hosts are configured (shipping in the background, flushed on
-    exit), else one that drops everything."""
+    exit; its probe added to `probes`), else one that drops everything."""
     if not settings.elasticsearch.hosts:
         yield telemetry.NullSink()
         return
@@ -281,13 +305,22 @@ async def metrics(settings: Settings) -> AsyncIterator[MetricsSink]:
     sink = elastic_metrics.ElasticMetrics.from_settings(
         settings.elasticsearch, redact=lambda text: redactor.redact(text)[0]
     )
+    if probes is not None:
+
+        async def shipping() -> health.DependencyState:
+            failing = sink.failing
+            return health.DependencyState(not failing, f"{failing} bulk attempts failed" if failing else "")
+
+        probes["elasticsearch"] = shipping
     async with sink.running():
         yield sink
 
 
 @asynccontextmanager
-async def notifier(settings: Settings) -> AsyncIterator[Notifier]:
-    """Discord notifications when a webhook URL is configured, else none."""
+async def notifier(
+    settings: Settings, probes: dict[str, health.Probe] | None = None
+) -> AsyncIterator[Notifier]:
+    """Discord notifications when a webhook URL is configured (its probe added to `probes`), else none."""
     url = settings.discord.webhook_url
     if url is None:
         yield _Silent()
@@ -296,6 +329,14 @@ async def notifier(settings: Settings) -> AsyncIterator[Notifier]:
     discord = discord_notifier.DiscordNotifier(
         url.get_secret_value(), events=settings.discord.events, redactor=redactor
     )
+    if probes is not None:
+
+        async def sending() -> health.DependencyState:
+            stats = discord.stats
+            why = "disabled: the webhook URL is gone" if stats.disabled else stats.last_failure
+            return health.DependencyState(not why, why)
+
+        probes["discord"] = sending
     async with discord.running():
         yield discord
 
@@ -309,7 +350,7 @@ def shared_state(settings: Settings, rt: Runtime) -> prometheus_shared.SharedSta
         rt.breakers,
         bootstrap.limits(settings),
         settings.github.repositories,
-        rt.deps.clock,
+        rt.clock,
     )
 
 

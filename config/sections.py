@@ -317,6 +317,8 @@ class ServerSettings(Section):
     max_body_bytes_in_flight: int = Field(default=50 * MIB, gt=0)
     workers: int = Field(default=2, ge=1)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_cap_s: float = Field(default=60.0, gt=0)
 
 
 class AgentSettings(Section):

@@ -125,6 +125,7 @@ class NotifierStats:
     dropped_failed: int = 0
     dropped_unsent: int = 0
     disabled: bool = False
+    last_failure: str = ""  # why the last send failed, "" once one succeeds (for `/readyz`)
 
 
 @dataclass
@@ -257,9 +258,11 @@ class DiscordNotifier:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             return self._failed(item, 0, None, type(exc).__name__)
         self.stats.sent += 1
+        self.stats.last_failure = ""
         return None
 
     def _failed(self, item: _Item, status: int, retry_after: float | None, what: str) -> float | None:
+        self.stats.last_failure = what
         if status in _GONE:
             log.error("discord: the webhook answered %s; notifications are off until its URL is fixed", what)
             self.stats.disabled = True

@@ -165,6 +165,11 @@ class ElasticMetrics:
         """Documents waiting to be shipped."""
         return len(self._buffer)
 
+    @property
+    def failing(self) -> int:
+        """Consecutive failed bulk attempts now (0 while shipping works), for `/readyz`."""
+        return self._failures
+
     def stats(self) -> MetricsStats:
         """The counters as one value."""
         return MetricsStats(

@@ -5,6 +5,7 @@ costs no quota) and enqueues each PR whose head has no decision yet, each approv
 be possible), each PR with something in its inbox, and each PR that left the open list since the last
 pass (closed or merged elsewhere). Enqueueing is idempotent, so every replica may run it. The last listing
 is kept in a `ListingMemory` (Redis in `serve`), so a PR closed while no replica ran is still noticed.
+While GitHub is unreachable it waits on the link, and runs a pass as soon as GitHub answers again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 
 from bot import forge
 from bot.daemon.context import log
+from bot.daemon.github_link import CodeHostLink
 from bot.daemon.inbox import Inbox
 from bot.errors import QuorumError
 from guardrails import admission
@@ -67,6 +69,7 @@ class Reconciler:
         *,
         interval_s: float,
         listings: ListingMemory | None = None,
+        link: CodeHostLink | None = None,
     ) -> None:
         self._reader = reader
         self._scheduler = scheduler
@@ -74,13 +77,24 @@ class Reconciler:
         self._inbox = inbox
         self._interval_s = interval_s
         self._listings = listings or ProcessListingMemory()
+        self._link = link
         self.wake = asyncio.Event()  # set to run a pass now (an installation changed)
+
+    def attach(self, link: CodeHostLink) -> None:
+        """Wait on `link` before each pass (it is built after the reconciler, whose wake-up it calls)."""
+        self._link = link
 
     async def run(self, stopping: asyncio.Event) -> None:
         """A pass every `interval_s` (or when woken) until `stopping` is set."""
         while not stopping.is_set():
+            if self._link is not None and not await self._link.wait_up(stopping):
+                break
             try:
                 await self.tick()
+            except QuorumError as exc:
+                log.warning("reconciler pass failed: %s", exc.message)
+                if self._link is not None:
+                    self._link.failed(exc)
             except Exception:  # the loop's boundary: a bug in one pass must not stop the next
                 log.exception("reconciler pass failed")
             self.wake.clear()

@@ -2,7 +2,8 @@
 
 Failures map to the scheduler's outcomes: a lost lease finishes nothing (the job is someone else's now);
 a retryable failure goes back with backoff; the last attempt of a failing job escalates the PR (under the
-lease, so a human hears of it) before it goes to the dead letters.
+lease, so a human hears of it) before it goes to the dead letters. While GitHub is unreachable a worker
+claims nothing (it waits on the link), and while Redis is, it retries with a bounded exponential backoff.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
+from bot import health
 from bot.daemon.context import log
+from bot.daemon.github_link import CodeHostLink
 from bot.daemon.handler import JobHandler
 from bot.entrypoints import logs
 from bot.entrypoints.monitor import LocalJobs
@@ -35,6 +38,8 @@ class Worker:
         max_attempts: int,
         escalate: Escalate,
         idle_wait_s: float = 5.0,
+        link: CodeHostLink | None = None,
+        backoff: health.Backoff | None = None,
     ) -> None:
         self.name = name
         self._scheduler = scheduler
@@ -44,17 +49,23 @@ class Worker:
         self._max_attempts = max_attempts
         self._escalate = escalate
         self._idle_wait_s = idle_wait_s
+        self._link = link
+        self._backoff = backoff or health.Backoff(0.5, idle_wait_s)
         self.busy = False
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and run jobs until `stopping` is set; a running job is not interrupted by it."""
         while not stopping.is_set():
+            if self._link is not None and not await self._link.wait_up(stopping):
+                break
             try:
                 claim = await self._scheduler.claim(f"{self.name}:{uuid.uuid4().hex}")
             except CoordinationUnavailable as exc:
-                log.warning("%s: cannot claim: %s", self.name, exc.message)
-                await _sleep_or_stop(stopping, self._idle_wait_s)
+                delay = self._backoff.next_delay()
+                log.warning("%s: cannot claim (%s); next try in %.1f s", self.name, exc.message, delay)
+                await _sleep_or_stop(stopping, delay)
                 continue
+            self._backoff.reset()
             if claim is None:
                 await self._wait(stopping)
                 continue
@@ -91,6 +102,8 @@ class Worker:
             await asyncio.shield(self._finish(claim, admission.FinishOutcome.RETRY, "cancelled"))
             raise
         except QuorumError as exc:
+            if self._link is not None:
+                self._link.failed(exc)
             outcome, error = self._failed(exc), f"{type(exc).__name__}: {exc.message}"
         except Exception as exc:  # the job's boundary: a bug in one job must not stop the worker
             log.exception("%s: job failed", job)

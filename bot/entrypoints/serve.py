@@ -1,5 +1,10 @@
 """`quorum serve`: the webhook server, the review workers, the reconciler and the timeout monitor in one
-process, stopped cleanly by SIGTERM (intake first, then running reviews within a grace period)."""
+process, stopped cleanly by SIGTERM (intake first, then running reviews within a grace period).
+
+Only Redis must answer at start: webhooks are acknowledged and queued while GitHub, the model,
+Elasticsearch or Discord are down (`/readyz` names them). systemd's READY=1 is sent once Redis answered
+and the webhook server listens; the workers and the reconciler start when GitHub first answers.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,12 @@ import contextlib
 import logging
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
-from bot import bootstrap_serve, telemetry
+from bot import bootstrap_serve, health, telemetry
 from bot.adapters import prometheus_metrics, systemd_notify
 from bot.daemon.worker import Worker
 from bot.entrypoints import metrics_route, webhook
@@ -58,16 +64,26 @@ def _drop_git_environment() -> None:
         del os.environ[name]
 
 
+@dataclass(frozen=True, slots=True)
+class _Outlets:
+    """What `serve` hands the running parts besides the sinks: the /metrics exporter, the /readyz probes."""
+
+    exporter: prometheus_metrics.PrometheusMetrics
+    probes: dict[str, health.Probe]
+
+
 async def serve(settings: Settings, *, poll: bool, stopping: asyncio.Event | None = None) -> None:
     """Run every part until `stopping` is set (by a signal when not given)."""
     stopping = stopping or _on_signals()
+    probes: dict[str, health.Probe] = {}
     async with contextlib.AsyncExitStack() as outlets:
         await outlets.enter_async_context(systemd_notify.watchdog_task())
-        shipper = await outlets.enter_async_context(bootstrap_serve.metrics(settings))
-        notifier = await outlets.enter_async_context(bootstrap_serve.notifier(settings))
+        shipper = await outlets.enter_async_context(bootstrap_serve.metrics(settings, probes))
+        notifier = await outlets.enter_async_context(bootstrap_serve.notifier(settings, probes))
         # Every document goes to Elasticsearch (when configured) and is counted for /metrics.
         exporter = prometheus_metrics.PrometheusMetrics()
-        await _run(settings, poll, stopping, telemetry.FanOutSink(shipper, exporter), notifier, exporter)
+        sink = telemetry.FanOutSink(shipper, exporter)
+        await _run(settings, poll, stopping, sink, notifier, _Outlets(exporter, probes))
     log.info("stopped")
 
 
@@ -77,35 +93,58 @@ async def _run(
     stopping: asyncio.Event,
     metrics: MetricsSink,
     notifier: Notifier,
-    exporter: prometheus_metrics.PrometheusMetrics,
+    outlets: _Outlets,
 ) -> None:
-    async with bootstrap_serve.runtime(settings, metrics=metrics, notifier=notifier) as rt:
-        runner = None if poll else await _start_http(settings, rt, exporter)
-        leases = exporter.metered(rt.scheduler.leases)  # renewals counted for /metrics
-        workers = [
-            Worker(
-                f"{rt.instance}-w{i}", rt.scheduler, leases, rt.handler, rt.jobs,
-                max_attempts=settings.redis.job_max_attempts, escalate=rt.handler.escalate_failed,
-            )
-            for i in range(settings.server.workers)
-        ]  # fmt: skip
-        working = [asyncio.create_task(w.run(stopping), name=w.name) for w in workers]
+    async with bootstrap_serve.runtime(
+        settings, metrics=metrics, notifier=notifier, probes=outlets.probes
+    ) as rt:
+        runner = None if poll else await _start_http(settings, rt, outlets.exporter)
         background = [
+            asyncio.create_task(rt.link.run(stopping), name="github-link"),
             asyncio.create_task(rt.reconciler.run(stopping), name="reconciler"),
             asyncio.create_task(rt.monitor.run(), name="monitor"),
         ]
-        log.info("quorum serve %s: %d workers%s", rt.instance, len(workers), ", polling only" if poll else "")
-        systemd_notify.ready(f"{len(workers)} workers")
+        working = asyncio.create_task(_work(settings, rt, outlets.exporter, stopping), name="workers")
+        log.info("quorum serve %s%s", rt.instance, ": polling only" if poll else "")
+        # READY: Redis answered and webhooks are taken; GitHub and the rest may still be down.
+        systemd_notify.ready("webhooks accepted" if runner else "polling")
         await stopping.wait()
         log.info("stopping: no new deliveries; running reviews get %.0f s", settings.server.shutdown_grace_s)
         systemd_notify.stopping("finishing running reviews")
         systemd_notify.extend_timeout(settings.server.shutdown_grace_s + 30)
         if runner is not None:
             await runner.cleanup()
-        await _drain(working, settings.server.shutdown_grace_s)
+        await working
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+
+
+async def _work(
+    settings: Settings,
+    rt: bootstrap_serve.Runtime,
+    exporter: prometheus_metrics.PrometheusMetrics,
+    stopping: asyncio.Event,
+) -> None:
+    """Run the workers once GitHub first answered, until `stopping`; then drain them."""
+    if not await rt.link.wait_up(stopping):
+        return
+    handler = rt.handler()
+    leases = exporter.metered(rt.scheduler.leases)  # renewals counted for /metrics
+    backoff = (settings.server.backoff_base_s, settings.server.backoff_cap_s)
+    workers = [
+        Worker(
+            f"{rt.instance}-w{i}", rt.scheduler, leases, handler, rt.jobs,
+            max_attempts=settings.redis.job_max_attempts, escalate=handler.escalate_failed,
+            link=rt.link, backoff=health.Backoff(*backoff),
+        )
+        for i in range(settings.server.workers)
+    ]  # fmt: skip
+    working = [asyncio.create_task(w.run(stopping), name=w.name) for w in workers]
+    log.info("GitHub answered as %s: %d workers", rt.link.identity.login, len(workers))
+    systemd_notify.status(f"{len(workers)} workers")
+    await stopping.wait()
+    await _drain(working, settings.server.shutdown_grace_s)
 
 
 async def _start_http(
@@ -114,11 +153,8 @@ async def _start_http(
     secret = settings.github.webhook_secret
     assert secret is not None
 
-    async def ready() -> bool:
-        try:
-            return bool(await rt.redis.ping())
-        except Exception:  # readiness is a yes/no question; the reason is in the Redis logs
-            return False
+    async def ready() -> health.Report:
+        return await health.report(rt.probes, timeout_s=1.5)
 
     app = webhook.make_app(
         rt.intake, secret=secret.get_secret_value().encode(), max_body_bytes=settings.server.max_body_bytes,

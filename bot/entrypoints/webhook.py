@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot import events, version
+from bot import events, health, version
 from bot.entrypoints import webhook_body
 from bot.errors import ConfigError, CoordinationUnavailable, InputError
 
@@ -54,7 +54,7 @@ def make_app(
     *,
     secret: bytes,
     max_body_bytes: int,
-    ready: Callable[[], Awaitable[bool]],
+    ready: Callable[[], Awaitable[health.Report]],
     intake_timeout_s: float = 5.0,
     max_body_bytes_in_flight: int | None = None,
     body_timeout_s: float = _BODY_TIMEOUT_S,
@@ -97,16 +97,15 @@ async def _livez(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive", "version": version.VERSION})
 
 
-async def _readyz(ready: Callable[[], Awaitable[bool]]) -> web.Response:
+async def _readyz(ready: Callable[[], Awaitable[health.Report]]) -> web.Response:
+    """200 while webhooks are taken (Redis up), naming any other dependency that is down; else 503."""
     try:
         async with asyncio.timeout(_READY_TIMEOUT_S):
-            is_ready = await ready()
+            report = await ready()
     except Exception as exc:  # a probe that fails says "not ready", it does not crash the server
         log.warning("readiness probe failed: %s", type(exc).__name__)
-        is_ready = False
-    return web.json_response(
-        {"status": "ready" if is_ready else "not ready"}, status=200 if is_ready else 503
-    )
+        report = health.Report({health.REQUIRED: health.DependencyState(False, type(exc).__name__)})
+    return web.json_response(report.to_json(), status=200 if report.ready else 503)
 
 
 class _Receiver:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from bot import events
+from bot import events, health
 from bot.entrypoints import webhook
 from tests.support.webhooks import delivery_headers, encode, load_sample
 
@@ -74,8 +74,8 @@ class _AcceptingIntake:
         return "queued"
 
 
-async def _always_ready() -> bool:
-    return True
+async def _always_ready() -> health.Report:
+    return health.Report({"redis": health.DependencyState(True)})
 
 
 async def _bare_202(request: web.Request) -> web.Response:

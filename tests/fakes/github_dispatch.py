@@ -61,11 +61,13 @@ class Dispatcher:
             response = self._answer(req)
         except ApiError as error:
             response = error_response(error)
-        with self.lock:
-            self.log.append(
-                LoggedRequest(req.method, req.path, response.status, req.headers.get("user-agent", ""))
-            )
+        self.record(req.method, req.path, response.status, req.headers.get("user-agent", ""))
         return response
+
+    def record(self, method: str, path: str, status: int, user_agent: str = "") -> None:
+        """Log one answered request (also those answered before routing, as during an outage)."""
+        with self.lock:
+            self.log.append(LoggedRequest(method, path, status, user_agent))
 
     def _answer(self, req: Request) -> Response:
         found, params = self._match(req)

@@ -189,6 +189,9 @@ class FakeGitHub(Seeding, GateSeeding):
         path = request.path
         raw = await request.read()
         if self.faults.unavailable:
+            if self._dispatcher is not None:
+                agent = request.headers.get("User-Agent", "")
+                self._dispatcher.record(request.method, path[len(API_PREFIX) :], 503, agent)
             return _to_web(Response(503, github_faults.OUTAGE_BODY))
         hold = self.faults.take_hold(request.method, path[len(API_PREFIX) :])
         if hold is not None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot import events
+from bot import events, health
 from bot.entrypoints import webhook
 from bot.errors import ConfigError, CoordinationUnavailable
 from tests.support.webhooks import delivery_headers, encode, load_sample
@@ -38,11 +38,14 @@ class RecordingIntake:
 
 
 class Readiness:
+    """Redis as the test says; GitHub always down (it must not make the server unready)."""
+
     def __init__(self) -> None:
         self.ready = False
 
-    async def __call__(self) -> bool:
-        return self.ready
+    async def __call__(self) -> health.Report:
+        github = health.DependencyState(False, "503 Service Unavailable")
+        return health.Report({"redis": health.DependencyState(self.ready), "github": github})
 
 
 Serve = Callable[..., Awaitable[tuple[httpx.AsyncClient, int]]]
@@ -306,10 +309,13 @@ async def test_livez_is_always_200_and_readyz_follows_the_callback(serve):
 
     assert live.status_code == 200
     assert (not_ready.status_code, ready.status_code) == (503, 200)
+    assert (not_ready.json()["status"], ready.json()["status"]) == ("not ready", "degraded")
+    assert ready.json()["down"] == ["github"]
+    assert ready.json()["dependencies"]["github"] == {"up": False, "detail": "503 Service Unavailable"}
 
 
 async def test_readyz_is_503_when_the_callback_fails(serve):
-    async def broken() -> bool:
+    async def broken() -> health.Report:
         raise CoordinationUnavailable("redis down")
 
     client, _ = await serve(RecordingIntake(), broken)
