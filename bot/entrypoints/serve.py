@@ -98,7 +98,7 @@ async def _run(
     async with bootstrap_serve.runtime(
         settings, metrics=metrics, notifier=notifier, probes=outlets.probes
     ) as rt:
-        runner = None if poll else await _start_http(settings, rt, outlets.exporter)
+        runner = await _start_http(settings, rt, outlets.exporter, poll=poll)
         background = [
             asyncio.create_task(rt.link.run(stopping), name="github-link"),
             asyncio.create_task(rt.reconciler.run(stopping), name="reconciler"),
@@ -107,13 +107,12 @@ async def _run(
         working = asyncio.create_task(_work(settings, rt, outlets.exporter, stopping), name="workers")
         log.info("quorum serve %s%s", rt.instance, ": polling only" if poll else "")
         # READY: Redis answered and webhooks are taken; GitHub and the rest may still be down.
-        systemd_notify.ready("webhooks accepted" if runner else "polling")
+        systemd_notify.ready("polling" if poll else "webhooks accepted")
         await stopping.wait()
         log.info("stopping: no new deliveries; running reviews get %.0f s", settings.server.shutdown_grace_s)
         systemd_notify.stopping("finishing running reviews")
         systemd_notify.extend_timeout(settings.server.shutdown_grace_s + 30)
-        if runner is not None:
-            await runner.cleanup()
+        await runner.cleanup()
         await working
         for task in background:
             task.cancel()
@@ -148,19 +147,28 @@ async def _work(
 
 
 async def _start_http(
-    settings: Settings, rt: bootstrap_serve.Runtime, exporter: prometheus_metrics.PrometheusMetrics
+    settings: Settings,
+    rt: bootstrap_serve.Runtime,
+    exporter: prometheus_metrics.PrometheusMetrics,
+    *,
+    poll: bool,
 ) -> web.AppRunner:
-    secret = settings.github.webhook_secret
-    assert secret is not None
+    """The HTTP server: webhooks and health, or in poll mode health and metrics only (so probes and the
+    container's health check work in both modes)."""
 
     async def ready() -> health.Report:
         return await health.report(rt.probes, timeout_s=1.5)
 
-    app = webhook.make_app(
-        rt.intake, secret=secret.get_secret_value().encode(), max_body_bytes=settings.server.max_body_bytes,
-        ready=ready, max_body_bytes_in_flight=settings.server.max_body_bytes_in_flight,
-        extend=metrics_route.installer(exporter, bootstrap_serve.shared_state(settings, rt)),
-    )  # fmt: skip
+    extend = metrics_route.installer(exporter, bootstrap_serve.shared_state(settings, rt))
+    secret = settings.github.webhook_secret
+    if poll or secret is None:
+        app = webhook.make_health_app(ready=ready, extend=extend)
+    else:
+        server = settings.server
+        app = webhook.make_app(
+            rt.intake, secret=secret.get_secret_value().encode(), max_body_bytes=server.max_body_bytes,
+            ready=ready, max_body_bytes_in_flight=server.max_body_bytes_in_flight, extend=extend,
+        )  # fmt: skip
     runner = web.AppRunner(app, shutdown_timeout=min(5.0, settings.server.shutdown_grace_s))
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
@@ -169,7 +177,8 @@ async def _start_http(
     except OSError as exc:
         await runner.cleanup()
         raise QuorumError(f"cannot listen on {settings.server.host}:{settings.server.port}: {exc}") from exc
-    log.info("listening on http://%s:%d/webhook", settings.server.host, settings.server.port)
+    where = "/livez" if poll else "/webhook"
+    log.info("listening on http://%s:%d%s", settings.server.host, settings.server.port, where)
     return runner
 
 

@@ -81,11 +81,29 @@ def make_app(
     budget = webhook_body.BodyBudget(in_flight)
     receiver = _Receiver(intake, secret, max_body_bytes, intake_timeout_s, budget, body_timeout_s)
 
+    app = web.Application(client_max_size=max_body_bytes)
+    app.router.add_post("/webhook", receiver.handle)
+    return _with_health(app, ready, extend)
+
+
+def make_health_app(
+    *,
+    ready: Callable[[], Awaitable[health.Report]],
+    extend: Callable[[web.Application], None] | None = None,
+) -> web.Application:
+    """`/livez`, `/readyz` and what `extend` adds, without `/webhook`: `serve --poll` takes no deliveries but
+    is probed and scraped like any replica."""
+    return _with_health(web.Application(), ready, extend)
+
+
+def _with_health(
+    app: web.Application,
+    ready: Callable[[], Awaitable[health.Report]],
+    extend: Callable[[web.Application], None] | None,
+) -> web.Application:
     async def readyz(request: web.Request) -> web.Response:
         return await _readyz(ready)
 
-    app = web.Application(client_max_size=max_body_bytes)
-    app.router.add_post("/webhook", receiver.handle)
     app.router.add_get("/livez", _livez)
     app.router.add_get("/readyz", readyz)
     if extend is not None:
