@@ -125,8 +125,8 @@ class CommandIssued:
 
 
 @dataclass(frozen=True, slots=True)
-class HumanReviewed:
-    """A person's review was submitted or dismissed; `actor` is the reviewer, `state` lower case."""
+class Reviewed:
+    """A review was submitted or dismissed, by a person or a bot; `actor` is the reviewer, `state` lower."""
 
     repo: str
     number: int
@@ -168,7 +168,7 @@ Event: TypeAlias = (
     PullRequestChanged
     | PullRequestClosed
     | CommandIssued
-    | HumanReviewed
+    | Reviewed
     | ChecksChanged
     | InstallationChanged
     | Ping
@@ -293,11 +293,12 @@ def _pull_request_review(action: str, root: _View) -> Event | None:
     if action not in {"submitted", "dismissed"}:
         return None
     review = root.obj("review")
-    if _is_bot(review.obj("user")):
-        return None  # Quorum's own reviews (and other apps') are not human approvals
+    # A bot's review (Quorum's own included) is an event too: it brings the PR back to a job, which retires
+    # a late write of a replica that lost the PR. It never approves: approvals are read from the reviews
+    # API with the reviewer's permission, never from this event.
     state = review.text("state").lower()
     pr = root.obj("pull_request")
-    return HumanReviewed(
+    return Reviewed(
         _repo(root), pr.integer("number"), _login(review.obj("user")), state, review.text("commit_id")
     )
 

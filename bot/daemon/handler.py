@@ -108,6 +108,7 @@ class JobHandler:
         # check) is how the humans it asks for learn about it.
         if await publisher.publish_pending(self._deps, work):
             return True
+        await publisher.retire_late_writes(self._deps, work)
         if tracked.record.paused or tracked.state is State.ESCALATED:
             return False
         skip = self._skip_reason(work)

@@ -76,7 +76,7 @@ def _targets(event: events.Event, delivery_id: str) -> list[tuple[int, InboxItem
             at=event.created_at,
         )
         return [(event.number, item)]
-    if isinstance(event, events.HumanReviewed):
+    if isinstance(event, events.Reviewed):
         item = InboxItem(
             ItemKind.HUMAN_REVIEW, actor=event.actor, state=event.state, sha=event.commit_sha,
             delivery_id=delivery_id,

@@ -120,6 +120,32 @@ async def _retire_older(deps: DaemonDeps, work: Work, pending: Pending, newest: 
             await compensation.note(deps, work, compensation.RETIRE, why)
 
 
+async def retire_late_writes(deps: DaemonDeps, work: Work) -> None:
+    """Retire any live Quorum review on the head other than the one the record names: a write of a holder
+    that lost the PR, landed after every check of the new holder, its writer gone before it could
+    withdraw it. GitHub announces every review, so such a write brings the PR back to a pass running this."""
+    record, head = work.tracked.record, work.pr.head_sha
+    if record.outbox or record.review_sha != head or not record.review_id:
+        return
+    late = [
+        r for r in await work.reviews(deps.reader)
+        if r.author_is_self and r.id != record.review_id and r.commit_sha == head and _live_quorum_review(r)
+    ]  # fmt: skip
+    if not late:
+        return
+    gate = await deps.gate.check_publish(work.lease, head)
+    if not gate.allowed:
+        raise PublishRefused(gate)
+    message = (
+        "Withdrawn: posted late by a replica that had lost this pull request; "
+        f"review {record.review_id} stands."
+    )
+    for review in late:
+        await _retire(deps, work, review, message)
+        why = f"retired review {review.id}: a second live Quorum review on {head[:12]} (a late write)"
+        await compensation.note(deps, work, compensation.RETIRE, why)
+
+
 def _live_quorum_review(review: forge.PostedReview) -> bool:
     return review.state != "DISMISSED" and lease.parse_marker(review.body) is not None
 

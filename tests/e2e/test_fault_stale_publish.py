@@ -22,6 +22,7 @@ from tests.fakes import llm_servers
 from tests.fakes.fixtures import FakeLLMFactory
 from tests.fakes.github_server import FakeGitHub
 from tests.fakes.github_state import Review
+from tests.support import webhooks
 
 pytestmark = pytest.mark.redis
 
@@ -133,3 +134,50 @@ async def _audit(redis_url: str, prefix: str, job_id: str) -> list:  # type: ign
         return await redis_state.RedisStateStore(client, redis_conn.Keys(prefix)).audit(job_id)
     finally:
         await client.aclose()
+
+
+async def test_a_late_write_whose_writer_died_is_retired_when_its_review_event_arrives(
+    fake_github: FakeGitHub, fake_llm: FakeLLMFactory, redis_url: str, tmp_path: Path
+) -> None:
+    gh = fake_github
+    gh.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
+    llm = fake_llm("openai", reviewer)
+    env_a = h.environment(gh, llm, redis_url, tmp_path / "a", h.free_port())
+    env_b = {**env_a, "QUORUM_SERVER__PORT": str(h.free_port()),
+             "QUORUM_WORKSPACE__STATE_DIR": str(tmp_path / "b" / "state")}  # fmt: skip
+    a, b = (
+        h.Daemon(gh, llm, env_a, int(env_a["QUORUM_SERVER__PORT"])),
+        h.Daemon(gh, llm, env_b, int(env_b["QUORUM_SERVER__PORT"])),
+    )
+    number, head = a.open_buggy_pull()
+    held = gh.hold_next("POST", rf"/pulls/{number}/reviews$")
+    first = h.spawn(env_a, tmp_path / "a.log")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await h.wait_until_up(a.url, first)
+        await a.deliver("pull_request", h.pr_payload("opened", number, head))
+        assert held.arrived.wait(60), "the first replica never tried to post"
+        first.send_signal(signal.SIGSTOP)
+        second = h.spawn(env_b, tmp_path / "b.log")
+        await h.wait_until_up(b.url, second)
+        await h.wait_for(lambda: bool(gh.statuses(h.REPO, head)), 60, "the second replica's review and tally")
+
+        held.release()  # the first replica's write lands after every check of the second ...
+        await h.wait_for(lambda: len(quorum_reviews(gh, number)) == 2, 10, "the late write")
+        first.kill()  # ... and its writer dies before it can look: nobody withdraws it
+        first.wait(10)
+        late = quorum_reviews(gh, number)[-1]
+        # GitHub announces every review; the one that landed late brings the PR back to a replica.
+        payload = webhooks.load_sample(
+            "pull_request_review.submitted-approved", pull_request__number=number, review__id=late.id,
+            review__user__login=gh.login, review__state="changes_requested", review__commit_id=head,
+            sender__login=gh.login, repository__full_name=h.REPO,
+        )  # fmt: skip
+        assert (await b.deliver("pull_request_review", payload)).status_code == 202
+
+        await h.wait_for(lambda: len(live(quorum_reviews(gh, number))) == 1, 30, "one live review per head")
+        assert live(quorum_reviews(gh, number))[0].id != late.id  # the holder's own review stands
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)

@@ -48,9 +48,7 @@ EXPECTED: dict[str, events.Event | None] = {
     ),
     "issue_comment.created-issue": None,
     "issue_comment.created-bot": None,
-    "pull_request_review.submitted-approved": events.HumanReviewed(
-        REPO, 42, "hubot-maintainer", "approved", HEAD
-    ),
+    "pull_request_review.submitted-approved": events.Reviewed(REPO, 42, "hubot-maintainer", "approved", HEAD),
     "check_suite.completed": events.ChecksChanged(REPO, HEAD, (42,), "ci-runner"),
     "check_run.completed": events.ChecksChanged(REPO, HEAD, (42,), "ci-runner"),
     "status": events.ChecksChanged(REPO, HEAD, (), "ci/legacy"),
@@ -254,13 +252,15 @@ def test_a_dismissed_review_is_reported_with_its_state():
 
     event = events.parse_event("pull_request_review", payload)
 
-    assert isinstance(event, events.HumanReviewed) and event.state == "dismissed"
+    assert isinstance(event, events.Reviewed) and event.state == "dismissed"
 
 
-def test_reviews_by_bots_are_not_human_reviews():
+def test_a_bots_review_is_an_event_too_so_a_late_write_brings_the_pr_back():
     payload = load_sample("pull_request_review.submitted-approved", review__user__type="Bot")
 
-    assert events.parse_event("pull_request_review", payload) is None
+    event = events.parse_event("pull_request_review", payload)
+
+    assert isinstance(event, events.Reviewed) and event.number == 42
 
 
 def test_a_check_run_on_a_fork_push_has_no_pr_numbers():
