@@ -153,7 +153,7 @@ class GuardedModel:
         """The completion and its cost in micro-USD. Raises BudgetExceeded, DeadlineExceeded,
         UsageOverReservation or the last ProviderError when every model of the chain failed or was open.
         An answer `valid` refuses is still returned (the caller repairs or gives up) and is recorded as
-        invalid output; it leaves the model's breaker as it was (see `_attempt`)."""
+        invalid output; for the model's breaker it is an answer, never a failure (see `_attempt`)."""
         call = _Call(request, scope, outer, kind, valid)
         last: ProviderError | None = None
         for priced in self._chain:
@@ -189,9 +189,10 @@ class GuardedModel:
         except ProviderError as exc:
             charged = estimate if exc.billed else 0
             await self._ledger.settle(now.call_id, charged)
-            change = breaker.Change.NONE
-            if counts_against_breaker(exc):
-                change = await self._tell(now, breaker.Event.FAILURE, str(exc))
+            # A 4xx the caller caused is still an answer: the model is alive, and a probe is resolved.
+            failed = counts_against_breaker(exc)
+            event = breaker.Event.FAILURE if failed else breaker.Event.SUCCESS
+            change = await self._tell(now, event, str(exc) if failed else "")
             outcome = "retry" if exc.retryable else "error"
             self._record(now, None, charged, outcome, str(exc), change=change)
             raise
@@ -214,9 +215,11 @@ class GuardedModel:
             change = await self._tell(now, breaker.Event.SUCCESS, "")
             self._record(now, completion, cost, "ok", None, change=change)
         else:
-            # Neither a failure nor a success for the breaker: the PR's own text can make any model answer
-            # garbage, and a breaker shared by every PR must not be a switch a PR author can throw.
-            self._record(now, completion, cost, "ok", "invalid output", change=breaker.Change.NONE)
+            # An answer, so not a failure for the breaker: the PR's own text can make any model answer
+            # garbage, and a breaker shared by every PR must not be a switch a PR author can throw. It is a
+            # sign of life, so a half-open probe answered this way closes the breaker.
+            change = await self._tell(now, breaker.Event.SUCCESS, "")
+            self._record(now, completion, cost, "ok", "invalid output", change=change)
         return completion, cost
 
     async def _reserve(self, priced: PricedModel, call: _Call) -> _Attempt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import pytest
@@ -114,3 +115,18 @@ async def test_an_answer_the_caller_cannot_read_is_returned_and_leaves_the_break
     assert [c.text for c, _ in answers] == ["not a review"] * 3
     assert [(r.error, r.breaker) for r in records] == [("invalid output", "none")] * 3
     assert (await breakers.admit("p/m", "next")).allowed
+
+
+@pytest.mark.parametrize("answer", ["unreadable", "http 400"])
+async def test_a_probe_the_provider_answers_closes_the_breaker_instead_of_holding_it(answer: str) -> None:
+    breakers = InMemoryCircuitBreakers(breaker.BreakerPolicy(failure_threshold=1, cooldown_s=0.0))
+    reply = Completion("not a review", 40, 10, "m") if answer == "unreadable" else status(400)
+    guard = guarded(ScriptedModel([status(503), reply], model="m", provider="p"), breakers=breakers)
+    with pytest.raises(ProviderError):
+        await guard.call(REQUEST, SCOPE, deadline())  # opens the breaker
+
+    with contextlib.suppress(ProviderError):  # the 400 itself goes back to the caller
+        await guard.call(REQUEST, SCOPE, deadline(), valid=lambda c: c.text.startswith("{"))  # the probe
+
+    # Answered means alive: the breaker is closed for everyone, not held half-open for the probe's lifetime.
+    assert (await breakers.admit("p/m", "someone-else")).allowed
