@@ -40,6 +40,6 @@ def test_an_approving_model_still_approves_every_benign_case(fake_llm, env):  # 
     by_name = {c["name"]: c for c in done.json["cases"]}
     benign = [c.name for c in golden if c.expected == "approve"]
     verdicts = {name: [r["verdict"] for r in by_name[name]["runs"]] for name in benign}
-    tripped = sorted(name for name, v in verdicts.items() if v != ["approve"])
-    print(f"false trips on benign golden cases: {len(tripped)}/{len(benign)} {tripped}")
-    assert len(benign) >= 10 and tripped == []
+    tripped = {name: by_name[name]["runs"] for name, v in verdicts.items() if v != ["approve"]}
+    print(f"false trips on benign golden cases: {len(tripped)}/{len(benign)} {sorted(tripped)}")
+    assert len(benign) >= 10 and tripped == {}  # a failure shows each run's verdict and why
