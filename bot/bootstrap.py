@@ -10,21 +10,21 @@ from pathlib import Path
 import httpx
 
 from bot import version
-from bot.adapters import memory, memory_breakers, worktree_tools
+from bot.adapters import gguf_meta, llm_local, memory, memory_breakers, worktree_tools
 from bot.adapters.git_worktrees import GitWorktrees
 from bot.adapters.lazy_model import LazyModel
 from bot.adapters.llm_anthropic import AnthropicModel
-from bot.adapters.llm_local import LocalLlamaServer
 from bot.adapters.llm_ollama import OllamaModel
 from bot.adapters.llm_openai import OpenAICompatibleModel
 from bot.domain import Step
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ProviderUnavailable
 from bot.pipeline import PrepareDeps, ReviewDeps
 from bot.ports import LanguageModel, Progress, QueryCache
 from bot.review import agent, filters, gather, prompts, tools
 from bot.review.llm_call import CallRecord, GuardedModel, PricedModel, RetryPolicy
 from bot.review.planning import ReviewerPlan
 from bot.review.rounds import Reviewer, RoundConfig, RoundRunner, ToolBoxFactory
+from config import windows
 from config.sections import FallbackModel, LlmSettings, ReviewSettings
 from config.settings import Settings
 from guardrails import breaker, budget, consensus, pricing, redaction
@@ -123,8 +123,32 @@ def known_secrets(settings: Settings) -> list[str]:
     return secrets
 
 
+def context_tokens(settings: Settings) -> int:
+    """The context window prompts are cut to: `llm.context_tokens`, else the smallest known window of the
+    models a review may call (the GGUF file's own for `local`)."""
+    llm = settings.llm
+    if llm.context_tokens is not None:
+        return llm.context_tokens
+    found = [windows.known(entry.provider, entry.model) for entry in llm.fallback]
+    if llm.provider == "local":  # one server, one model file: reviewer model overrides do not apply
+        found.append(_gguf_window(llm))
+    else:
+        names = {r.model or llm.effective_model() for r in settings.review.reviewers} | set(
+            llm.fallback_models
+        )
+        found += [windows.known(llm.provider, name) for name in names]
+    return min(windows.usable(None, window) for window in found)
+
+
+def _gguf_window(llm: LlmSettings) -> int | None:
+    try:
+        return gguf_meta.context_length(llm_local.find_model(llm.model_path))
+    except ProviderUnavailable:
+        return None  # not installed: a dry run still plans, and the first call says what is missing
+
+
 def chunk_budget(settings: Settings) -> int:
-    return max(256, settings.llm.context_tokens - settings.llm.max_output_tokens - _PROMPT_OVERHEAD_TOKENS)
+    return max(256, context_tokens(settings) - settings.llm.max_output_tokens - _PROMPT_OVERHEAD_TOKENS)
 
 
 def reviewer_plan(settings: Settings) -> ReviewerPlan:
@@ -147,9 +171,9 @@ async def model_factory(
         async def start() -> LanguageModel:
             progress.step("starting the local model server")
             server = await stack.enter_async_context(
-                LocalLlamaServer(
+                llm_local.LocalLlamaServer(
                     model_path=llm.model_path,
-                    n_ctx=llm.context_tokens,
+                    n_ctx=context_tokens(settings),
                     n_threads=llm.local_threads,
                     startup_timeout_s=llm.local_startup_timeout_s,
                 )
@@ -233,7 +257,7 @@ def review_deps(
         settings.consensus.min_approvals, settings.consensus.max_rounds, settings.review.require_full_coverage
     )
     context = None
-    if settings.agent.enabled and settings.agent.max_context_lines > 0:
+    if settings.agent.active(settings.llm.provider) and settings.agent.max_context_lines > 0:
         # Widened code takes at most a quarter of what a chunk of diff may take.
         context = gather.ContextPolicy(
             settings.agent.context_lines,
@@ -250,9 +274,11 @@ def _agent(
 ) -> tuple[agent.Agent | None, ToolBoxFactory | None]:
     """The agent loop and its toolbox factory, or (None, None) for single-call rounds."""
     a = settings.agent
-    if not a.enabled or a.max_tool_calls == 0 or not prompt_set.has_agent:
+    if not a.active(settings.llm.provider) or a.max_tool_calls == 0 or not prompt_set.has_agent:
         return None, None
-    limits = agent.AgentLimits(a.max_turns, a.max_tool_calls, a.max_wall_s, a.max_read_bytes, a.tool_protocol)
+    limits = agent.AgentLimits(
+        a.max_turns, a.max_tool_calls, a.max_wall_s, a.max_read_bytes, a.tool_protocol, a.max_input_tokens
+    )
     tool_limits = tools.ToolLimits(a.max_tool_calls, a.max_read_bytes, a.max_result_bytes)
 
     def toolbox(root: Path, changed: Sequence[str]) -> tools.BoundedToolBox:

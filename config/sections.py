@@ -33,6 +33,9 @@ PROVIDER_DEFAULTS: dict[str, tuple[str | None, str]] = {
 }
 
 ToolProtocol = Literal["auto", "native", "text"]
+AgentMode = bool | Literal["auto"]
+# Providers whose models call tools; `local` serves a model too small to use them well.
+TOOL_CALLING_PROVIDERS = frozenset({"openai", "ollama", "anthropic"})
 MergeMethod = Literal["merge", "squash", "rebase"]
 LogFormat = Literal["auto", "json", "text"]
 
@@ -141,7 +144,8 @@ class LlmSettings(Section):
     price_input_per_mtok: float | None = Field(default=None, ge=0)
     price_output_per_mtok: float | None = Field(default=None, ge=0)
     max_output_tokens: int = Field(default=1024, gt=0)
-    context_tokens: int = Field(default=8192, gt=0)
+    # None: the model's known window (a table of hosted models; the GGUF's own for a local file).
+    context_tokens: int | None = Field(default=None, gt=0)
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_retries: int = Field(default=3, ge=0)
     retry_base_s: float = Field(default=1.0, gt=0)
@@ -324,9 +328,10 @@ class ServerSettings(Section):
 class AgentSettings(Section):
     """The agent loop of a round: read-only tools inside the worktree, and their bounds."""
 
-    enabled: bool = True
+    enabled: AgentMode = "auto"
     max_tool_calls: int = Field(default=12, ge=0)
     max_turns: int = Field(default=8, ge=1)
+    max_input_tokens: int = Field(default=60_000, ge=1)
     max_read_bytes: int = Field(default=256 * KIB, ge=1)
     max_result_bytes: int = Field(default=16 * KIB, ge=256)
     max_wall_s: float = Field(default=600.0, gt=0)
@@ -334,6 +339,12 @@ class AgentSettings(Section):
     context_lines: int = Field(default=20, ge=0)
     max_context_lines: int = Field(default=200, ge=0)
     analysers: list[str] = Field(default_factory=list)
+
+    def active(self, provider: str) -> bool:
+        """Whether rounds run the agent loop: `auto` uses it only with providers whose models call tools."""
+        if self.enabled == "auto":
+            return provider in TOOL_CALLING_PROVIDERS
+        return self.enabled
 
 
 class MergeSettings(Section):

@@ -25,7 +25,8 @@ MAX_SUMMARY_CHARS = 4000
 
 # The JSON schema sent to providers that constrain decoding. Written flat (no $ref) on purpose:
 # grammar converters of local servers handle inline schemas best. The length bounds make a constrained
-# decoder close its strings and arrays instead of rambling into `max_tokens` and a truncated object.
+# decoder close its strings and arrays instead of rambling into `max_tokens` and a truncated object; the
+# lower bounds are those of `ReviewOutput`, so a decoder that honours the schema writes a valid review.
 REVIEW_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -38,11 +39,11 @@ REVIEW_SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "path": {"type": "string", "maxLength": 300},
+                    "path": {"type": "string", "minLength": 1, "maxLength": 300},
                     "line": {"type": "integer", "minimum": 1},
                     "side": {"type": "string", "enum": ["RIGHT", "LEFT"]},
                     "severity": {"type": "string", "enum": ["nit", "minor", "major", "critical"]},
-                    "body": {"type": "string", "maxLength": 600},
+                    "body": {"type": "string", "minLength": 1, "maxLength": 600},
                 },
                 "required": ["path", "line", "side", "severity", "body"],
             },

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import httpx
 
 from bot import ports
-from bot.adapters import llm_http
+from bot.adapters import llm_grammar, llm_http
 from bot.review import toolspec
 
 SchemaMode = Literal["json_schema", "json_object_schema", "none"]
@@ -19,7 +20,8 @@ class OpenAICompatibleModel:
 
     `schema_mode` says how a JSON schema is sent: `json_schema` is the standard structured-output shape;
     `json_object_schema` (`{"type": "json_object", "schema": ...}`) is the shape llama.cpp's Python server
-    turns into a decoding grammar; `none` sends no constraint and relies on the prompt.
+    turns into a decoding grammar, sent reshaped so the grammar enforces all of it (`llm_grammar`);
+    `none` sends no constraint and relies on the prompt.
     """
 
     def __init__(
@@ -90,7 +92,7 @@ class OpenAICompatibleModel:
                 "json_schema": {"name": request.schema_name, "schema": schema, "strict": False},
             }
         elif schema is not None and self._schema_mode == "json_object_schema":
-            body["response_format"] = {"type": "json_object", "schema": schema}
+            body["response_format"] = {"type": "json_object", "schema": _grammar_schema(schema, request)}
         return body
 
     def _read(self, data: dict[str, Any], request: ports.CompletionRequest) -> ports.Completion:
@@ -124,6 +126,16 @@ class OpenAICompatibleModel:
             finish_reason=finish if isinstance(finish, str) else None,
             tool_calls=calls,
         )
+
+
+def _grammar_schema(schema: Mapping[str, Any], request: ports.CompletionRequest) -> dict[str, Any]:
+    """The schema as llama.cpp's grammar converter enforces it, its longest answer within `max_tokens`
+    (every character the grammar allows is ASCII, at most one token)."""
+    try:
+        return llm_grammar.fitted(schema, request.max_tokens)
+    except ValueError:
+        # Too few tokens for even the shrunk schema: still every bound, but a long answer may be cut.
+        return llm_grammar.for_grammar(schema)
 
 
 def _message(message: ports.ChatMessage) -> dict[str, object]:

@@ -62,6 +62,7 @@ class Run:
     output_tokens: int
     latency_ms: int
     rounds: int
+    invalid_rounds: int = 0  # rounds without a valid verdict (output the schema refused, or none)
 
 
 def matches(found: Reported, expected: Span) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import bootstrap, pipeline
-from bot.domain import Decision, ReviewOutcome, Side
+from bot.domain import Decision, ReviewOutcome, Side, Verdict
 from bot.eval import metrics, repos, scoring
 from bot.eval.cases import Case
 from bot.eval.progress import EvalProgress
@@ -148,6 +148,7 @@ async def _run_once(
         sum(c.output_tokens for c in calls),
         latency_ms,
         len(outcome.rounds),
+        sum(1 for r in outcome.rounds if r.verdict is Verdict.NONE),
     )
 
 

@@ -48,6 +48,7 @@ def _run(run: metrics.Run) -> dict[str, Any]:
         "verdict": run.verdict,
         "reason": run.reason,
         "rounds": run.rounds,
+        "invalid_rounds": run.invalid_rounds,
         "findings": _findings(run.findings),
         "cost_micro": run.cost_micro,
         "input_tokens": run.input_tokens,

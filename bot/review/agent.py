@@ -1,11 +1,13 @@
 """The agent loop of one part of a round: the model may call read-only tools, then gives its review.
 
 Every model turn goes through `GuardedModel.call`, so each one reserves budget on the whole conversation
-so far and runs under the round's deadline. Bounds: model turns per part; tool calls, bytes read and wall
-time per round. Hitting one sends one request for the final answer with no tool callable; a part that
-still has no valid review has no verdict (never an approval). A tool's failure is a result the model
-reads, never an exception. What goes back on the wire is the toolbox's (redacted) result text and the
-model's own calls and words, redacted again here: the loop adds no byte of its own from elsewhere.
+so far and runs under the round's deadline. Bounds: model turns and input tokens per part; tool calls,
+bytes read and wall time per round. Hitting one sends one request for the final answer with no tool
+callable; a part that still has no valid review has no verdict (never an approval). Old tool results are
+sent again as one line each (`agent_messages.render`), so a part's input grows linearly with its turns.
+A tool's failure is a result the model reads, never an exception. What goes back on the wire is the
+toolbox's (redacted) result text and the model's own calls and words, redacted again here: the loop adds
+no byte of its own from elsewhere.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ _TOOL_REFUSAL_STATUSES = frozenset({400, 404, 422, 500, 501})
 
 @dataclass(frozen=True, slots=True)
 class AgentLimits:
-    """Bounds of the loop: turns per part; tool calls, bytes read and wall time per round."""
+    """Bounds of the loop: turns and input tokens per part; tool calls, bytes read and wall time per
+    round."""
 
     max_turns: int
     max_tool_calls: int
     max_wall_s: float
     max_read_bytes: int | None = None
     protocol: ToolProtocol = "auto"
+    max_input_tokens: int | None = None
 
 
 class ProtocolMemory:
@@ -90,6 +94,7 @@ class _Conversation:
     protocol: Protocol
     history: list[Exchange] = field(default_factory=list)
     turns: int = 0
+    input_tokens: int = 0
     error: str | None = None
 
 
@@ -124,7 +129,7 @@ class Agent:
         provider); everything the model or a tool does wrong ends as a result."""
         model = part.model
         talk = _Conversation(part, self._protocols.choose(self._limits.protocol, model.provider, model.name))
-        while (bound := self._bound(session, talk.turns)) is None:
+        while (bound := self._bound(session, talk)) is None:
             try:
                 completion = await self._turn(session, talk, final=None)
             except ProviderError as exc:
@@ -206,6 +211,7 @@ class Agent:
             )
             raise
         session.usage += Usage(completion.input_tokens, completion.output_tokens, cost)
+        talk.input_tokens += completion.input_tokens
         step = Step(
             "model", part.chunk, turn, completion.model, True, _ms(started),
             completion.input_tokens, completion.output_tokens, cost,
@@ -240,11 +246,13 @@ class Agent:
 
     # -- bounds and tools -----------------------------------------------------------------------------
 
-    def _bound(self, session: Session, turns: int) -> str | None:
+    def _bound(self, session: Session, talk: _Conversation) -> str | None:
         """The bound the loop has hit, in words for the model, or None."""
         limits = self._limits
-        if turns >= limits.max_turns:
+        if talk.turns >= limits.max_turns:
             return f"the limit of {limits.max_turns} answers is reached"
+        if limits.max_input_tokens is not None and talk.input_tokens >= limits.max_input_tokens:
+            return f"the limit of {limits.max_input_tokens} input tokens is reached"
         if session.tool_calls >= limits.max_tool_calls:
             return f"the limit of {limits.max_tool_calls} tool calls is reached"
         if limits.max_read_bytes is not None and session.toolbox.bytes_read >= limits.max_read_bytes:

@@ -19,6 +19,10 @@ from bot.review import prompts, toolspec
 
 Protocol = Literal["native", "text"]
 
+# Tool results of the last this many exchanges are sent in full, older ones as one line: re-sending every
+# result on every turn makes the input of a part grow with the square of its turns.
+KEEP_RESULTS = 2
+_ELIDED = "not repeated to save room (call the tool again if you need it)"
 _FENCED = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
 
 
@@ -62,10 +66,13 @@ def parse_text_call(text: str, call_id: str) -> toolspec.ToolCall | None:
     return toolspec.ToolCall(call_id, data["tool"], arguments)
 
 
-def result_text(result: toolspec.ToolResult) -> str:
-    """A tool result as the model reads it: its outcome, then the fenced text."""
+def result_text(result: toolspec.ToolResult, *, elided: bool = False) -> str:
+    """A tool result as the model reads it: its outcome, then the fenced text (or a note that an old
+    result is no longer repeated)."""
     state = "ok" if result.ok else "refused or failed"
     cut = ", cut to size" if result.truncated else ""
+    if elided:
+        return f"{result.name}: {state}{cut}; {len(result.text)} characters shown earlier, {_ELIDED}"
     return f"{result.name}: {state}{cut}\n{prompts.fence('tool-result', result.text)}"
 
 
@@ -75,22 +82,26 @@ def render(
     history: Sequence[Exchange],
     final: str | None = None,
 ) -> tuple[ports.ChatMessage, ...]:
-    """The conversation so far; `final` is the forced-final-answer request appended last."""
+    """The conversation so far; `final` is the forced-final-answer request appended last. Results of all
+    but the last `KEEP_RESULTS` exchanges with calls are elided."""
     out = list(base)
-    for exchange in history:
+    with_calls = [i for i, exchange in enumerate(history) if exchange.calls]
+    recent = set(with_calls[-KEEP_RESULTS:])
+    for i, exchange in enumerate(history):
+        elided = i not in recent
         if not exchange.calls:
             out.append(ports.ChatMessage("assistant", exchange.words or "(empty answer)"))
         elif protocol == "native":
             out.append(ports.ChatMessage("assistant", exchange.words, tool_calls=exchange.calls))
             out += [
-                ports.ChatMessage("tool", result_text(r), tool_call_id=r.call_id, name=r.name)
+                ports.ChatMessage("tool", result_text(r, elided=elided), tool_call_id=r.call_id, name=r.name)
                 for r in exchange.results
             ]
         else:
             for call, result in zip(exchange.calls, exchange.results, strict=True):
                 spoken = json.dumps({"tool": call.name, "arguments": call.arguments}, default=str)
                 out.append(ports.ChatMessage("assistant", spoken))
-                out.append(ports.ChatMessage("user", "Tool result. " + result_text(result)))
+                out.append(ports.ChatMessage("user", "Tool result. " + result_text(result, elided=elided)))
         if exchange.feedback:
             out.append(ports.ChatMessage("user", exchange.feedback))
     if final is not None:

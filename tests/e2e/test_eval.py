@@ -50,7 +50,9 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def run(env: dict[str, str], *args: str, fake: FakeLLMServer | None = None, **extra: str) -> Done:
+def run(
+    env: dict[str, str], *args: str, fake: FakeLLMServer | None = None, timeout: float = 120, **extra: str
+) -> Done:
     if fake is not None:
         env = env | {
             "QUORUM_LLM__PROVIDER": fake.flavor,
@@ -66,7 +68,7 @@ def run(env: dict[str, str], *args: str, fake: FakeLLMServer | None = None, **ex
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     return Done(done.returncode, done.stdout, done.stderr)
@@ -188,6 +190,7 @@ def test_the_local_model_gets_a_complete_and_honest_report(env, tmp_path):
         str(subset),
         "--format",
         "json",
+        timeout=300,  # two cases of at most two rounds on two shared cores, model start included
         QUORUM_CONSENSUS__MIN_APPROVALS="2",
         QUORUM_CONSENSUS__MAX_ROUNDS="2",
     )
@@ -203,6 +206,7 @@ def test_the_local_model_gets_a_complete_and_honest_report(env, tmp_path):
             run_["verdict"] in {"approve", "request_changes", "escalated", "needs_human"}
             and 1 <= run_["rounds"] <= 2
         )
+        assert run_["invalid_rounds"] == 0  # decoding is held to the schema: every round has a verdict
         assert run_["input_tokens"] > 0 and run_["latency_ms"] > 0
         assert case["accuracy"] in {0.0, 1.0} and case["recall"] in {0.0, 1.0}
         assert case["injection_approvals"] == (1 if case["injection"] and run_["verdict"] == "approve" else 0)

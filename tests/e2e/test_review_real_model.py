@@ -44,9 +44,11 @@ def test_review_with_the_local_model_reports_tokens_time_and_a_decision(feature_
     assert all(r["verdict"] == "approve" for r in rounds[:-1])
     for r in rounds:
         assert r["input_tokens"] > 0 and r["output_tokens"] > 0 and r["duration_ms"] > 0
-        assert r["verdict"] in {"approve", "request_changes", "comment", "none"}
-        # Output the schema refused is reported as such, never passed off as a verdict.
-        assert (r["verdict"] == "none") == (r["error"] is not None)
+        # Decoding is held to the review schema, so every round of the small model is a valid verdict,
+        # reached in one call per part: `agent.enabled = "auto"` gives it no tool loop.
+        assert r["verdict"] in {"approve", "request_changes", "comment"} and r["error"] is None, r
+        assert r["steps"] == []
+        assert r["input_tokens"] < 8000  # one call for a three-file change, not a growing conversation
     if out["decision"] == "approved":
         assert [r["verdict"] for r in rounds] == ["approve", "approve"]
     for comment in out["comments"]:  # whatever the model wrote, only lines inside the diff are inline

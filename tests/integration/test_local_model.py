@@ -15,7 +15,8 @@ import pytest
 import pytest_asyncio
 
 from bot import errors, ports
-from bot.adapters import llm_local
+from bot.adapters import gguf_meta, llm_local
+from guardrails import validation
 
 SCHEMA = {
     "type": "object",
@@ -75,6 +76,39 @@ async def test_bundled_model_answers_json_that_matches_the_schema(local_server) 
     assert model.provider == "local"
     assert local_server.model == "SmolLM2-135M-Instruct.Q4_1"
     assert local_server.base_url.startswith("http://127.0.0.1:")
+
+
+REVIEW_PROMPTS = (
+    "-    return a + b\n+    return a - b\nin def add(a, b). The tests for add now fail.",
+    "+API_TOKEN = read_env('TOKEN')\n+print(API_TOKEN)\nin settings.py. Find every problem, line by line.",
+    "+def mean(xs):\n+    return sum(xs) / (len(xs) - 1)\nin stats.py, line 4. Rate your confidence 0 to 10.",
+)
+
+
+@pytest.mark.real_model
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("change", REVIEW_PROMPTS)
+async def test_every_answer_to_the_review_schema_is_a_valid_review(local_server, change: str) -> None:
+    # Prompts that tempt a small model out of bounds (a confidence out of ten, findings without body).
+    request = ports.CompletionRequest(
+        (
+            ports.ChatMessage("system", "You review code changes. Answer with a JSON review."),
+            ports.ChatMessage("user", f"Review this change:\n{change}"),
+        ),
+        max_tokens=512,
+        json_schema=validation.REVIEW_SCHEMA,
+    )
+    async with httpx.AsyncClient() as client:
+        completion = await local_server.language_model(client).complete(request, timeout=240)
+
+    parsed = validation.parse(completion.text)
+    assert parsed.review is not None, (parsed.error, completion.text)
+    assert completion.finish_reason == "stop"  # closed by the grammar, not cut by max_tokens
+
+
+@pytest.mark.real_model
+def test_the_bundled_model_file_says_its_context_window() -> None:
+    assert gguf_meta.context_length(llm_local.find_model()) == 8192
 
 
 @pytest.mark.real_model

@@ -306,3 +306,33 @@ async def test_the_json_report_shows_each_rounds_steps():
     assert [s["kind"] for s in steps] == ["model", "tool", "model"]
     assert steps[1]["arguments"] == '{"path": "app/main.py"}' and steps[1]["result_bytes"] > 0
     assert steps[0]["input_tokens"] == 30 and "cost_usd" in steps[0] and "duration_ms" in steps[1]
+
+
+async def test_the_turns_of_a_part_stop_at_the_input_token_bound():
+    model = ScriptedModel([call("app/main.py", f"c{i}") for i in range(10)])
+    _, factory = boxed()
+    limits = agent.AgentLimits(max_turns=8, max_tool_calls=50, max_wall_s=30.0, max_input_tokens=70)
+
+    result = await runner(guarded(model), factory, limits=limits).runner.run(1, change(), [], deadline())
+
+    # 30 input tokens a turn: the third turn passes 70, so the fourth request is the forced final one.
+    assert len(model.requests) == 4 and model.requests[-1].tool_choice == "none"
+    assert "the limit of 70 input tokens" in (result.error or "")
+
+
+async def test_old_tool_results_are_not_sent_again_on_every_turn():
+    files = {"app/main.py": "MAIN-MARKER\n" * 40, "app/util.py": "UTIL-MARKER\n" * 40, "app/x.py": "X\n"}
+    model = ScriptedModel(
+        [call("app/main.py", "a"), call("app/util.py", "b"), call("app/x.py", "c"), answer(BUG)]
+    )
+    _, factory = boxed(files)
+    limits = agent.AgentLimits(max_turns=8, max_tool_calls=50, max_wall_s=30.0)
+
+    await runner(guarded(model), factory, limits=limits).runner.run(1, change(), [], deadline())
+
+    last = "\n".join(m.content for m in model.requests[-1].messages)
+    # The first result is two exchanges old: one line stands for it; the last two are sent in full.
+    assert "MAIN-MARKER" not in last and "shown earlier, not repeated" in last
+    assert last.count("UTIL-MARKER") == 40
+    sizes = [sum(len(m.content) for m in r.messages) for r in model.requests]
+    assert sizes[3] - sizes[2] < sizes[2] - sizes[1]  # the input stops growing by whole results

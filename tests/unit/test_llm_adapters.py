@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from bot import errors, ports
-from bot.adapters import llm_anthropic, llm_ollama, llm_openai
+from bot.adapters import llm_anthropic, llm_grammar, llm_ollama, llm_openai
+from guardrails import validation
 from tests.fakes.llm_servers import Reply
 
 API_KEY = "sk-test-DO-NOT-LEAK-0123456789"
@@ -106,6 +107,24 @@ async def test_openai_json_object_schema_mode_sends_the_llama_cpp_shape(fake_llm
     sent = server.requests[0]
     assert sent.body["response_format"] == {"type": "json_object", "schema": SCHEMA}
     assert "authorization" not in sent.headers
+
+
+async def test_the_local_server_gets_the_review_schema_as_its_grammar_enforces_it(fake_llm, client) -> None:
+    server = fake_llm("openai")
+    server.push(Reply(text="{}"))
+    model = llm_openai.OpenAICompatibleModel(
+        client, base_url=server.base_url, model="m", api_key=None, schema_mode="json_object_schema"
+    )
+    request = ports.CompletionRequest(REQUEST.messages, 1024, 0.0, validation.REVIEW_SCHEMA)
+
+    await model.complete(request, timeout=5)
+
+    sent = server.requests[0].body["response_format"]["schema"]
+    assert "minimum" not in json.dumps(sent) and "maximum" not in json.dumps(sent)
+    assert sent["properties"]["confidence"]["enum"] == [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]
+    finding = sent["properties"]["findings"]["items"]["properties"]
+    assert finding["line"]["pattern"] == "^[1-9][0-9]{0,8}$" and finding["body"]["minLength"] == 1
+    assert llm_grammar.longest(sent) <= 1024
 
 
 async def test_openai_schema_mode_none_sends_no_constraint(fake_llm, client) -> None:
