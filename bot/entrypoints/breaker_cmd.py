@@ -10,8 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from bot import bootstrap_serve, errors
 from bot.adapters import redis_breakers, redis_conn
@@ -19,21 +18,6 @@ from config.settings import Settings
 from guardrails import breaker
 
 EXIT_OK, EXIT_FAILED = 0, 1
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `breaker` on the CLI's subparsers."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "breaker",
-        help="list the models' circuit breakers, or close one by hand",
-        description="A breaker opens after llm.breaker_failures consecutive failures of a model, or at once "
-        "when a provider bills more than a call's reservation allowed; it stays open for "
-        "llm.breaker_cooldown_s, then one call probes the model. `reset` closes it now, for every replica.",
-    )
-    parser.add_argument("action", choices=["list", "reset"], help="what to do")
-    parser.add_argument("name", nargs="?", metavar="PROVIDER/MODEL", help="the breaker to reset")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
-    return parser
 
 
 def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None) -> int:

@@ -13,36 +13,18 @@ import json
 import sys
 from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, replace
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import httpx
 
 from bot import bootstrap, errors, version
 from bot.adapters import discord_notifier
-from bot.entrypoints import doctor_checks, doctor_config, doctor_protection
+from bot.entrypoints import cli_args, doctor_checks, doctor_config, doctor_protection
 from bot.entrypoints.doctor_checks import Check
 from config.settings import Settings, load_settings
 from guardrails import redaction
 
 EXIT_OK, EXIT_FAILED = 0, 1
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the `doctor` command to the CLI's subparsers (`argparse._SubParsersAction`)."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "doctor",
-        help="check the configuration, Redis, GitHub, the LLM, Elasticsearch, Kibana and Discord",
-        description="Check everything `quorum serve` needs and print a table with a fix for each failure.",
-    )
-    parser.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
-    parser.add_argument("--format", choices=["text", "json"], default="text", help="output format")
-    parser.add_argument("--poll", action="store_true", help="poll-only mode: no webhook secret needed")
-    parser.add_argument("--strict", action="store_true", help="also exit 1 when an optional component fails")
-    parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="deadline of each check (default 10)"
-    )
-    return parser
 
 
 def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = None) -> int:
@@ -133,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point until the command is registered in the CLI."""
     parser = argparse.ArgumentParser(prog="quorum")
     commands = parser.add_subparsers(dest="command", required=True)
-    add_parser(commands)
+    cli_args.add_doctor(commands)
     args = parser.parse_args(["doctor", *(sys.argv[1:] if argv is None else argv)])
     try:
         settings = load_settings(args.config)

@@ -72,9 +72,10 @@ def context_window(settings: Settings) -> Check:
     llm, version = settings.llm, settings.review.prompt_version
     prompt_set = prompts.load(version)
     prompt = chunking.estimate_tokens(prompt_set.system.template + prompt_set.user.template)
-    left = llm.context_tokens - llm.max_output_tokens - prompt
+    window = bootstrap.context_tokens(settings)
+    left = window - llm.max_output_tokens - prompt
     detail = (
-        f"{llm.context_tokens} tokens: prompt {version} ~{prompt}, answer {llm.max_output_tokens}, "
+        f"{window} tokens: prompt {version} ~{prompt}, answer {llm.max_output_tokens}, "
         f"{left} left for the diff"
     )
     if left < MIN_DIFF_TOKENS:

@@ -12,56 +12,13 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from bot.entrypoints import cli_args
 from bot.errors import ConfigError, InputError, ProviderUnavailable, QuorumError
 from bot.eval import cases, compare, progress, render, runner, scoring
 from config.settings import Settings, load_settings
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_REGRESSION = 0, 1, 2, 4
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the `eval` subcommand to `subparsers` (what `add_subparsers()` returned)."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "eval",
-        help="measure the reviewer on labelled cases (accuracy, precision, recall, cost)",
-        description="Review every case of CASES_DIR (default: the bundled golden set) through the real "
-        "review path, --repeat times, and report verdict accuracy, finding precision and recall, "
-        "injection resistance, consistency across repeats, cost, tokens and latency.",
-        epilog="Exit codes: 0 done (within tolerance of --baseline, if given); 4 a regression against "
-        "--baseline beyond the [eval] tolerances; 2 usage, case or configuration error; 1 internal error.",
-    )
-    parser.add_argument(
-        "cases_dir",
-        nargs="?",
-        type=Path,
-        metavar="CASES_DIR",
-        help="a directory of cases (one per subdirectory)",
-    )
-    parser.add_argument(
-        "--repeat", type=_positive, default=1, metavar="N", help="review each case N times (default: 1)"
-    )
-    parser.add_argument("--format", choices=["text", "json"], default="text", help="output format")
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        metavar="FILE",
-        help="an earlier --format json report: exit 4 on a regression beyond the [eval] tolerances, "
-        "and list drifted cases when the model and prompt version are the same",
-    )
-    parser.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
-    return parser
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -85,7 +42,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m bot.entrypoints.eval_cmd`: the subcommand on its own, with the CLI's error handling."""
     parser = argparse.ArgumentParser(prog="quorum")
-    add_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    cli_args.add_eval(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(["eval", *(argv if argv is not None else sys.argv[1:])])
     try:
         return run(load_settings(args.config), args)

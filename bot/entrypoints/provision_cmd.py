@@ -9,38 +9,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import httpx
 
 from bot import bootstrap, errors, version
 from bot.adapters import elastic_metrics, elastic_provision
+from bot.entrypoints import cli_args
 from config.settings import Settings, load_settings
 from guardrails import redaction
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 78
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `provision` on the CLI's subparsers."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "provision",
-        help="create the Elasticsearch templates, retention and data streams; import Kibana's dashboards",
-        description="Create or update the ILM policy, component and index templates and data streams in "
-        "Elasticsearch, then import the bundled dashboards into Kibana when elasticsearch.kibana_url "
-        "is set. Safe to run again: unchanged objects are left alone.",
-    )
-    parser.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
-    parser.add_argument(
-        "--kibana-wait",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long to wait for Kibana to become available (default: 60)",
-    )
-    return parser
 
 
 def run(
@@ -93,7 +72,7 @@ def _print(out: TextIO, step: elastic_provision.Step) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run `provision` on its own (until the main CLI registers it)."""
     parser = argparse.ArgumentParser(prog="quorum")
-    add_parser(parser.add_subparsers(dest="command", required=True))
+    cli_args.add_provision(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)

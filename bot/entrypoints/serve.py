@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiohttp import web
 
@@ -28,22 +27,6 @@ from bot.ports import MetricsSink, Notifier
 from config.settings import Settings
 
 log = logging.getLogger("quorum.serve")
-
-
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = commands.add_parser(
-        "serve",
-        help="run the GitHub daemon: webhooks, review workers, reconciler and monitor",
-        description="Run Quorum as a service: receive GitHub webhooks on POST /webhook, review pull "
-        "requests in workers under the global limits, poll for missed deliveries and merge what the "
-        "merge policy allows. Needs Redis and GitHub credentials; `quorum doctor` checks them.",
-    )
-    serve.add_argument(
-        "--poll",
-        action="store_true",
-        help="no webhook server: find work by polling the repositories (no public URL needed)",
-    )
-    serve.add_argument("--config", type=Path, metavar="FILE", help="a TOML settings file")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

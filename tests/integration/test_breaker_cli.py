@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters import redis_breakers, redis_conn
-from bot.entrypoints import breaker_cmd, doctor_checks
+from bot.entrypoints import breaker_cmd, cli_args, doctor_checks
 from config.settings import Settings, load_settings
 from guardrails import breaker
 
@@ -26,7 +26,7 @@ def settings(tmp_path: Path, redis_url: str) -> Settings:
 
 def cli(s: Settings, *argv: str) -> tuple[int, str]:
     parser = argparse.ArgumentParser()
-    breaker_cmd.add_parser(parser.add_subparsers(dest="command"))
+    cli_args.add_breaker(parser.add_subparsers(dest="command"))
     out = io.StringIO()
     return breaker_cmd.run(s, parser.parse_args(["breaker", *argv]), out=out), out.getvalue()
 

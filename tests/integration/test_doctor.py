@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.entrypoints import doctor_checks, doctor_cmd
+from bot.entrypoints import cli_args, doctor_checks, doctor_cmd
 from config.settings import Settings, load_settings
 from tests.fakes.discord_server import TOKEN, FakeDiscord
 from tests.fakes.fixtures import FakeLLMFactory
@@ -102,7 +102,7 @@ def settings_for(tmp_path: Path, **sections: Any) -> Settings:
 
 def doctor(settings: Settings, *flags: str) -> tuple[int, str]:
     parser = argparse.ArgumentParser()
-    doctor_cmd.add_parser(parser.add_subparsers(dest="command"))
+    cli_args.add_doctor(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["doctor", "--timeout", "5", *flags])
     out = io.StringIO()
     code = doctor_cmd.run(settings, args, out=out)
