@@ -323,6 +323,7 @@ def _round_config(settings: Settings) -> RoundConfig:
         settings.review.max_comments,
         settings.review.cache_ttl_s,
         settings.timeouts.round_s,
+        settings.review.parallel_calls,
     )
 
 

@@ -246,6 +246,7 @@ class ReviewSettings(Section):
     prompt_version: str = Field(default="review-v1", min_length=1)
     cache_ttl_s: int = Field(default=7 * 24 * 3600, ge=0)
     reviewers: list[Reviewer] = Field(default_factory=_default_reviewers, min_length=1)
+    parallel_calls: int = Field(default=4, ge=1)
 
 
 class WorkspaceSettings(Section):

@@ -1,7 +1,8 @@
 """Every LLM call goes through here: reserve an upper bound, call under a deadline, settle, record.
 
-Retries (429, 5xx, connection errors) back off exponentially with jitter and honour `Retry-After`; each
-attempt reserves budget of its own and none outlives the deadline. When a model gives up, or its circuit
+Retries (429, 5xx, connection errors) back off exponentially with jitter and honour `Retry-After` (a 429
+holds back every call to that model, as the parts of a round run at once); each attempt reserves budget
+of its own and none outlives the deadline. When a model gives up, or its circuit
 breaker is open, the next one of the fallback chain is tried. A call past its deadline is not retried: the
 review ends with `timeout`. A provider that bills more than the reservation allowed is settled as billed,
 its breaker is tripped for every replica, and the call raises `UsageOverReservation`.
@@ -132,6 +133,7 @@ class GuardedModel:
         self._call_timeout_s, self._retry, self._observe = call_timeout_s, retry, observe
         self._rng = rng or random.Random()
         self._breakers = breakers
+        self._resume_at: dict[int, float] = {}  # id(model) -> monotonic time its rate limit ends
 
     @property
     def name(self) -> str:
@@ -166,6 +168,7 @@ class GuardedModel:
 
     async def _with_retries(self, priced: PricedModel, call: _Call) -> tuple[Completion, int]:
         for attempt in range(self._retry.max_retries + 1):
+            await self._rate_limited(priced, call)
             try:
                 return await self._attempt(priced, call)
             except ProviderError as exc:
@@ -174,8 +177,18 @@ class GuardedModel:
                 pause = self._retry.delay(attempt, exc.retry_after, self._rng)
                 if pause >= call.outer.remaining(self._clock):
                     raise  # waiting would outlive the deadline
+                if exc.status_code == 429:
+                    # The parts of a round call one model at once: a rate limit holds them all back.
+                    resume = time.monotonic() + pause
+                    self._resume_at[id(priced.model)] = max(resume, self._resume_at.get(id(priced.model), 0))
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable")
+
+    async def _rate_limited(self, priced: PricedModel, call: _Call) -> None:
+        """Wait out a rate limit another call to this model was told about (bounded by the deadline)."""
+        wait = self._resume_at.get(id(priced.model), 0.0) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(min(wait, max(0.0, call.outer.remaining(self._clock))))
 
     async def _attempt(self, priced: PricedModel, call: _Call) -> tuple[Completion, int]:
         now = await self._reserve(priced, call)

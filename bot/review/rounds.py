@@ -20,7 +20,7 @@ from pathlib import Path
 from bot.domain import FileDiff, OpenFinding, RoundResult, Step, Usage, Verdict
 from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError, QuorumError, UsageOverReservation
 from bot.ports import ChatMessage, Completion, CompletionRequest, Progress, QueryCache
-from bot.review import agent, agent_tools, carried, prompts
+from bot.review import agent, agent_tools, carried, parallel, prompts
 from bot.review.chunking import Chunk
 from bot.review.llm_call import GuardedModel
 from bot.review.toolspec import ToolBox
@@ -41,6 +41,7 @@ class RoundConfig:
     max_comments: int
     cache_ttl_s: int
     round_timeout_s: float
+    parallel_calls: int = 1  # parts of one round reviewed at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +77,42 @@ class RoundAborted(QuorumError):
         self.cause = cause
 
 
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What one part (chunk) of a round gave: its verdict, and its summary and findings or its error."""
+
+    verdict: Verdict
+    summary: str = ""
+    items: tuple[validation.FindingOutput, ...] = ()
+    error: str | None = None
+
+
 @dataclass
 class _Tally:
     usage: Usage = field(default_factory=Usage)
-    verdicts: list[Verdict] = field(default_factory=list)
-    summaries: list[str] = field(default_factory=list)
-    items: list[validation.FindingOutput] = field(default_factory=list)
+    parts: dict[int, _Part] = field(default_factory=dict)  # by chunk index, filled as parts finish
     errors: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     session: agent_tools.Session | None = None
     resolved: set[int] = field(default_factory=set)  # earlier findings some part resolved
     kept_open: set[int] = field(default_factory=set)  # earlier findings some part kept open
 
+    @property
+    def ordered(self) -> list[_Part]:
+        """The parts that finished, in chunk order (they may finish in any order)."""
+        return [self.parts[position] for position in sorted(self.parts)]
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return [part.verdict for part in self.ordered]
+
     def add(self, completion: Completion | None, cost: int) -> None:
         if completion is not None:
             self.usage += Usage(completion.input_tokens, completion.output_tokens, cost)
+
+
+# What stops a round: a guardrail or the provider. Anything else is a bug and propagates as such.
+_ABORTS = (BudgetExceeded, DeadlineExceeded, ProviderError, UsageOverReservation)
 
 
 def _reviews(completion: Completion) -> bool:
@@ -145,30 +167,45 @@ class RoundRunner:
         )
         tally, started = _Tally(), time.monotonic()
         tally.session = self._session(change, index, tally)
+
+        async def part(position: int) -> None:
+            item = self._input(reviewer, index, change, earlier, change.chunks[position])
+            tally.parts[position] = await self._chunk(reviewer, item, scope, deadline, tally, change.view)
+
         try:
             async with deadlines.enforce(deadline, self._clock):
-                for chunk in change.chunks:
-                    self._progress.step(
-                        f"round {index}: part {chunk.index + 1}/{len(change.chunks)} "
-                        f"({reviewer.persona}, {reviewer.model.name})"
-                    )
-                    item = prompts.RoundInput(
-                        reviewer.persona,
-                        index,
-                        chunk,
-                        len(change.chunks),
-                        change.pr_text,
-                        tuple(earlier),
-                        change.contexts.get(chunk.index, ""),
-                    )
-                    await self._chunk(reviewer, item, scope, deadline, tally, change.view)
-        except (BudgetExceeded, DeadlineExceeded, ProviderError, UsageOverReservation) as exc:
+                # Each call reserves its own budget before it starts, so the parts running at once
+                # never hold more than the round cap between them.
+                await parallel.in_order(len(change.chunks), self._config.parallel_calls, part, _ABORTS)
+        except _ABORTS as exc:
             if isinstance(exc, UsageOverReservation):
                 tally.errors.append(exc.message)  # the report names the over-billed call
             raise RoundAborted(
                 self._result(index, reviewer, change, earlier, tally, started, aborted=True), exc
             ) from exc
         return self._result(index, reviewer, change, earlier, tally, started)
+
+    def _input(
+        self,
+        reviewer: Reviewer,
+        index: int,
+        change: Change,
+        earlier: Sequence[OpenFinding],
+        chunk: Chunk,
+    ) -> prompts.RoundInput:
+        self._progress.step(
+            f"round {index}: part {chunk.index + 1}/{len(change.chunks)} "
+            f"({reviewer.persona}, {reviewer.model.name})"
+        )
+        return prompts.RoundInput(
+            reviewer.persona,
+            index,
+            chunk,
+            len(change.chunks),
+            change.pr_text,
+            tuple(earlier),
+            change.contexts.get(chunk.index, ""),
+        )
 
     def _session(self, change: Change, index: int, tally: _Tally) -> agent_tools.Session | None:
         """The agent state of this round, or None for single-call rounds."""
@@ -195,7 +232,7 @@ class RoundRunner:
         deadline: deadlines.Deadline,
         tally: _Tally,
         view: carried.HeadView,
-    ) -> None:
+    ) -> _Part:
         msgs = prompts.messages(self._prompts, item)
         if self._agent is not None and tally.session is not None:
             part = agent.Part(
@@ -214,9 +251,7 @@ class RoundRunner:
         else:
             parsed, text = await self._single(reviewer, msgs, scope, deadline, tally)
         if parsed.review is None:
-            tally.verdicts.append(Verdict.NONE)
-            tally.errors.append(f"part {item.chunk.index + 1}: {parsed.error}")
-            return
+            return _Part(Verdict.NONE, error=f"part {item.chunk.index + 1}: {parsed.error}")
         settled = carried.settle(
             item.carried, text, view, item.chunk.index + 1, claims_expected=self._prompts.addresses_carried
         )
@@ -225,9 +260,11 @@ class RoundRunner:
         tally.resolved |= settled.resolved
         tally.kept_open |= settled.kept_open
         still = [o.finding for o in settled.open]
-        tally.verdicts.append(validation.effective_verdict(parsed.review, carried=still))
-        tally.summaries.append(validation.clean_text(parsed.review.summary, validation.MAX_SUMMARY_CHARS))
-        tally.items.extend(parsed.review.findings)
+        return _Part(
+            validation.effective_verdict(parsed.review, carried=still),
+            validation.clean_text(parsed.review.summary, validation.MAX_SUMMARY_CHARS),
+            tuple(parsed.review.findings),
+        )
 
     async def _single(
         self,
@@ -279,7 +316,9 @@ class RoundRunner:
         *,
         aborted: bool = False,
     ) -> RoundResult:
-        anchored = validation.anchor(tally.items, change.files, self._config.max_comments)
+        parts = tally.ordered
+        items = [item for part in parts for item in part.items]
+        anchored = validation.anchor(items, change.files, self._config.max_comments)
         complete = len(tally.verdicts) == len(change.chunks) and not aborted
         verdict = combine(tally.verdicts) if complete else Verdict.NONE
         spent = tally.usage + (tally.session.usage if tally.session is not None else Usage())
@@ -293,12 +332,12 @@ class RoundRunner:
             index,
             reviewer.model.name,
             verdict,
-            "\n\n".join(tally.summaries),
+            "\n\n".join(part.summary for part in parts if part.error is None),
             anchored.findings,
             usage,
             anchored.notes,
-            "; ".join(tally.errors) or None,
-            tuple(tally.steps),
+            "; ".join([*(part.error for part in parts if part.error), *tally.errors]) or None,
+            tuple(sorted(tally.steps, key=lambda step: step.chunk)),  # stable: each part's own order kept
             anchored.unplaced,
             self._open_blockers(change, earlier, anchored, tally, aborted),
             tripwire=tuple(tally.session.tripwire) if tally.session is not None else (),

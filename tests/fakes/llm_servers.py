@@ -80,6 +80,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: dict[str, Any]
     raw: bytes = b""  # the body exactly as it came over the wire
+    received_at: float = field(default_factory=time.monotonic)
 
 
 class FakeLLMServer:
@@ -100,6 +101,8 @@ class FakeLLMServer:
         self.models = models
         self.supports_tools = supports_tools
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0  # chat requests being answered now
+        self.max_in_flight = 0  # the most answered at once so far
         self.base_url = ""
         self._queue: collections.deque[Reply] = collections.deque()
         self._lock = threading.Lock()
@@ -163,7 +166,14 @@ class FakeLLMServer:
         reply = self._next_reply(request)
         if reply is None:
             return self._error(500, "the fake LLM server ran out of script: push() a Reply or pass script=")
-        self._stopping.wait(reply.delay_s)
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._stopping.wait(reply.delay_s)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         if reply.raw_body is not None:
             body = reply.raw_body
         elif reply.status >= 400:
