@@ -265,8 +265,9 @@ def review_deps(
             max(256, chunk_budget(settings) // 4),
         )
     return ReviewDeps(
-        prep, runner, clock, policy, settings.timeouts.review_job_s, settings.review.max_comments, context
-    )
+        prep, runner, clock, policy, settings.timeouts.review_job_s, settings.review.max_comments, context,
+        speculative=settings.consensus.speculative_rounds,
+    )  # fmt: skip
 
 
 def _agent(

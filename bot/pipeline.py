@@ -22,6 +22,7 @@ from bot.domain import (
     ReviewOutcome,
     RoundResult,
     TripwireHit,
+    Verdict,
 )
 from bot.errors import BudgetExceeded, DeadlineExceeded, UsageOverReservation
 from bot.ports import Progress
@@ -67,6 +68,7 @@ class ReviewDeps:
     job_timeout_s: float
     max_comments: int
     context: gather.ContextPolicy | None = None  # None: rounds see the diff alone
+    speculative: bool = False  # the rounds the streak still needs start together (`_next_rounds`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,12 +259,46 @@ async def _rounds(
             )
             if gate.final:
                 return gate
-            carried = _carried(still, rounds)
+            aborted = await _next_rounds(
+                deps, change, rounds, gate.streak, _carried(still, rounds), job_deadline
+            )
+            if aborted is not None:
+                return aborted
+
+
+async def _next_rounds(
+    deps: ReviewDeps,
+    change: Change,
+    rounds: list[RoundResult],
+    streak: int,
+    carried: Sequence[OpenFinding],
+    job_deadline: deadlines.Deadline,
+) -> consensus.GateResult | None:
+    """Run the next round; with speculative rounds, every round the streak still needs, all at once.
+    They are read in order and kept up to the first that does not approve: the ones after it started
+    without its findings, so they are cancelled (calls not yet sent reserve nothing) and run again with
+    its memory. A round stopped by a guardrail ends the review."""
+    policy = deps.policy
+    ahead = max(1, policy.min_approvals - streak) if deps.speculative else 1
+    ahead = min(ahead, policy.max_rounds - len(rounds))
+    first = len(rounds) + 1
+    tasks = [
+        asyncio.create_task(deps.runner.run(first + i, change, carried, job_deadline)) for i in range(ahead)
+    ]
+    try:
+        for task in tasks:
             try:
-                rounds.append(await deps.runner.run(len(rounds) + 1, change, carried, job_deadline))
+                rounds.append(await task)
             except RoundAborted as exc:
                 rounds.append(exc.partial)
                 return consensus.GateResult(Decision.ESCALATED, _reason(exc), 0, str(exc.cause))
+            if rounds[-1].verdict is not Verdict.APPROVE or rounds[-1].open_blockers:
+                break
+        return None
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _carried(still: Sequence[OpenFinding], rounds: Sequence[RoundResult]) -> list[OpenFinding]:

@@ -200,6 +200,8 @@ class ConsensusSettings(Section):
 
     min_approvals: int = Field(default=2, ge=1)
     max_rounds: int = Field(default=5, ge=1)
+    # Start the rounds the streak still needs together instead of one after another.
+    speculative_rounds: bool = False
 
     @model_validator(mode="after")
     def _rounds_allow_consensus(self) -> ConsensusSettings:
