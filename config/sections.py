@@ -334,7 +334,7 @@ class AgentSettings(Section):
     enabled: AgentMode = "auto"
     max_tool_calls: int = Field(default=12, ge=0)
     max_turns: int = Field(default=8, ge=1)
-    max_input_tokens: int = Field(default=60_000, ge=1)
+    max_input_tokens: int = Field(default=200_000, ge=1)
     max_read_bytes: int = Field(default=256 * KIB, ge=1)
     max_result_bytes: int = Field(default=16 * KIB, ge=256)
     max_wall_s: float = Field(default=600.0, gt=0)

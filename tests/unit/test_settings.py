@@ -44,7 +44,7 @@ def test_defaults_follow_the_design(tmp_path: Path) -> None:
     assert s.log_level == "INFO"
     assert (s.llm.provider, s.llm.base_url, s.llm.model, s.llm.api_key) == ("local", None, None, None)
     assert (s.llm.max_output_tokens, s.llm.context_tokens, s.llm.temperature) == (1024, None, 0.0)
-    assert (s.agent.enabled, s.agent.max_input_tokens) == ("auto", 60_000)
+    assert (s.agent.enabled, s.agent.max_input_tokens) == ("auto", 200_000)
     assert (s.llm.max_retries, s.llm.retry_base_s, s.llm.retry_max_s) == (3, 1.0, 30.0)
     assert (s.llm.price_input_per_mtok, s.llm.price_output_per_mtok, s.llm.fallback_models) == (
         None,
