@@ -15,7 +15,8 @@ import pytest
 import pytest_asyncio
 
 from bot import errors, ports
-from bot.adapters import gguf_meta, llm_local
+from bot.adapters import gguf_meta, llm_grammar, llm_local
+from bot.review import carried
 from guardrails import validation
 
 SCHEMA = {
@@ -104,6 +105,17 @@ async def test_every_answer_to_the_review_schema_is_a_valid_review(local_server,
     parsed = validation.parse(completion.text)
     assert parsed.review is not None, (parsed.error, completion.text)
     assert completion.finish_reason == "stop"  # closed by the grammar, not cut by max_tokens
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("schema", [validation.REVIEW_SCHEMA, carried.SCHEMA], ids=["review", "carried"])
+def test_llama_cpp_builds_a_grammar_with_no_unbounded_number(schema: dict) -> None:
+    from llama_cpp import llama_grammar  # the `local` extra's converter, as its server runs it
+
+    grammar = llama_grammar.json_schema_to_gbnf(json.dumps(llm_grammar.fitted(schema, 1024)))
+
+    assert "integral-part" not in grammar and "decimal-part" not in grammar
+    assert 'confidence ::= "0" | "0.1" | "0.2"' in grammar
 
 
 @pytest.mark.real_model

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from llama_cpp import llama_grammar
 
 from bot.adapters import llm_grammar
 from bot.review import carried
@@ -55,8 +54,6 @@ def test_the_shaped_schema_uses_only_what_the_converter_enforces(schema: dict[st
 
     assert _keywords(shaped) - {"maxLength", "minLength"} <= _ENFORCED
     assert llm_grammar.longest(shaped) <= MAX_TOKENS
-    grammar = llama_grammar.json_schema_to_gbnf(json.dumps(shaped))
-    assert "integral-part" not in grammar and "decimal-part" not in grammar  # no unbounded number left
 
 
 @pytest.mark.parametrize("max_tokens", [300, 512, MAX_TOKENS])
