@@ -42,7 +42,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.action import environment, runner_output, runtime, writers
     from bot.action import run as action_run
-    from bot.entrypoints.cli_commands import NoProgress
+    from bot.entrypoints.cli import NoProgress
 
     env = environment.from_environ(os.environ)
     for name in [n for n in os.environ if n.startswith("GIT_")]:

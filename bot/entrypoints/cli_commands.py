@@ -14,11 +14,11 @@ import json
 import logging
 import sys
 import time
-from typing import TextIO
 
 from bot import bootstrap, pipeline
 from bot.domain import Decision, ReviewOutcome
 from bot.entrypoints import logs, report
+from bot.entrypoints.cli import NoProgress, TerminalProgress
 from bot.errors import ConfigError, InputError, ProviderUnavailable, QuorumError
 from bot.review import planning, prompts
 from config import render
@@ -41,22 +41,6 @@ _SERVICE_MODULES = {
 }
 
 log = logging.getLogger("quorum")
-
-
-class TerminalProgress:
-    """Progress lines on a terminal's stderr, with the time since the start."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream, self._start = stream, time.monotonic()
-
-    def step(self, message: str) -> None:
-        self._stream.write(f"quorum: [{time.monotonic() - self._start:6.1f}s] {message}\n")
-        self._stream.flush()
-
-
-class NoProgress:
-    def step(self, message: str) -> None:
-        log.debug("%s", message)
 
 
 def run(args: argparse.Namespace) -> int:

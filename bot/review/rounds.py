@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.domain import FileDiff, OpenFinding, RoundResult, Step, Usage, Verdict
+from bot.domain import FileDiff, OpenFinding, RoundResult, Step, TripwireHit, Usage, Verdict
 from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError, QuorumError, UsageOverReservation
 from bot.ports import ChatMessage, Completion, CompletionRequest, Progress, QueryCache
 from bot.review import agent, agent_tools, carried, parallel, prompts
@@ -118,6 +118,11 @@ _ABORTS = (BudgetExceeded, DeadlineExceeded, ProviderError, UsageOverReservation
 def _reviews(completion: Completion) -> bool:
     """Whether an answer is a readable review; one that is not counts against its model's breaker."""
     return validation.parse(completion.text).review is not None
+
+
+def _in_order(hits: Sequence[TripwireHit]) -> tuple[TripwireHit, ...]:
+    """Tool results' tripwire hits in an order that does not depend on which part ran first."""
+    return tuple(sorted(hits, key=lambda hit: (hit.path, hit.line, hit.source, hit.rule, hit.excerpt)))
 
 
 def combine(verdicts: Sequence[Verdict]) -> Verdict:
@@ -340,7 +345,7 @@ class RoundRunner:
             tuple(sorted(tally.steps, key=lambda step: step.chunk)),  # stable: each part's own order kept
             anchored.unplaced,
             self._open_blockers(change, earlier, anchored, tally, aborted),
-            tripwire=tuple(tally.session.tripwire) if tally.session is not None else (),
+            tripwire=_in_order(tally.session.tripwire) if tally.session is not None else (),
         )
 
     @staticmethod
