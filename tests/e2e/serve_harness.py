@@ -11,13 +11,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bot.entrypoints import serve
 from config import settings as settings_module
 from tests.fakes import github_state, llm_servers
 from tests.fakes.github_server import FakeGitHub
@@ -172,3 +174,30 @@ def spawn(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             [sys.executable, "-m", "bot.entrypoints.cli", "serve"], env={**clean, **env}, stdout=handle,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+
+@asynccontextmanager
+async def serving(
+    gh: FakeGitHub,
+    llm: llm_servers.FakeLLMServer,
+    redis_url: str,
+    tmp: Path,
+    *,
+    poll: bool = False,
+    without: tuple[str, ...] = (),
+    **env: str,
+) -> AsyncIterator[Daemon]:
+    """`quorum serve` in this process, wired to the fakes (plus `env`, less the `without` variables),
+    up and answering inside the block and stopped after it."""
+    port = free_port()
+    variables = {k: v for k, v in {**environment(gh, llm, redis_url, tmp, port), **env}.items()
+                 if k not in without}  # fmt: skip
+    stopping = asyncio.Event()
+    task = asyncio.create_task(serve.serve(load_settings(variables), poll=poll, stopping=stopping))
+    daemon = Daemon(gh, llm, variables, port)
+    try:
+        await wait_until_up(daemon.url)
+        yield daemon
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 30)

@@ -3,13 +3,12 @@ Elasticsearch carry the fields the panels query, and no field they carry is left
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from tests.e2e import serve_harness as h
-from tests.e2e.test_serve import Gate, _start
+from tests.e2e.test_serve import Gate
 from tests.fakes.fixtures import FakeLLMFactory
 from tests.fakes.github_server import FakeGitHub
 from tests.support import dashboards
@@ -33,11 +32,10 @@ async def test_a_merged_review_feeds_the_panels_with_mapped_fields(
 ) -> None:
     fake_github.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
     llm = fake_llm("openai", Gate())
-    daemon, stopping, task = await _start(
+    async with h.serving(
         fake_github, llm, redis_url, tmp_path, QUORUM_ELASTICSEARCH__HOSTS=f'["{fake_es.url}"]',
         QUORUM_ELASTICSEARCH__FLUSH_INTERVAL_S="0.2",
-    )  # fmt: skip
-    try:
+    ) as daemon:  # fmt: skip
         number, head = daemon.open_buggy_pull()
         await daemon.deliver("pull_request", h.pr_payload("opened", number, head))
         await h.wait_for(lambda: fake_github.merged(h.REPO, number), what="the merge")
@@ -45,9 +43,6 @@ async def test_a_merged_review_feeds_the_panels_with_mapped_fields(
             lambda: any(d["event"]["action"] == "merge" for d in fake_es.documents()),
             what="the merge document",
         )
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, 30)
     docs = fake_es.documents()
 
     fed = {p.id for p in dashboards.panels() if any(p.matches(d) for d in docs)}

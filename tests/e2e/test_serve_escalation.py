@@ -3,12 +3,10 @@ for the head that escalated (the stored review is published even though the PR n
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
-from bot.entrypoints import serve
 from guardrails import lease
 from tests.e2e import serve_harness as h
 from tests.fakes import llm_servers
@@ -27,24 +25,14 @@ async def test_an_escalated_review_is_posted_with_a_failing_check(
 ) -> None:
     fake_github.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
     llm = fake_llm("openai", _garbage)
-    port = h.free_port()
-    env = {**h.environment(fake_github, llm, redis_url, tmp_path, port),
-           "QUORUM_CONSENSUS__MAX_ROUNDS": "2"}  # fmt: skip
-    stopping = asyncio.Event()
-    task = asyncio.create_task(serve.serve(h.load_settings(env), poll=False, stopping=stopping))
-    daemon = h.Daemon(fake_github, llm, {}, port)
-    try:
-        await h.wait_until_up(daemon.url)
+
+    def posted() -> list:  # type: ignore[type-arg]
+        return [r for r in fake_github.reviews(h.REPO, number) if lease.parse_marker(r.body) is not None]
+
+    async with h.serving(fake_github, llm, redis_url, tmp_path, QUORUM_CONSENSUS__MAX_ROUNDS="2") as daemon:
         number, head = daemon.open_buggy_pull()
         await daemon.deliver("pull_request", h.pr_payload("opened", number, head))
-
-        def posted() -> list:  # type: ignore[type-arg]
-            return [r for r in fake_github.reviews(h.REPO, number) if lease.parse_marker(r.body) is not None]
-
         await h.wait_for(lambda: bool(posted()), what="the escalation's review")
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, 30)
 
     (review,) = posted()
     assert review.commit_id == head and "human" in review.body

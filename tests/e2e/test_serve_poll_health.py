@@ -3,13 +3,11 @@ HEALTHCHECK (which asks /livez) work in both modes."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.entrypoints import serve
 from tests.e2e import serve_harness as h
 from tests.fakes import llm_servers
 from tests.fakes.fixtures import FakeLLMFactory
@@ -23,20 +21,13 @@ async def test_poll_mode_answers_health_and_metrics_but_takes_no_webhook(
 ) -> None:
     fake_github.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
     llm = fake_llm("openai", lambda request: llm_servers.Reply(h.review_json("approve")))
-    port = h.free_port()
-    env = h.environment(fake_github, llm, redis_url, tmp_path, port)
-    env.pop("QUORUM_GITHUB__WEBHOOK_SECRET")  # poll mode needs none
-    stopping = asyncio.Event()
-    task = asyncio.create_task(serve.serve(h.load_settings(env), poll=True, stopping=stopping))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        await h.wait_until_up(url)
-        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-            live, ready = await http.get("/livez"), await http.get("/readyz")
-            metrics, webhook = await http.get("/metrics"), await http.post("/webhook", content=b"{}")
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, 30)
+    no_secret = ("QUORUM_GITHUB__WEBHOOK_SECRET",)  # poll mode needs none
+    async with (
+        h.serving(fake_github, llm, redis_url, tmp_path, poll=True, without=no_secret) as daemon,
+        httpx.AsyncClient(base_url=daemon.url, timeout=5) as http,
+    ):
+        live, ready = await http.get("/livez"), await http.get("/readyz")
+        metrics, webhook = await http.get("/metrics"), await http.post("/webhook", content=b"{}")
 
     assert live.status_code == 200 and live.json()["status"] == "alive"
     assert ready.status_code == 200

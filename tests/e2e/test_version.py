@@ -3,7 +3,6 @@ sends to GitHub and the model."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.entrypoints import logs, serve
+from bot.entrypoints import logs
 from tests.e2e import serve_harness as h
 from tests.fakes.fixtures import FakeLLMFactory
 from tests.fakes.github_server import FakeGitHub
@@ -49,21 +48,12 @@ async def test_livez_and_every_outgoing_request_carry_the_version(
 ) -> None:
     fake_github.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
     llm = fake_llm("openai", lambda request: h.llm_servers.Reply(h.review_json("approve")))
-    port = h.free_port()
-    settings = h.load_settings(h.environment(fake_github, llm, redis_url, tmp_path, port))
-    stopping = asyncio.Event()
-    task = asyncio.create_task(serve.serve(settings, poll=False, stopping=stopping))
-    daemon = h.Daemon(fake_github, llm, {}, port)
-    try:
-        await h.wait_until_up(daemon.url)
+    async with h.serving(fake_github, llm, redis_url, tmp_path) as daemon:
         async with httpx.AsyncClient() as client:
             live = (await client.get(f"{daemon.url}/livez")).json()
         number, head = daemon.open_buggy_pull()
         await daemon.deliver("pull_request", h.pr_payload("opened", number, head))
         await h.wait_for(lambda: fake_github.merged(h.REPO, number), what="the merge")
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, 30)
 
     assert live["version"] == VERSION
     assert fake_github.requests and {r.user_agent for r in fake_github.requests} == {f"quorum/{VERSION}"}
