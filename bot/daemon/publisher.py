@@ -51,6 +51,7 @@ async def publish_pending(deps: DaemonDeps, work: Work) -> bool:
     blocking = pending.draft.event is forge.ReviewEvent.REQUEST_CHANGES
     work.tracked.update(outbox="", review_id=posted, review_sha=work.pr.head_sha, review_blocking=blocking)
     await work.tracked.save()
+    await retire_late_writes(deps, work)  # the reviews read just now, after the post
     await _tally(deps, work, pending)
     return True
 
@@ -99,31 +100,19 @@ async def _post(deps: DaemonDeps, work: Work, pending: Pending) -> int:
 
 
 async def _retire_older(deps: DaemonDeps, work: Work, pending: Pending, newest: int) -> None:
-    """Dismiss Quorum's blocking reviews on older heads, naming the newer decision, and any other live
-    Quorum review on this head (a stale holder's that landed late and was not withdrawn)."""
+    """Dismiss Quorum's blocking reviews on older heads, naming the newer decision."""
     head = work.pr.head_sha
-    for review in await work.reviews(deps.reader, fresh=True):
-        if not review.author_is_self or review.id == newest:
-            continue
+    message = publish.dismissal_message(head, pending.decision)
+    for review in await work.reviews(deps.reader, fresh=True):  # fresh: read after this pass's post
         older_block = review.state == "CHANGES_REQUESTED" and review.commit_sha != head
-        duplicate = review.commit_sha == head and _live_quorum_review(review)
-        if not (older_block or duplicate):
-            continue
-        message = publish.dismissal_message(head, pending.decision)
-        try:
-            await _retire(deps, work, review, message)
-        except GitHubError as exc:  # a stale review left is visible and harmless to merging
-            log.warning("could not retire review %d on %s: %s", review.id, work.pr.job_id, exc.message)
-            continue
-        if duplicate:
-            why = f"retired review {review.id}: a second live Quorum review on {head[:12]} (a late write)"
-            await compensation.note(deps, work, compensation.RETIRE, why)
+        if review.author_is_self and review.id != newest and older_block:
+            await _retire_tolerantly(deps, work, review, message)
 
 
 async def retire_late_writes(deps: DaemonDeps, work: Work) -> None:
     """Retire any live Quorum review on the head other than the one the record names: a write of a holder
-    that lost the PR, landed after every check of the new holder, its writer gone before it could
-    withdraw it. GitHub announces every review, so such a write brings the PR back to a pass running this."""
+    that lost the PR and landed late. Run right after posting, and on every pass: the writer may be gone
+    before it could withdraw its write, and GitHub announces every review, which brings the PR back here."""
     record, head = work.tracked.record, work.pr.head_sha
     if record.outbox or record.review_sha != head or not record.review_id:
         return
@@ -141,9 +130,20 @@ async def retire_late_writes(deps: DaemonDeps, work: Work) -> None:
         f"review {record.review_id} stands."
     )
     for review in late:
+        if await _retire_tolerantly(deps, work, review, message):
+            why = f"retired review {review.id}: a second live Quorum review on {head[:12]} (a late write)"
+            await compensation.note(deps, work, compensation.RETIRE, why)
+
+
+async def _retire_tolerantly(deps: DaemonDeps, work: Work, review: forge.PostedReview, message: str) -> bool:
+    """Retire one review; False when GitHub refused (a stale review left is visible, harmless to merging,
+    and the next pass tries again)."""
+    try:
         await _retire(deps, work, review, message)
-        why = f"retired review {review.id}: a second live Quorum review on {head[:12]} (a late write)"
-        await compensation.note(deps, work, compensation.RETIRE, why)
+    except GitHubError as exc:
+        log.warning("could not retire review %d on %s: %s", review.id, work.pr.job_id, exc.message)
+        return False
+    return True
 
 
 def _live_quorum_review(review: forge.PostedReview) -> bool:
