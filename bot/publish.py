@@ -27,8 +27,9 @@ _EVENTS = {
 }
 # An escalation fails the check on purpose: a neutral conclusion passes a required check, and an
 # escalated change must not look reviewed to anything that gates on it.
+# An approval is pending, not success, until the merge gate's human part holds (`daemon/held_check.py`).
 _TALLY = {
-    Decision.APPROVED: forge.TallyState.SUCCESS,
+    Decision.APPROVED: forge.TallyState.PENDING,
     Decision.CHANGES_REQUESTED: forge.TallyState.FAILURE,
     Decision.ESCALATED: forge.TallyState.FAILURE,
 }

@@ -80,8 +80,11 @@ def computed(state: str) -> bool:
     return (state or "").lower() not in _UNKNOWN
 
 
-def mergeability(state: str, checks: forge.ChecksReport) -> tuple[Mergeability, str]:
-    """What GitHub's `mergeable_state` allows now, and why not (see the module's table)."""
+def mergeability(
+    state: str, checks: forge.ChecksReport, *, own_check_pending: bool = False
+) -> tuple[Mergeability, str]:
+    """What GitHub's `mergeable_state` allows now, and why not (see the module's table). Quorum's own check
+    is pending until the merge gate's human part holds; a branch requiring it is blocked by it meanwhile."""
     state = (state or "").lower()
     if state in _MERGEABLE:
         return Mergeability.OK, ""
@@ -89,4 +92,6 @@ def mergeability(state: str, checks: forge.ChecksReport) -> tuple[Mergeability, 
         return Mergeability.WAIT, "GitHub has not yet computed whether it can be merged"
     if state == "blocked" and checks.state is forge.ChecksState.PENDING:
         return Mergeability.WAIT, "GitHub blocks the merge until the pending checks finish"
+    if state == "blocked" and own_check_pending:
+        return Mergeability.WAIT, "GitHub blocks the merge while Quorum's own check is pending"
     return Mergeability.REFUSE, _REFUSALS.get(state, f"GitHub reports its merge state as `{state}`")

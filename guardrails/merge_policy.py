@@ -124,6 +124,7 @@ class MergeFacts:
     rejected_by: tuple[str, ...]  # writers whose latest review requests changes (`human_rejections`)
     mergeable_state: str  # GitHub's, read with the head
     tripwire: bool = False  # the approving review of this head tripped the tripwire
+    own_check_pending: bool = False  # Quorum's check on the head is not yet released to success
     # What the approving rounds on the head were shown; None (unknown) counts as nothing seen.
     seen: review_coverage.Seen | None = None
 
@@ -148,7 +149,9 @@ def decide(facts: MergeFacts) -> MergeVerdict:
     human = _human_needs(facts)
     pending = facts.checks.state is forge.ChecksState.PENDING and facts.checks_sha == facts.head_sha
     waiting = [MergeReason(Blocker.CHECKS_PENDING, _checks_text(facts.checks))] if pending else []
-    allowed, why = checks_gate.mergeability(facts.mergeable_state, facts.checks)
+    allowed, why = checks_gate.mergeability(
+        facts.mergeable_state, facts.checks, own_check_pending=facts.own_check_pending
+    )
     if allowed is checks_gate.Mergeability.REFUSE:
         refusals.append(MergeReason(Blocker.NOT_MERGEABLE, why))
     elif allowed is checks_gate.Mergeability.WAIT and not pending:

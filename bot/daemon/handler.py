@@ -237,7 +237,10 @@ class JobHandler:
             await self._report_refusal(work, verdict)
             return
         key = held_check.HELD + work.pr.head_sha
-        if verdict.action is not merge_policy.MergeAction.NEEDS_HUMAN or work.tracked.record.notice == key:
+        # Human needs count while anything else only waits, too: the check is held with them.
+        outstanding = any(reason.blocker.needs_human for reason in verdict.reasons)
+        refused = verdict.action is merge_policy.MergeAction.REFUSE
+        if refused or not outstanding or work.tracked.record.notice == key:
             return
         await held_check.hold(self._deps, work, verdict.needs_human_because)
         await work.tracked.save()

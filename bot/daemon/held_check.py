@@ -1,10 +1,10 @@
-"""Quorum's check on a head that waits for a human: pending, not success.
+"""Quorum's check on an approved head stays pending until the merge gate's human part holds.
 
 The reviewers' approval is not the whole gate when a human must approve too (protected paths, size,
-contributors, the tripwire, unreviewed files). A check left at success would let whatever gates on it
-(branch protection, auto-merge, a writer merging their own PR) take the reviewers' approval for the human
-one. So the check is held pending with the reasons, and released to success once a human approved that
-exact head, right before Quorum merges.
+contributors, the tripwire, unreviewed files). A check at success would let whatever gates on it (branch
+protection, auto-merge, a writer merging their own PR) take the reviewers' approval for the human one. So
+an approval is published with the check pending (`publish.tally`); the merger releases it to success once
+no human is needed or a human approved that exact head, and holds it with the reasons otherwise.
 """
 
 from __future__ import annotations
@@ -31,17 +31,19 @@ async def hold(deps: DaemonDeps, work: Work, reasons: Sequence[str]) -> None:
     work.tracked.update(notice=HELD + work.pr.head_sha)
 
 
-async def release(deps: DaemonDeps, work: Work, human_approved: bool) -> bool:
-    """Set a held check to success once a human approved this head; True when it did (the PR is re-read,
-    since GitHub recomputes whether it can be merged)."""
+async def release(deps: DaemonDeps, work: Work) -> bool:
+    """Set the approved head's check to success (the caller found no human outstanding and the check not
+    yet green); True when it did. The PR is re-read: a required check that was pending blocked its merge
+    state."""
     pr = work.pr
-    if not human_approved or work.tracked.record.notice != HELD + pr.head_sha:
-        return False
-    await _set(deps, work, forge.TallyState.SUCCESS, "Approved, and a human approved this head", "")
+    was_held = work.tracked.record.notice == HELD + pr.head_sha
+    title = "Approved, and a human approved this head" if was_held else "Approved by the reviewers"
+    await _set(deps, work, forge.TallyState.SUCCESS, title, "")
     work.tracked.update(notice=RELEASED + pr.head_sha)
     await work.tracked.save()
-    log.info("%s: check released after a human approved %s", pr.job_id, pr.head_sha[:12])
-    await deps.sleep(1.0)  # GitHub recomputes the merge state in the background
+    log.info("%s: check released on %s", pr.job_id, pr.head_sha[:12])
+    if pr.mergeable_state == "blocked":
+        await deps.sleep(1.0)  # GitHub recomputes the merge state in the background
     work.pr = await deps.reader.pull(pr.repo, pr.number)
     return True
 

@@ -16,7 +16,7 @@ _MERGEABILITY_DELAYS_S = (1.0, 2.0)
 async def facts(deps: DaemonDeps, work: Work) -> merge_policy.MergeFacts:
     """Everything the merge policy decides on, read from the code host now."""
     pr, policy, record = work.pr, work.policy, work.tracked.record
-    checks = await _checks(deps, work)
+    checks, own_green = await _checks(deps, work)
     files = await deps.reader.changed_files(pr.repo, pr.number)
     contributors = await deps.reader.contributors(pr.repo, cap=policy.human_approval_contributors)
     approved, rejected_by = await _human_stance(deps, work)
@@ -40,17 +40,20 @@ async def facts(deps: DaemonDeps, work: Work) -> merge_policy.MergeFacts:
         mergeable_state=pr.mergeable_state,
         # Any remembered trip holds (every review rewrites it): fail closed on a record out of step.
         tripwire=bool(record.tripwire_sha),
+        own_check_pending=not own_green,
         seen=review_coverage.Seen.from_json(record.seen) if record.seen else None,
     )
 
 
-async def _checks(deps: DaemonDeps, work: Work) -> forge.ChecksReport:
-    """The head's checks as GitHub enforces them: the configured and the branch's required checks."""
+async def _checks(deps: DaemonDeps, work: Work) -> tuple[forge.ChecksReport, bool]:
+    """The head's checks as GitHub enforces them (the configured and the branch's required checks), and
+    whether Quorum's own check on it is already green."""
     pr = work.pr
     branch = await deps.reader.required_checks(pr.repo, pr.base_ref)
     names = checks_gate.required_names(work.policy.required_checks, branch, deps.policy.check_name)
     results = await deps.reader.commit_checks(pr.repo, pr.head_sha)
-    return checks_gate.evaluate(results, names, required_complete=branch.complete)
+    own_green = any(r.own and r.state is forge.ChecksState.GREEN for r in results)
+    return checks_gate.evaluate(results, names, required_complete=branch.complete), own_green
 
 
 async def _await_mergeability(deps: DaemonDeps, work: Work) -> None:
@@ -82,7 +85,8 @@ async def try_merge(deps: DaemonDeps, work: Work) -> merge_policy.MergeVerdict:
     """Merge when the policy says so; returns the verdict (the caller reports a wait or a human's turn)."""
     await _await_mergeability(deps, work)
     known = await facts(deps, work)
-    if await held_check.release(deps, work, known.human_approved):
+    waits_for_human = bool(merge_policy.decide(known).needs_human_because) and not known.human_approved
+    if not waits_for_human and known.own_check_pending and await held_check.release(deps, work):
         await _await_mergeability(deps, work)
         known = await facts(deps, work)
     verdict = merge_policy.decide(known)

@@ -86,7 +86,9 @@ async def test_a_signed_delivery_is_reviewed_to_consensus_and_merged_at_that_sha
     assert len(llm.chat_bodies()) == 2  # two approving rounds: the consensus
     merges = [r for r in gh.requests if r.method == "PUT" and r.path.endswith(f"/pulls/{number}/merge")]
     assert len(merges) == 1 and merges[0].status == 200
-    assert gh.statuses(h.REPO, head) or gh.check_runs(h.REPO, head)
+    # Quorum's check was pending while the merge gate was asked, and success once it held (a token posts
+    # commit statuses).
+    assert [s.state for s in gh.statuses(h.REPO, head) if s.context == "quorum"] == ["pending", "success"]
 
 
 async def test_a_bad_signature_is_refused_and_nothing_is_queued(world) -> None:  # type: ignore[no-untyped-def]
