@@ -178,7 +178,9 @@ async def _tally(deps: DaemonDeps, work: Work, pending: Pending) -> None:
         await compensation.set_tally(
             deps, work, pending.tally_state, pending.tally_title, pending.tally_summary
         )
-    except GitHubError as exc:  # the review itself is posted; the check run is a convenience
+    except GitHubError as exc:
+        # The review is posted. A tally that failed leaves the head without Quorum's check (a branch
+        # requiring it stays blocked) or pending; the merger sets success itself before merging.
         log.warning(
             "could not set the %s tally on %s: %s", deps.policy.check_name, work.pr.job_id, exc.message
         )
