@@ -10,12 +10,16 @@ from pathlib import Path
 import httpx
 
 from bot import version
-from bot.adapters import gguf_meta, llm_local, memory, memory_breakers, worktree_tools
-from bot.adapters.git_worktrees import GitWorktrees
-from bot.adapters.lazy_model import LazyModel
-from bot.adapters.llm_anthropic import AnthropicModel
-from bot.adapters.llm_ollama import OllamaModel
-from bot.adapters.llm_openai import OpenAICompatibleModel
+from bot.adapters.git import tools as worktree_tools
+from bot.adapters.git.worktrees import GitWorktrees
+from bot.adapters.llm import gguf as gguf_meta
+from bot.adapters.llm import local as llm_local
+from bot.adapters.llm.anthropic import AnthropicModel
+from bot.adapters.llm.lazy import LazyModel
+from bot.adapters.llm.ollama import OllamaModel
+from bot.adapters.llm.openai import OpenAICompatibleModel
+from bot.adapters.memory import breakers as memory_breakers
+from bot.adapters.memory import review_ports as memory
 from bot.domain import Step
 from bot.errors import ConfigError, ProviderUnavailable
 from bot.pipeline import PrepareDeps, ReviewDeps

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 
 from bot import forge, health
-from bot.adapters import github_api, redis_breakers
+from bot.adapters.github import api as github_api
+from bot.adapters.redis import breakers as redis_breakers
 from bot.daemon.github_link import GitHubLink
 from bot.review.llm_call import CallRecord
 from config.settings import Settings

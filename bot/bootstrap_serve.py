@@ -19,21 +19,19 @@ import httpx
 import redis.asyncio as aioredis
 
 from bot import bootstrap, bootstrap_health, forge, health, operator_alerts, pipeline, telemetry, version
-from bot.adapters import (
-    discord_notifier,
-    elastic_metrics,
-    github_api,
-    metered_ledger,
-    prometheus_shared,
-    redis_breakers,
-    redis_budget,
-    redis_cache,
-    redis_conn,
-    redis_inbox,
-    redis_listings,
-    redis_scheduler,
-    redis_state,
-)
+from bot.adapters import metered_ledger
+from bot.adapters.discord import notifier as discord_notifier
+from bot.adapters.elastic import metrics as elastic_metrics
+from bot.adapters.github import api as github_api
+from bot.adapters.prometheus import shared as prometheus_shared
+from bot.adapters.redis import breakers as redis_breakers
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import cache as redis_cache
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import inbox as redis_inbox
+from bot.adapters.redis import listings as redis_listings
+from bot.adapters.redis import scheduler as redis_scheduler
+from bot.adapters.redis import state as redis_state
 from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy, current_pr
 from bot.daemon.github_link import GitHubLink
 from bot.daemon.handler import JobHandler

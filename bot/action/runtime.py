@@ -21,19 +21,17 @@ from bot import bootstrap, bootstrap_serve, forge, version
 from bot.action import environment
 from bot.action.workspace import CheckoutWorkspaces
 from bot.action.writers import ForkWriter, OnceWriter
-from bot.adapters import (
-    github_api,
-    memory,
-    memory_breakers,
-    memory_coordination,
-    memory_inbox,
-    redis_breakers,
-    redis_budget,
-    redis_cache,
-    redis_conn,
-    redis_inbox,
-    redis_state,
-)
+from bot.adapters.github import api as github_api
+from bot.adapters.memory import breakers as memory_breakers
+from bot.adapters.memory import coordination as memory_coordination
+from bot.adapters.memory import inbox as memory_inbox
+from bot.adapters.memory import review_ports as memory
+from bot.adapters.redis import breakers as redis_breakers
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import cache as redis_cache
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import inbox as redis_inbox
+from bot.adapters.redis import state as redis_state
 from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
 from bot.daemon.inbox import Inbox
 from bot.daemon.intake import QueueIntake

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.adapters.git_worktrees import GitWorktrees
+from bot.adapters.git.worktrees import GitWorktrees
 from bot.errors import WorkspaceError
 from guardrails import workspace
 

@@ -13,7 +13,8 @@ import time
 from typing import TextIO
 
 from bot import bootstrap_serve, errors
-from bot.adapters import redis_breakers, redis_conn
+from bot.adapters.redis import breakers as redis_breakers
+from bot.adapters.redis import conn as redis_conn
 from config.settings import Settings
 from guardrails import breaker
 

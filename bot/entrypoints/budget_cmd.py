@@ -49,7 +49,8 @@ def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = No
 
 async def _report(settings: Settings, now: float) -> dict[str, Any]:
     from bot import bootstrap
-    from bot.adapters import redis_budget, redis_conn
+    from bot.adapters.redis import budget as redis_budget
+    from bot.adapters.redis import conn as redis_conn
 
     day = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
     limits = bootstrap.limits(settings)

@@ -18,8 +18,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot import errors
-from bot.adapters import discord_notifier, llm_local, redis_breakers, redis_conn
-from bot.adapters.github_api import GitHubClient
+from bot.adapters.discord import notifier as discord_notifier
+from bot.adapters.github.api import GitHubClient
+from bot.adapters.llm import local as llm_local
+from bot.adapters.redis import breakers as redis_breakers
+from bot.adapters.redis import conn as redis_conn
 from config.settings import Settings
 from guardrails import breaker, workspace
 

@@ -18,7 +18,7 @@ from typing import TextIO
 import httpx
 
 from bot import bootstrap, errors, version
-from bot.adapters import discord_notifier
+from bot.adapters.discord import notifier as discord_notifier
 from bot.entrypoints import cli_args, doctor_checks, doctor_config, doctor_protection
 from bot.entrypoints.doctor_checks import Check
 from config.settings import Settings, load_settings

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.adapters import prometheus_metrics, prometheus_shared
+from bot.adapters.prometheus import metrics as prometheus_metrics
+from bot.adapters.prometheus import shared as prometheus_shared
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

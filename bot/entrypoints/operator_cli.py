@@ -38,7 +38,7 @@ def common(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
 async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     """A client of the configured Redis, checked and closed after use."""
     from bot import bootstrap_serve
-    from bot.adapters import redis_conn
+    from bot.adapters.redis import conn as redis_conn
 
     client = bootstrap_serve.redis_client(settings)
     try:

@@ -56,7 +56,8 @@ def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = No
 
 async def _show(settings: Settings, job_id: str) -> dict[str, Any]:
     from bot import bootstrap_serve
-    from bot.adapters import redis_conn, redis_state
+    from bot.adapters.redis import conn as redis_conn
+    from bot.adapters.redis import state as redis_state
 
     async with operator_cli.redis(settings) as client:
         store = redis_state.RedisStateStore(client, redis_conn.Keys(settings.redis.key_prefix))

@@ -14,7 +14,8 @@ from typing import TextIO
 import httpx
 
 from bot import bootstrap, errors, version
-from bot.adapters import elastic_metrics, elastic_provision
+from bot.adapters.elastic import metrics as elastic_metrics
+from bot.adapters.elastic import provision as elastic_provision
 from bot.entrypoints import cli_args
 from config.settings import Settings, load_settings
 from guardrails import redaction

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot import bootstrap_serve, health, telemetry
-from bot.adapters import prometheus_metrics, systemd_notify
+from bot.adapters import systemd_notify
+from bot.adapters.prometheus import metrics as prometheus_metrics
 from bot.daemon.worker import Worker
 from bot.entrypoints import metrics_route, webhook
 from bot.errors import ConfigError, QuorumError

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bot.adapters import redis_budget, redis_conn
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import conn as redis_conn
 from guardrails import budget
 from tests.support.redis_server import RedisServer
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import telemetry
-from bot.adapters import elastic_metrics
+from bot.adapters.elastic import metrics as elastic_metrics
 from bot.review.llm_call import CallRecord
 from config import sections
 from tests.fakes.elastic_server import FakeElasticsearch

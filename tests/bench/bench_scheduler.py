@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.adapters import redis_conn, redis_scheduler
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import scheduler as redis_scheduler
 from guardrails import admission
 from tests.support.redis_server import RedisServer
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.adapters.worktree_tools import GitWorktreeTools
+from bot.adapters.git.tools import GitWorktreeTools
 from bot.review.tools import BoundedToolBox, ToolLimits
 from bot.review.toolspec import ToolCall
 from guardrails.redaction import Redactor

@@ -19,8 +19,10 @@ from dataclasses import asdict
 import httpx
 
 from bot import errors
-from bot.adapters import redis_breakers, redis_budget, redis_conn
-from bot.adapters.llm_openai import OpenAICompatibleModel
+from bot.adapters.llm.openai import OpenAICompatibleModel
+from bot.adapters.redis import breakers as redis_breakers
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import conn as redis_conn
 from bot.ports import ChatMessage, CompletionRequest
 from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
 from guardrails import breaker, budget, deadlines

@@ -29,7 +29,9 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from bot import errors
-from bot.adapters import redis_budget, redis_conn, redis_scheduler
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import scheduler as redis_scheduler
 from guardrails import budget
 from tests.chaos import scheduler_budget as spending
 from tests.chaos import scheduler_invariants as invariants

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from bot import errors
-from bot.adapters import redis_budget, redis_conn
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import conn as redis_conn
 from guardrails import budget
 
 ESTIMATE_MICRO = (1_000, 5_000)

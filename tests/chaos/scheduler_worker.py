@@ -19,7 +19,10 @@ import uuid
 from typing import IO, Any
 
 from bot import errors
-from bot.adapters import redis_budget, redis_conn, redis_scheduler, redis_state
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import scheduler as redis_scheduler
+from bot.adapters.redis import state as redis_state
 from guardrails import admission, budget, lease
 from statemachine import records
 from tests.chaos import scheduler_budget as spending

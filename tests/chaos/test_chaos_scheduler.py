@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters import redis_conn
+from bot.adapters.redis import conn as redis_conn
 from guardrails import budget
 from tests.chaos import scheduler as chaos
 from tests.chaos import scheduler_budget as spending

@@ -14,8 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot import errors
-from bot.adapters import memory, redis_breakers, redis_conn
-from bot.adapters.llm_openai import OpenAICompatibleModel
+from bot.adapters.llm.openai import OpenAICompatibleModel
+from bot.adapters.memory import review_ports as memory
+from bot.adapters.redis import breakers as redis_breakers
+from bot.adapters.redis import conn as redis_conn
 from bot.ports import ChatMessage, CompletionRequest
 from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
 from guardrails import breaker, budget, deadlines

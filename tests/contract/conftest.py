@@ -9,15 +9,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bot.adapters import (
-    memory_coordination,
-    memory_inbox,
-    redis_conn,
-    redis_dedupe,
-    redis_inbox,
-    redis_scheduler,
-    redis_state,
-)
+from bot.adapters.memory import coordination as memory_coordination
+from bot.adapters.memory import inbox as memory_inbox
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import dedupe as redis_dedupe
+from bot.adapters.redis import inbox as redis_inbox
+from bot.adapters.redis import scheduler as redis_scheduler
+from bot.adapters.redis import state as redis_state
 from guardrails import admission, lease
 
 IMPLS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.adapters import memory_breakers, redis_breakers, redis_conn
+from bot.adapters.memory import breakers as memory_breakers
+from bot.adapters.redis import breakers as redis_breakers
+from bot.adapters.redis import conn as redis_conn
 from guardrails import breaker
 
 IMPLS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from bot.adapters import memory, redis_budget, redis_conn
+from bot.adapters.memory import review_ports as memory
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import conn as redis_conn
 from guardrails import budget
 
 IMPLS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]

@@ -11,7 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.adapters import memory, redis_budget, redis_conn
+from bot.adapters.memory import review_ports as memory
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import conn as redis_conn
 from guardrails import budget
 
 LIMITS = {"round": 1_000, "pr": 2_000, "repo_day": 3_000, "day": 4_000}

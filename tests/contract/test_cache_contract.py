@@ -10,7 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot import ports
-from bot.adapters import memory, redis_cache, redis_conn
+from bot.adapters.memory import review_ports as memory
+from bot.adapters.redis import cache as redis_cache
+from bot.adapters.redis import conn as redis_conn
 from tests.support.redis_server import RedisServer
 
 IMPLS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]

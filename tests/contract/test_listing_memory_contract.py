@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.adapters import redis_conn, redis_listings
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import listings as redis_listings
 from bot.daemon import reconciler
 from tests.contract.conftest import Coordination
 

@@ -9,7 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot import errors
-from bot.adapters import redis_conn, redis_lua
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import lua as redis_lua
 from guardrails import admission, lease
 from statemachine import records
 from tests.contract.conftest import Coordination

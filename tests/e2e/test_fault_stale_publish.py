@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bot.adapters import redis_conn, redis_state
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import state as redis_state
 from guardrails import lease
 from tests.e2e import serve_harness as h
 from tests.fakes import llm_servers

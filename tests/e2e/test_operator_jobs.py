@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters import redis_conn, redis_scheduler
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import scheduler as redis_scheduler
 from guardrails import admission, lease
 
 pytestmark = pytest.mark.redis

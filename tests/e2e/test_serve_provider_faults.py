@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters import redis_breakers, redis_conn
+from bot.adapters.redis import breakers as redis_breakers
+from bot.adapters.redis import conn as redis_conn
 from bot.entrypoints import serve
 from guardrails import breaker
 from tests.e2e import serve_harness as h

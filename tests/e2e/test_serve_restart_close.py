@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters import redis_conn, redis_state
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import state as redis_state
 from tests.e2e import serve_harness as h
 from tests.fakes import llm_servers
 from tests.fakes.fixtures import FakeLLMFactory

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters import redis_breakers, redis_conn
+from bot.adapters.redis import breakers as redis_breakers
+from bot.adapters.redis import conn as redis_conn
 from bot.entrypoints import breaker_cmd, cli_args, doctor_checks
 from config.settings import Settings, load_settings
 from guardrails import breaker

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from bot import forge
-from bot.adapters import github_api, github_rate, memory_coordination
-from bot.adapters.memory_inbox import InMemoryInbox
+from bot.adapters.github import api as github_api
+from bot.adapters.github import rate as github_rate
+from bot.adapters.memory import coordination as memory_coordination
+from bot.adapters.memory.inbox import InMemoryInbox
 from bot.daemon import compensation, publisher
 from bot.daemon.context import DaemonDeps, ServerPolicy, Work
 from bot.daemon.outbox import Pending

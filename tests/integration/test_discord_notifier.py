@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from bot import errors
-from bot.adapters import discord_notifier
-from bot.adapters.discord_notifier import DiscordNotifier, RepeatedFailures
+from bot.adapters.discord import notifier as discord_notifier
+from bot.adapters.discord.notifier import DiscordNotifier, RepeatedFailures
 from bot.ports import Notification, NotificationKind
 from config import sections
 from guardrails import redaction
@@ -188,7 +188,7 @@ async def test_a_deleted_webhook_is_logged_once_and_never_called_again(
     fake.deleted = True
     notifier = make()
 
-    with caplog.at_level(logging.WARNING, logger="bot.adapters.discord_notifier"):
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.discord.notifier"):
         async with notifier.running():
             for i in range(3):
                 notifier.notify(note(f"n-{i}"))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot import telemetry
-from bot.adapters import elastic_metrics
+from bot.adapters.elastic import metrics as elastic_metrics
 from bot.review.llm_call import CallRecord
 from config import sections
 from guardrails import redaction

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.git_worktrees import GitWorktrees
+from bot.adapters.git.worktrees import GitWorktrees
 from bot.errors import WorkspaceError
 from guardrails import workspace
 from guardrails.workspace import RepoSource

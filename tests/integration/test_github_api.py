@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot import domain, errors, forge
-from bot.adapters import github_api, github_rate
+from bot.adapters.github import api as github_api
+from bot.adapters.github import rate as github_rate
 from tests.fakes import github_server
 from tests.fakes.github_fixtures import fake_github  # noqa: F401 (a fixture)
 from tests.support.clock import FakeClock

@@ -15,7 +15,9 @@ import pytest
 import pytest_asyncio
 
 from bot import errors, ports
-from bot.adapters import gguf_meta, llm_grammar, llm_local
+from bot.adapters.llm import gguf as gguf_meta
+from bot.adapters.llm import grammar as llm_grammar
+from bot.adapters.llm import local as llm_local
 from bot.review import carried
 from guardrails import validation
 
@@ -147,7 +149,7 @@ async def test_child_is_gone_after_an_exception_inside() -> None:
 
 PARENT = """
 import asyncio
-from bot.adapters import llm_local
+from bot.adapters.llm import local as llm_local
 
 async def main():
     async with llm_local.LocalLlamaServer(n_ctx=512, startup_timeout_s=120) as server:

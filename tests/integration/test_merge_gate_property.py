@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import bootstrap, forge, pipeline
-from bot.adapters import memory
+from bot.adapters.memory import review_ports as memory
 from bot.domain import Decision
 from bot.entrypoints.cli import NoProgress
 from bot.ports import Completion, CompletionRequest

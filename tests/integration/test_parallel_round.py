@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bot.adapters import llm_openai, memory
+from bot.adapters.llm import openai as llm_openai
+from bot.adapters.memory import review_ports as memory
 from bot.errors import BudgetExceeded
 from bot.review import chunking, diffparse, prompts
 from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from bot.adapters import elastic_metrics, elastic_provision
+from bot.adapters.elastic import metrics as elastic_metrics
+from bot.adapters.elastic import provision as elastic_provision
 from bot.entrypoints import provision_cmd
 from config import settings as config_settings
 from tests.fakes.elastic_server import FakeElasticsearch, FakeKibana

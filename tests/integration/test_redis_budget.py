@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot import errors
-from bot.adapters import redis_budget, redis_conn
+from bot.adapters.redis import budget as redis_budget
+from bot.adapters.redis import conn as redis_conn
 from guardrails import budget
 from tests.support.redis_server import RedisServer
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot import errors
-from bot.adapters import redis_conn
+from bot.adapters.redis import conn as redis_conn
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.redis

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.adapters import memory
-from bot.adapters.llm_anthropic import AnthropicModel
-from bot.adapters.llm_ollama import OllamaModel
-from bot.adapters.llm_openai import OpenAICompatibleModel
+from bot.adapters.llm.anthropic import AnthropicModel
+from bot.adapters.llm.ollama import OllamaModel
+from bot.adapters.llm.openai import OpenAICompatibleModel
+from bot.adapters.memory import review_ports as memory
 from bot.ports import ChatMessage, CompletionRequest, LanguageModel
 from bot.review import toolspec
 from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy

@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.adapters import llm_anthropic, llm_ollama, llm_openai
+from bot.adapters.llm import anthropic as llm_anthropic
+from bot.adapters.llm import ollama as llm_ollama
+from bot.adapters.llm import openai as llm_openai
 from bot.domain import Verdict
 from bot.ports import LanguageModel
 from bot.review import agent

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters import worktree_tools
-from bot.adapters.git_worktrees import GitWorktrees
-from bot.adapters.worktree_tools import GitWorktreeTools
+from bot.adapters.git import tools as worktree_tools
+from bot.adapters.git.tools import GitWorktreeTools
+from bot.adapters.git.worktrees import GitWorktrees
 from bot.errors import WorkspaceError
 from bot.review import tools
 from bot.review.tools import BoundedToolBox, ToolLimits

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.adapters import memory
+from bot.adapters.memory import review_ports as memory
 from bot.domain import Step
 from bot.ports import LanguageModel
 from bot.review import agent, chunking, diffparse, prompts

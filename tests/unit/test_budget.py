@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bot.adapters.memory import InMemoryBudgetLedger
+from bot.adapters.memory.review_ports import InMemoryBudgetLedger
 from bot.errors import BudgetExceeded
 from guardrails import budget
 from guardrails.pricing import Price, lookup

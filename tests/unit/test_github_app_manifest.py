@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.adapters import github_access
+from bot.adapters.github import access as github_access
 
 MANIFEST = json.loads((Path(__file__).resolve().parents[2] / "deploy" / "github-app.json").read_text())
 FIELDS = {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot import forge
-from bot.adapters import github_access, github_convert
+from bot.adapters.github import access as github_access
+from bot.adapters.github import convert as github_convert
 
 GREEN, PENDING, FAILED = forge.ChecksState.GREEN, forge.ChecksState.PENDING, forge.ChecksState.FAILED
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot import domain
-from bot.adapters import github_patch
+from bot.adapters.github import patch as github_patch
 from bot.review import diffparse
 from tests.support import diffparse_git
 

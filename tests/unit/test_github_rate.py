@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot import errors
-from bot.adapters import github_rate
+from bot.adapters.github import rate as github_rate
 
 NOW = 1_000_000.0
 

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from bot import domain, errors, forge
-from bot.adapters import github_http, github_patch, github_review
+from bot.adapters.github import http as github_http
+from bot.adapters.github import patch as github_patch
+from bot.adapters.github import review as github_review
 
 PATCHES = {"a.py": github_patch.parse_patch("@@ -1,2 +1,3 @@\n one\n+two\n three\n")}
 OWN = {"message": "Unprocessable Entity", "errors": ["Can not approve your own pull request"]}

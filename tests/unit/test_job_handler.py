@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot import forge
-from bot.adapters import memory_coordination
-from bot.adapters.memory_inbox import InMemoryInbox
+from bot.adapters.memory import coordination as memory_coordination
+from bot.adapters.memory.inbox import InMemoryInbox
 from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
 from bot.daemon.handler import JobHandler
 from bot.domain import OpenFinding, ReviewOutcome

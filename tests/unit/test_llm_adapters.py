@@ -11,7 +11,10 @@ import httpx
 import pytest
 
 from bot import errors, ports
-from bot.adapters import llm_anthropic, llm_grammar, llm_ollama, llm_openai
+from bot.adapters.llm import anthropic as llm_anthropic
+from bot.adapters.llm import grammar as llm_grammar
+from bot.adapters.llm import ollama as llm_ollama
+from bot.adapters.llm import openai as llm_openai
 from guardrails import validation
 from tests.fakes.llm_servers import Reply
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bot.adapters.memory import InMemoryBudgetLedger, ScriptedModel
+from bot.adapters.memory.review_ports import InMemoryBudgetLedger, ScriptedModel
 from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError
 from bot.ports import ChatMessage, Completion, CompletionRequest
 from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from bot.adapters.memory import InMemoryBudgetLedger, ScriptedModel
-from bot.adapters.memory_breakers import InMemoryCircuitBreakers
+from bot.adapters.memory.breakers import InMemoryCircuitBreakers
+from bot.adapters.memory.review_ports import InMemoryBudgetLedger, ScriptedModel
 from bot.errors import BreakerOpen, ProviderError, UsageOverReservation
 from bot.ports import ChatMessage, Completion, CompletionRequest
 from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.adapters import llm_grammar
+from bot.adapters.llm import grammar as llm_grammar
 from bot.review import carried
 from guardrails import validation
 

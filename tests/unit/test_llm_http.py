@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from bot import errors
-from bot.adapters import llm_http
+from bot.adapters.llm import http as llm_http
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot import errors
-from bot.adapters import llm_local
+from bot.adapters.llm import local as llm_local
 
 
 def test_serves_the_model_shipped_with_the_local_extra() -> None:

@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from bot import ports
-from bot.adapters import llm_anthropic, llm_ollama, llm_openai
+from bot.adapters.llm import anthropic as llm_anthropic
+from bot.adapters.llm import ollama as llm_ollama
+from bot.adapters.llm import openai as llm_openai
 from bot.review.toolspec import ToolCall, ToolSpec
 from tests.fakes.llm_servers import FakeLLMServer, Reply
 

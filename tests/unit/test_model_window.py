@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot import bootstrap
-from bot.adapters import gguf_meta
+from bot.adapters.llm import gguf as gguf_meta
 from config import windows
 from tests.support import settings_env
 

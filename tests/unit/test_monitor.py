@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import errors
-from bot.adapters import memory_coordination
+from bot.adapters.memory import coordination as memory_coordination
 from bot.entrypoints import monitor
 from guardrails import admission, lease
 

@@ -9,7 +9,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot import errors, telemetry
-from bot.adapters import memory, memory_coordination, prometheus_metrics, prometheus_shared
+from bot.adapters.memory import coordination as memory_coordination
+from bot.adapters.memory import review_ports as memory
+from bot.adapters.prometheus import metrics as prometheus_metrics
+from bot.adapters.prometheus import shared as prometheus_shared
 from bot.review.llm_call import CallRecord
 from guardrails import admission, budget
 from tests.support.clock import FakeClock

@@ -6,7 +6,7 @@ import pytest
 from redis import exceptions
 
 from bot import errors
-from bot.adapters import redis_conn
+from bot.adapters.redis import conn as redis_conn
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from bot import ports
-from bot.adapters import llm_http
+from bot.adapters.llm import http as llm_http
 from bot.review import toolspec
 
 PROVIDER = "anthropic"

@@ -10,7 +10,8 @@ import logging
 
 import redis.asyncio as aioredis
 
-from bot.adapters import redis_conn, redis_lua
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import lua as redis_lua
 from guardrails import lease
 
 log = logging.getLogger(__name__)

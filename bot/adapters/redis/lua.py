@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from bot.adapters import redis_conn
+from bot.adapters.redis import conn as redis_conn
 
 QUEUE_PARTS = (
     "q:seq", "q:pending", "q:delayed", "q:running", "q:repo_running", "q:lease", "q:job", "q:dead",

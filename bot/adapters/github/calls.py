@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 from github.Requester import Requester
 
 from bot import errors
-from bot.adapters import github_auth, github_http, github_rate
+from bot.adapters.github import auth as github_auth
+from bot.adapters.github import http as github_http
+from bot.adapters.github import rate as github_rate
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

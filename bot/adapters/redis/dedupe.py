@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from bot.adapters import redis_conn, redis_lua
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import lua as redis_lua
 from guardrails import admission
 
 

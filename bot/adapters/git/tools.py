@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.adapters import tree_search
+from bot.adapters.git import tree_search
 from bot.errors import WorkspaceError
 from bot.review import tools
 from config import sections

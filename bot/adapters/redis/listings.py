@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from bot.adapters import redis_conn
+from bot.adapters.redis import conn as redis_conn
 
 # A repository no replica has listed for this long has left the installation; its memory goes too.
 _TTL_S = 30 * 24 * 3600

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from bot import domain, forge
-from bot.adapters import github_http, github_patch
+from bot.adapters.github import http as github_http
+from bot.adapters.github import patch as github_patch
 
 BODY_LIMIT = 65_000  # GitHub refuses bodies over 65,536 characters
 _OWN_PULL = "your own pull request"

@@ -18,7 +18,7 @@ from github.GithubException import GithubException
 from github.Requester import Requester
 
 from bot import errors
-from bot.adapters import github_rate
+from bot.adapters.github import rate as github_rate
 
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 MAX_PAGES = 100  # 10,000 items at 100 a page: far past anything Quorum lists

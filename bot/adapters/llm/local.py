@@ -26,7 +26,8 @@ from types import TracebackType
 import httpx
 
 from bot import errors
-from bot.adapters import llm_http, llm_openai
+from bot.adapters.llm import http as llm_http
+from bot.adapters.llm import openai as llm_openai
 
 PROVIDER = "local"
 BUNDLED_MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"

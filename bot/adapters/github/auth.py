@@ -19,7 +19,7 @@ from github import Auth
 from github.Requester import Requester
 
 from bot import errors, version
-from bot.adapters import github_http
+from bot.adapters.github import http as github_http
 
 USER_AGENT = version.USER_AGENT
 REFRESH_MARGIN_S = 60.0  # renew an installation token this long before GitHub's `expires_at`

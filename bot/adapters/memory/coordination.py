@@ -13,7 +13,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.adapters import memory_queue_views, memory_state
+from bot.adapters.memory import queue_views as memory_queue_views
+from bot.adapters.memory import state as memory_state
 from guardrails import admission, lease
 from guardrails.clock import Clock, SystemClock
 from statemachine import records

@@ -10,7 +10,12 @@ import logging
 from typing import Any
 
 from bot import errors, forge
-from bot.adapters import github_auth, github_calls, github_http, github_patch, github_rate, github_review
+from bot.adapters.github import auth as github_auth
+from bot.adapters.github import calls as github_calls
+from bot.adapters.github import http as github_http
+from bot.adapters.github import patch as github_patch
+from bot.adapters.github import rate as github_rate
+from bot.adapters.github import review as github_review
 
 log = logging.getLogger(__name__)
 SUMMARY_LIMIT = 65_000  # check-run output text is capped at 65,535 characters

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from guardrails import admission, lease
 
 if TYPE_CHECKING:
-    from bot.adapters.memory_coordination import Board
+    from bot.adapters.memory.coordination import Board
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,13 @@ from typing import Any
 from github.Requester import Requester
 
 from bot import forge
-from bot.adapters import (
-    github_access,
-    github_auth,
-    github_calls,
-    github_convert,
-    github_http,
-    github_rate,
-    github_write,
-)
+from bot.adapters.github import access as github_access
+from bot.adapters.github import auth as github_auth
+from bot.adapters.github import calls as github_calls
+from bot.adapters.github import convert as github_convert
+from bot.adapters.github import http as github_http
+from bot.adapters.github import rate as github_rate
+from bot.adapters.github import write as github_write
 
 
 class GitHubClient(github_write.PullRequestWrites):

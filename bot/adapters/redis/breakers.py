@@ -13,7 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from bot.adapters import redis_conn
+from bot.adapters.redis import conn as redis_conn
 from guardrails import breaker
 
 _NOW = """

@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
 
-from bot.adapters import redis_conn, redis_leases, redis_lua
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import leases as redis_leases
+from bot.adapters.redis import lua as redis_lua
 from guardrails import admission, lease
 
 log = logging.getLogger(__name__)

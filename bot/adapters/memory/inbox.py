@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.adapters import memory_coordination
+from bot.adapters.memory import coordination as memory_coordination
 from bot.daemon.inbox import InboxItem
 
 

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from bot import errors
-from bot.adapters import redis_conn
+from bot.adapters.redis import conn as redis_conn
 from guardrails import budget
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from statemachine import records
 
 if TYPE_CHECKING:
-    from bot.adapters.memory_coordination import Board
+    from bot.adapters.memory.coordination import Board
 
 
 class InMemoryStateStore:

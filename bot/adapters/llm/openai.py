@@ -9,7 +9,8 @@ from typing import Any, Literal
 import httpx
 
 from bot import ports
-from bot.adapters import llm_grammar, llm_http
+from bot.adapters.llm import grammar as llm_grammar
+from bot.adapters.llm import http as llm_http
 from bot.review import toolspec
 
 SchemaMode = Literal["json_schema", "json_object_schema", "none"]

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from bot.adapters import redis_conn, redis_lua
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import lua as redis_lua
 from bot.daemon.inbox import InboxItem
 from bot.errors import InputError
 from guardrails import admission
