@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from bot import bootstrap, bootstrap_health, forge, health, operator_alerts, pipeline, telemetry, version
+from bot import bootstrap, bootstrap_health, forge, health, operator_alerts, telemetry, version
 from bot.adapters import metered_ledger
 from bot.adapters.discord import notifier as discord_notifier
 from bot.adapters.elastic import metrics as elastic_metrics
@@ -32,23 +32,21 @@ from bot.adapters.redis import inbox as redis_inbox
 from bot.adapters.redis import listings as redis_listings
 from bot.adapters.redis import scheduler as redis_scheduler
 from bot.adapters.redis import state as redis_state
-from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy, current_pr
+from bot.daemon import job_context
+from bot.daemon.context import DaemonDeps, ServerPolicy
 from bot.daemon.github_link import GitHubLink
 from bot.daemon.handler import JobHandler
 from bot.daemon.intake import QueueIntake
+from bot.daemon.monitor import LocalJobs, Monitor
 from bot.daemon.reconciler import Reconciler
-from bot.domain import OpenFinding, ReviewOutcome, Step
-from bot.entrypoints.monitor import LocalJobs, Monitor
+from bot.daemon.review_job import ReviewJob
+from bot.domain import Step
 from bot.errors import ConfigError
 from bot.ports import MetricsSink, Notification, Notifier, Progress
 from bot.review.llm_call import CallRecord
-from config import repo_policy
 from config.settings import Settings
-from guardrails import admission, budget, consensus, lease, redaction, workspace
+from guardrails import admission, budget, lease, redaction
 from guardrails.clock import Clock, SystemClock
-
-# A review must leave time inside the PR lease to save and publish its decision.
-_PUBLISH_MARGIN_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,51 +111,6 @@ def scheduler(settings: Settings, redis: aioredis.Redis) -> redis_scheduler.Redi
     )
 
 
-def bind_review(settings: Settings, deps: pipeline.ReviewDeps) -> ReviewFn:
-    """The review function the daemon calls: the pipeline on the PR's clone URL under its repository's
-    effective policy (extra exclusions, a raised approval count, review instructions)."""
-    template = settings.github.clone_url_template
-    job_s = min(
-        settings.timeouts.review_job_s, max(60.0, settings.timeouts.pr_lock_ttl_s - _PUBLISH_MARGIN_S)
-    )
-
-    async def review(
-        pr: forge.PullRequest,
-        policy: repo_policy.EffectivePolicy,
-        open_blockers: tuple[OpenFinding, ...] = (),
-    ) -> ReviewOutcome:
-        prep = deps.prep
-        fp = dataclasses.replace(prep.filter_policy, exclude=(*prep.filter_policy.exclude, *policy.exclude))
-        gate = consensus.ConsensusPolicy(
-            policy.min_approvals, settings.consensus.max_rounds, settings.review.require_full_coverage
-        )
-        bound = dataclasses.replace(
-            deps, prep=dataclasses.replace(prep, filter_policy=fp), policy=gate, job_timeout_s=job_s
-        )
-        request = pipeline.ReviewRequest(
-            workspace.RepoSource(template.format(repo=pr.repo), pr.repo),
-            pr.head_sha,
-            pr.base_sha,
-            job_id=pr.job_id,
-            pr_text="\n\n".join(p for p in (pr.title, pr.body) if p),
-            instructions=_instructions(policy),
-            open_blockers=open_blockers,
-        )
-        return await pipeline.decide(request, bound)
-
-    return review
-
-
-def _instructions(policy: repo_policy.EffectivePolicy) -> str:
-    """The repository's review instructions: its maintainers' words, not the PR author's."""
-    parts = []
-    if policy.instructions:
-        parts.append("Repository review instructions (from its default branch):\n" + policy.instructions)
-    for glob, text in policy.path_instructions:
-        parts.append(f"For files matching {glob}: {text}")
-    return "\n\n".join(p for p in parts if p)
-
-
 def _emit_calls(metrics: MetricsSink, clock: Clock, prompt_version: str) -> Callable[[CallRecord], None]:
     seq = itertools.count()
 
@@ -165,7 +118,7 @@ def _emit_calls(metrics: MetricsSink, clock: Clock, prompt_version: str) -> Call
         # The record is made when the attempt ends; its start is what the document is dated by.
         at = clock.now() - record.duration_ms / 1000
         doc = telemetry.llm_call_doc(
-            record, current_pr.get(), at=at, seq=next(seq), prompt_version=prompt_version
+            record, job_context.current(), at=at, seq=next(seq), prompt_version=prompt_version
         )
         metrics.emit("llm_call", doc)
 
@@ -182,7 +135,7 @@ def _observers(*observers: Callable[[CallRecord], None]) -> Callable[[CallRecord
 
 def _emit_steps(metrics: MetricsSink) -> Callable[[Step], None]:
     def on_step(step: Step) -> None:
-        ctx = current_pr.get()
+        ctx = job_context.current()
         metrics.emit(
             "agent_step",
             {
@@ -230,7 +183,7 @@ async def runtime(
             on_alert=operator_alerts.budget_alerts(sink, note, clock),
         )  # fmt: skip
         if metrics is not None:
-            ledger = metered_ledger.MeteredBudgetLedger(ledger, metrics, clock.now, current_pr.get)
+            ledger = metered_ledger.MeteredBudgetLedger(ledger, metrics, clock.now, job_context.current)
         breakers = redis_breakers.RedisCircuitBreakers(redis, keys, bootstrap.breaker_policy(settings))
         gh = github_client(settings)
         stack.push_async_callback(gh.aclose)
@@ -257,7 +210,7 @@ async def runtime(
         extra: Mapping[str, Any] = {
             k: v for k, v in (("metrics", metrics), ("notifier", notifier)) if v is not None
         }
-        review = bind_review(settings, review_deps)
+        review = ReviewJob(settings, review_deps)
 
         def make_deps(identity: forge.Identity) -> DaemonDeps:
             return DaemonDeps(

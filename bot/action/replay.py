@@ -1,7 +1,7 @@
 """In memory mode the PR is the record: its review state rebuilt from Quorum's own reviews on it.
 
 Every review Quorum posts carries its hidden marker (job, fence, head, round) and, first in its body, the
-decision line `publish` writes before any text of the model's. A later run reads the newest such review
+decision line `review_text` writes before any text of the model's. A later run reads the newest such review
 of Quorum's identity and continues from there: a head already decided is not reviewed again (so a re-run
 posts nothing twice), an approved head goes on to the merge gate, and a new head is reviewed afresh.
 """
@@ -28,7 +28,7 @@ _DECISION = re.compile(
     re.MULTILINE,
 )
 # The PR record's open blockers, carried in Quorum's own review (base64: no `-->` can end it early).
-# Text of the model's in a body is made inert (`publish`), so only Quorum writes an HTML comment there.
+# Text of the model's in a body is made inert (`review_text`), so only Quorum writes an HTML comment there.
 _BLOCKERS = re.compile(r"<!-- quorum:blockers=(?P<data>[A-Za-z0-9+/=]*) -->")
 # What the rounds of that head were shown (`review_coverage.Seen`), for the merge gate of a later run.
 _SHOWN = re.compile(r"<!-- quorum:shown=(?P<data>[A-Za-z0-9+/=]*) -->")

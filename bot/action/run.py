@@ -14,9 +14,9 @@ from bot import events, forge
 from bot.action import environment, replay
 from bot.action.runtime import ActionRuntime, runtime
 from bot.daemon.handler import JobHandler
+from bot.daemon.monitor import LocalJobs
 from bot.daemon.worker import Worker
 from bot.domain import ReviewOutcome
-from bot.entrypoints.monitor import LocalJobs
 from bot.ports import Progress
 from config.settings import Settings
 from guardrails import admission

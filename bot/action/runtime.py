@@ -35,6 +35,7 @@ from bot.adapters.redis import state as redis_state
 from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
 from bot.daemon.inbox import Inbox
 from bot.daemon.intake import QueueIntake
+from bot.daemon.review_job import ReviewJob
 from bot.domain import OpenFinding, ReviewOutcome
 from bot.errors import ConfigError
 from bot.ports import Progress, QueryCache
@@ -196,5 +197,5 @@ async def runtime(
         intake = QueueIntake(
             coordination.scheduler, coordination.inbox, check_name=settings.github.check_name
         )
-        review = bootstrap_serve.bind_review(settings, deps)
+        review = ReviewJob(settings, deps)
         yield ActionRuntime(settings, gh, identity, coordination, intake, observed, clock, review)

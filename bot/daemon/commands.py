@@ -9,8 +9,8 @@ told. Every effect goes through the record and the lifecycle under the job's lea
 
 from __future__ import annotations
 
-from bot import forge, publish
-from bot.daemon import compensation
+from bot import forge
+from bot.daemon import compensation, review_text
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.inbox import InboxItem, ItemKind
 from bot.domain import Decision
@@ -49,9 +49,9 @@ async def _command(deps: DaemonDeps, work: Work, item: InboxItem) -> None:
     if not _first_time(work, item.comment_id):
         log.info("%s: comment %d was handled before; not again", work.pr.job_id, item.comment_id)
         return
-    if verb not in publish.COMMANDS:
+    if verb not in review_text.COMMANDS:
         await work.tracked.save()
-        await _reply(deps, work, publish.command_reply(verb or "", user, permitted=False))
+        await _reply(deps, work, review_text.command_reply(verb or "", user, permitted=False))
         return
     permitted = (await deps.reader.permission(work.pr.repo, user)).can_write
     refused = ""
@@ -62,7 +62,7 @@ async def _command(deps: DaemonDeps, work: Work, item: InboxItem) -> None:
         except IllegalTransition as exc:
             refused = f"not possible while the pull request is {exc.state}"
     await work.tracked.save()
-    reply = publish.command_reply(
+    reply = review_text.command_reply(
         verb, user, permitted=permitted, status=status(work), refused_because=refused
     )
     await _reply(deps, work, reply)
@@ -116,10 +116,10 @@ def _effect(work: Work, verb: str, user: str) -> str:
     return ""
 
 
-def status(work: Work) -> publish.PullStatus:
+def status(work: Work) -> review_text.PullStatus:
     record = work.tracked.record
     decision = Decision(record.decision) if record.decision in set(Decision) else None
-    return publish.PullStatus(
+    return review_text.PullStatus(
         record.state,
         work.pr.head_sha,
         paused=record.paused,

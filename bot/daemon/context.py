@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot import forge, telemetry
+from bot import forge
 from bot.daemon.inbox import Inbox
 from bot.daemon.tracked import Tracked
 from bot.domain import OpenFinding, ReviewOutcome
@@ -20,13 +19,6 @@ from guardrails.clock import Clock
 from statemachine import records
 
 log = logging.getLogger("quorum.daemon")
-
-# The PR a task works on, for metric documents emitted deep in the review path (LLM calls).
-_NO_PR = telemetry.DocContext()
-current_pr: contextvars.ContextVar[telemetry.DocContext] = contextvars.ContextVar(
-    "quorum_current_pr",
-    default=_NO_PR,  # a frozen dataclass: safe to share
-)
 
 
 class ReviewFn(Protocol):

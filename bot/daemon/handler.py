@@ -12,9 +12,9 @@ import dataclasses
 import zlib
 from collections.abc import Callable
 
-from bot import forge, publish, telemetry
-from bot.daemon import commands, compensation, held_check, merger, publisher
-from bot.daemon.context import DaemonDeps, Work, current_pr, log
+from bot import forge, telemetry
+from bot.daemon import commands, compensation, held_check, job_context, merger, publisher, review_text
+from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.outbox import Pending
 from bot.daemon.tracked import Tracked
 from bot.domain import Decision, Reason, ReviewOutcome, Verdict
@@ -52,7 +52,7 @@ class JobHandler:
         errors; the worker turns them into a retry or a dead letter."""
         deps = self._deps
         ctx = telemetry.DocContext(claim.job.repo, claim.job.number, claim.job.head_sha, job_id=claim.job.id)
-        current_pr.set(ctx)
+        job_context.bind(ctx)
         deps.metrics.emit("queue", telemetry.queue_doc(claim.queued_s, ctx, at=deps.clock.now()))
         for index in range(_MAX_PASSES):
             items = await deps.inbox.drain(claim.job.id)
@@ -167,11 +167,11 @@ class JobHandler:
             outcome = dataclasses.replace(outcome, head_sha=pr.head_sha)
         tracked.fire(_TRIGGERS[outcome.decision], actor="quorum", reason=outcome.reason.value)
         rounds = len(outcome.rounds)
-        draft = publish.review_draft(
+        draft = review_text.review_draft(
             outcome, job_id=tracked.job_id, fence=work.lease.fence, round_index=rounds,
             head_sha=pr.head_sha, check_name=deps.policy.check_name,
         )  # fmt: skip
-        pending = Pending(draft, rounds, outcome.decision, *publish.tally(outcome))
+        pending = Pending(draft, rounds, outcome.decision, *review_text.tally(outcome))
         tracked.update(
             reviewed_sha=pr.head_sha,
             decision=outcome.decision.value,

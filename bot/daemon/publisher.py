@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from bot import forge, publish
-from bot.daemon import compensation
+from bot import forge
+from bot.daemon import compensation, review_text
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.outbox import Pending
 from bot.errors import GitHubError, InputError
@@ -102,7 +102,7 @@ async def _post(deps: DaemonDeps, work: Work, pending: Pending) -> int:
 async def _retire_older(deps: DaemonDeps, work: Work, pending: Pending, newest: int) -> None:
     """Dismiss Quorum's blocking reviews on older heads, naming the newer decision."""
     head = work.pr.head_sha
-    message = publish.dismissal_message(head, pending.decision)
+    message = review_text.dismissal_message(head, pending.decision)
     for review in await work.reviews(deps.reader, fresh=True):  # fresh: read after this pass's post
         older_block = review.state == "CHANGES_REQUESTED" and review.commit_sha != head
         if review.author_is_self and review.id != newest and older_block:

@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from bot import health
+from bot.daemon import job_context
 from bot.daemon.context import log
 from bot.daemon.github_link import CodeHostLink
 from bot.daemon.handler import JobHandler
-from bot.entrypoints import logs
-from bot.entrypoints.monitor import LocalJobs
+from bot.daemon.monitor import LocalJobs
 from bot.errors import ConfigError, CoordinationUnavailable, LeaseLost, QuorumError
 from guardrails import admission, lease
 
@@ -90,7 +90,7 @@ class Worker:
         job = claim.job.id
         outcome, error = admission.FinishOutcome.DONE, ""
         try:
-            context = logs.log_context(repo=claim.job.repo, pr=claim.job.number, job_id=job)
+            context = job_context.scoped(repo=claim.job.repo, pr=claim.job.number, job_id=job)
             with context, self._jobs.running(job, claim.lease.deadline):
                 async with lease.hold(self._leases, claim.lease):
                     outcome = await self._handler.handle(claim)

@@ -1,24 +1,22 @@
 """Logging for the CLI and the daemon: JSON lines in service mode, text on a terminal, context on every line.
 
-`log_context(repo=..., pr=...)` sets the PR and delivery context for everything logged inside it (tasks
-created inside inherit it); `extra={"delivery_id": ...}` on one call works too. Configured secrets and
+Every line carries the job context of `bot.daemon.job_context` (repo, PR, delivery, job, head, round);
+`extra={"delivery_id": ...}` on one call works too. Configured secrets and
 recognisable credentials are masked in every line, message and traceback alike.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import logging
 import sys
 import traceback
-import types
-from collections.abc import Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TextIO
 
 from bot import version
+from bot.daemon import job_context
 from guardrails import redaction
 
 Format = Literal["auto", "json", "text"]
@@ -26,29 +24,10 @@ Format = Literal["auto", "json", "text"]
 # The context keys, in the order text mode prints them; JSON names them `quorum.<key>`.
 CONTEXT_KEYS = ("repo", "pr", "delivery_id", "job_id", "head_sha", "round")
 
-_context: ContextVar[Mapping[str, str | int]] = ContextVar(
-    "quorum_log_context", default=types.MappingProxyType({})
-)
 _HANDLER_MARK = "_quorum_handler"
 # Loggers that tell Quorum's own story; every other library's INFO chatter (transitions' callbacks,
 # httpx's request lines, aiohttp's access log) is kept out of INFO and shown only at DEBUG.
 OWN_LOGGERS = ("bot", "guardrails", "statemachine", "config", "quorum")
-
-
-@contextlib.contextmanager
-def log_context(**fields: str | int | None) -> Iterator[None]:
-    """Add `fields` (repo, pr, delivery_id, job_id, head_sha, round, ...) to every line logged inside."""
-    merged = {**_context.get(), **{k: v for k, v in fields.items() if v is not None and v != ""}}
-    token = _context.set(merged)
-    try:
-        yield
-    finally:
-        _context.reset(token)
-
-
-def current_context() -> Mapping[str, str | int]:
-    """The context fields in effect here."""
-    return dict(_context.get())
 
 
 class ContextFilter(logging.Filter):
@@ -61,7 +40,7 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "quorum_context", None) is not None:
             return True  # already prepared by another of our handlers
-        context: dict[str, str | int] = dict(_context.get())
+        context: dict[str, str | int] = dict(job_context.fields())
         for key in CONTEXT_KEYS:
             value = getattr(record, key, None)
             if value is not None and value != "":

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.daemon import job_context
 from bot.entrypoints import logs
 from guardrails.clock import SystemClock
 from statemachine.lifecycle import Lifecycle
@@ -73,9 +74,9 @@ def test_context_is_on_every_line_inside_and_gone_outside(configure: Configure) 
     out = configure("json")
     log = logging.getLogger("quorum.test")
 
-    with logs.log_context(repo="acme/app", pr=12, delivery_id="d-1"):
+    with job_context.scoped(repo="acme/app", pr=12, delivery_id="d-1"):
         log.info("inside")
-        with logs.log_context(job_id="job-9", head_sha="abc123"):
+        with job_context.scoped(job_id="job-9", head_sha="abc123"):
             log.info("nested")
     log.info("outside")
 
@@ -96,7 +97,7 @@ async def test_context_follows_awaits_and_tasks_created_inside(configure: Config
         log.info(name)
 
     async def review(pr: int) -> None:
-        with logs.log_context(repo="acme/app", pr=pr):
+        with job_context.scoped(repo="acme/app", pr=pr):
             await asyncio.sleep(0.01)
             await asyncio.create_task(work(f"task-{pr}"))
             log.info(f"after-{pr}")
@@ -110,7 +111,7 @@ async def test_context_follows_awaits_and_tasks_created_inside(configure: Config
 def test_extra_fields_join_and_override_the_context(configure: Configure) -> None:
     out = configure("json")
 
-    with logs.log_context(repo="acme/app", pr=3):
+    with job_context.scoped(repo="acme/app", pr=3):
         logging.getLogger("quorum.test").info("delivery", extra={"delivery_id": "gh-42", "pr": 4})
 
     (doc,) = lines(out)
@@ -137,7 +138,7 @@ def test_configured_secrets_never_reach_a_line(configure: Configure) -> None:
     out = configure("json")
     log = logging.getLogger("quorum.test")
 
-    with logs.log_context(repo="acme/app", job_id=f"job-{SECRET}"):
+    with job_context.scoped(repo="acme/app", job_id=f"job-{SECRET}"):
         log.warning("token is %s", SECRET)
         try:
             raise RuntimeError(f"auth failed with {SECRET}")
@@ -168,9 +169,9 @@ def test_text_mode_is_readable_with_a_pr_prefix(configure: Configure) -> None:
     out = configure("text")
     log = logging.getLogger("quorum.test")
 
-    with logs.log_context(repo="acme/app", pr=7):
+    with job_context.scoped(repo="acme/app", pr=7):
         log.info("approved")
-    with logs.log_context(delivery_id="d-9"):
+    with job_context.scoped(delivery_id="d-9"):
         try:
             raise KeyError("x")
         except KeyError:

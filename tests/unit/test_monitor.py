@@ -11,7 +11,7 @@ import pytest
 
 from bot import errors
 from bot.adapters.memory import coordination as memory_coordination
-from bot.entrypoints import monitor
+from bot.daemon import monitor
 from guardrails import admission, lease
 
 

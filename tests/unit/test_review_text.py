@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from bot import errors, forge, publish
+from bot import errors, forge
+from bot.daemon import review_text
 from bot.domain import (
     Coverage,
     Decision,
@@ -62,7 +63,7 @@ def draft(outcome: ReviewOutcome = OUTCOME, **kw: object) -> forge.ReviewDraft:
         "check_name": "quorum",
     }
     args.update(kw)
-    return publish.review_draft(outcome, **args)  # type: ignore[arg-type]
+    return review_text.review_draft(outcome, **args)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,7 @@ def test_an_escalation_never_approves(reason):
     outcome = dataclasses.replace(OUTCOME, decision=Decision.ESCALATED, reason=reason)
 
     assert draft(outcome).event is not forge.ReviewEvent.APPROVE
-    assert publish.tally(outcome)[0] is not forge.TallyState.SUCCESS
+    assert review_text.tally(outcome)[0] is not forge.TallyState.SUCCESS
 
 
 def test_the_marker_is_the_last_line_and_parses_back():
@@ -146,7 +147,7 @@ def test_a_huge_body_is_cut_in_the_middle_keeping_header_and_marker():
 
     body = draft(outcome).body
 
-    assert len(body) <= publish.BODY_BUDGET < publish.MAX_BODY_CHARS
+    assert len(body) <= review_text.BODY_BUDGET < review_text.MAX_BODY_CHARS
     assert body.startswith("### quorum: approved")
     assert "| 2 | model-b | approve |" in body  # the short section survives whole
     assert body.count("cut here to stay under GitHub's size limit") == 2
@@ -172,25 +173,25 @@ def test_posting_an_outcome_on_another_head_is_refused():
     ],
 )
 def test_tally_table(decision, state):
-    got, title, summary = publish.tally(dataclasses.replace(OUTCOME, decision=decision))
+    got, title, summary = review_text.tally(dataclasses.replace(OUTCOME, decision=decision))
 
     assert got is state
-    assert 0 < len(title) <= publish.MAX_TITLE_CHARS
+    assert 0 < len(title) <= review_text.MAX_TITLE_CHARS
     assert "| round | model | verdict | findings | cost |" in summary
     assert lease.parse_marker(summary) is None
 
 
 def test_tally_title_counts_approving_rounds():
-    assert publish.tally(OUTCOME)[1] == "Approved: 2 of 2 rounds approved"
+    assert review_text.tally(OUTCOME)[1] == "Approved: 2 of 2 rounds approved"
 
 
 def test_dismissal_names_the_newer_head_and_decision():
-    message = publish.dismissal_message("e" * 40, Decision.CHANGES_REQUESTED)
+    message = review_text.dismissal_message("e" * 40, Decision.CHANGES_REQUESTED)
 
     assert "`eeeeeeeeeeee`" in message and "changes requested" in message
 
 
-STATUS = publish.PullStatus("approved", HEAD, decision=Decision.APPROVED, approvals=1, min_approvals=2)
+STATUS = review_text.PullStatus("approved", HEAD, decision=Decision.APPROVED, approvals=1, min_approvals=2)
 
 
 @pytest.mark.parametrize(
@@ -205,20 +206,20 @@ STATUS = publish.PullStatus("approved", HEAD, decision=Decision.APPROVED, approv
     ],
 )
 def test_command_replies(command, expected):
-    reply = publish.command_reply(command, "alice", permitted=True, status=STATUS)
+    reply = review_text.command_reply(command, "alice", permitted=True, status=STATUS)
 
     assert expected in reply
 
 
 def test_users_without_write_access_are_refused_politely():
-    reply = publish.command_reply("merge", "mallory", permitted=False, status=STATUS)
+    reply = review_text.command_reply("merge", "mallory", permitted=False, status=STATUS)
 
     assert reply.startswith("Sorry @mallory") and "write access" in reply and "approved" not in reply
 
 
 @pytest.mark.parametrize(("word", "echoed"), [("deploy", True), ("<!-- x -->`rm`", False), ("", False)])
 def test_unknown_commands_are_refused_and_odd_words_not_echoed(word, echoed):
-    reply = publish.command_reply(word, "alice", permitted=True)
+    reply = review_text.command_reply(word, "alice", permitted=True)
 
     assert reply.startswith("Sorry @alice") and "`status`" in reply
     assert (f"`/quorum {word}`" in reply) is echoed
@@ -226,13 +227,13 @@ def test_unknown_commands_are_refused_and_odd_words_not_echoed(word, echoed):
 
 
 def test_a_command_that_did_nothing_says_why():
-    reply = publish.command_reply("resume", "alice", permitted=True, refused_because="it is not paused")
+    reply = review_text.command_reply("resume", "alice", permitted=True, refused_because="it is not paused")
 
     assert reply == "@alice, `/quorum resume` did nothing: it is not paused."
 
 
 def test_status_without_a_record():
-    assert "no record" in publish.command_reply("status", "alice", permitted=True)
+    assert "no record" in review_text.command_reply("status", "alice", permitted=True)
 
 
 def test_open_blockers_are_listed_first_in_the_review_and_the_check():
@@ -245,7 +246,7 @@ def test_open_blockers_are_listed_first_in_the_review_and_the_check():
         OUTCOME, decision=Decision.CHANGES_REQUESTED, reason=Reason.CHANGES_REQUESTED, open_blockers=(ghost,)
     )
 
-    body, summary = draft(outcome).body, publish.tally(outcome)[2]
+    body, summary = draft(outcome).body, review_text.tally(outcome)[2]
 
     line = (
         "- **critical** `auth.py` RIGHT line 2 (raised on `aaaaaaaaaaaa`, not on a diff line): "
