@@ -33,12 +33,11 @@ from bot.adapters.redis import conn as redis_conn
 from bot.adapters.redis import inbox as redis_inbox
 from bot.adapters.redis import state as redis_state
 from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
-from bot.daemon.inbox import Inbox
 from bot.daemon.intake import QueueIntake
 from bot.daemon.review_job import ReviewJob
 from bot.domain import OpenFinding, ReviewOutcome
 from bot.errors import ConfigError
-from bot.ports import Progress, QueryCache
+from bot.ports import Inbox, Progress, QueryCache
 from config import repo_policy
 from config.settings import Settings
 from guardrails import admission, breaker, budget, lease

@@ -12,9 +12,9 @@ from __future__ import annotations
 from bot import forge
 from bot.daemon import compensation, review_text
 from bot.daemon.context import DaemonDeps, Work, log
-from bot.daemon.inbox import InboxItem, ItemKind
 from bot.domain import Decision
 from bot.errors import GitHubError, IllegalTransition
+from bot.ports import InboxItem, ItemKind
 from guardrails import merge_policy
 from statemachine.lifecycle import State
 

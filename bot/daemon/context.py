@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot import forge
-from bot.daemon.inbox import Inbox
 from bot.daemon.tracked import Tracked
 from bot.domain import OpenFinding, ReviewOutcome
-from bot.ports import MetricsSink, Notification, Notifier
+from bot.ports import Inbox, MetricsSink, Notification, Notifier
 from config import repo_policy, sections
 from guardrails import admission, lease
 from guardrails.clock import Clock

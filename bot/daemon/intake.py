@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from bot import events
-from bot.daemon.inbox import Inbox, InboxItem, ItemKind
+from bot.ports import Inbox, InboxItem, ItemKind
 from guardrails import admission
 
 # Actions of `pull_request` that bring a head to review.

@@ -17,8 +17,8 @@ from typing import Protocol
 from bot import forge
 from bot.daemon.context import log
 from bot.daemon.github_link import CodeHostLink
-from bot.daemon.inbox import Inbox
 from bot.errors import QuorumError
+from bot.ports import Inbox
 from guardrails import admission
 from statemachine import records
 from statemachine.lifecycle import State

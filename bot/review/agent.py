@@ -20,12 +20,11 @@ from typing import Literal
 
 from bot.domain import Step, Usage
 from bot.errors import ConfigError, ProviderError, QuorumError
-from bot.ports import ChatMessage, Completion, CompletionRequest
+from bot.ports import ChatMessage, Completion, CompletionRequest, ToolBox, ToolCall
 from bot.review import agent_messages, prompts
 from bot.review.agent_messages import Exchange, Protocol
 from bot.review.agent_tools import Session, ToolRunner
 from bot.review.llm_call import GuardedModel
-from bot.review.toolspec import ToolBox, ToolCall
 from guardrails import budget, deadlines, redaction, validation
 from guardrails.clock import Clock
 

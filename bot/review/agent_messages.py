@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot import ports
-from bot.review import prompts, toolspec
+from bot.ports import ToolCall, ToolResult, ToolSpec
+from bot.review import prompts
 
 Protocol = Literal["native", "text"]
 
@@ -31,19 +32,19 @@ class Exchange:
     """One model turn: its words, its calls and their results, and any feedback we sent after it."""
 
     words: str
-    calls: tuple[toolspec.ToolCall, ...] = ()
-    results: tuple[toolspec.ToolResult, ...] = ()
+    calls: tuple[ToolCall, ...] = ()
+    results: tuple[ToolResult, ...] = ()
     feedback: str = ""
 
 
-def describe_tools(specs: Sequence[toolspec.ToolSpec]) -> str:
+def describe_tools(specs: Sequence[ToolSpec]) -> str:
     """The tool list of the plain-text protocol."""
     return "\n".join(
         f"- {s.name}: {s.description}\n  arguments: {json.dumps(s.parameters, sort_keys=True)}" for s in specs
     )
 
 
-def parse_text_call(text: str, call_id: str) -> toolspec.ToolCall | None:
+def parse_text_call(text: str, call_id: str) -> ToolCall | None:
     """The one tool call of a plain-text answer, or None when the answer is not exactly one call
     (`{"tool": name, "arguments": {...}}`, optionally inside a code fence, nothing else around it)."""
     body = text.strip()
@@ -63,10 +64,10 @@ def parse_text_call(text: str, call_id: str) -> toolspec.ToolCall | None:
     arguments = data.get("arguments", {})
     if not isinstance(arguments, dict):
         arguments = {ports.INVALID_ARGUMENTS: "the arguments are not a JSON object"}
-    return toolspec.ToolCall(call_id, data["tool"], arguments)
+    return ToolCall(call_id, data["tool"], arguments)
 
 
-def result_text(result: toolspec.ToolResult, *, elided: bool = False) -> str:
+def result_text(result: ToolResult, *, elided: bool = False) -> str:
     """A tool result as the model reads it: its outcome, then the fenced text (or a note that an old
     result is no longer repeated)."""
     state = "ok" if result.ok else "refused or failed"

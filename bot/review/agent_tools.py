@@ -13,8 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.domain import Step, TripwireHit, Usage
-from bot.ports import INVALID_ARGUMENTS
-from bot.review.toolspec import ToolBox, ToolCall, ToolResult
+from bot.ports import INVALID_ARGUMENTS, ToolBox, ToolCall, ToolResult
 from guardrails import redaction, tripwire
 from guardrails.clock import Clock
 

@@ -10,27 +10,6 @@ from dataclasses import dataclass
 
 from bot import domain, errors
 
-_EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree object
-# The arguments after `git` whose output `parse` understands; the git adapter runs exactly these.
-DIFF_ARGS: tuple[str, ...] = (
-    "-c",
-    "core.quotePath=false",
-    # Attributes from the empty tree: no .gitattributes (the PR's, or HEAD's, which newer git reads in a
-    # bare mirror) may mark a file binary or give it a diff driver. Older git ignores the key; the mirror
-    # is bare, so it reads no .gitattributes anyway.
-    "-c",
-    f"attr.tree={_EMPTY_TREE}",
-    "diff",
-    "--no-color",
-    "--no-ext-diff",
-    "--no-textconv",
-    "--find-renames",
-    "--find-copies",
-    "--unified=3",
-    "--src-prefix=a/",
-    "--dst-prefix=b/",
-)
-
 _GIT_HEADER = "diff --git "
 _DEV_NULL = "/dev/null"
 _HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)", re.DOTALL)

@@ -19,11 +19,10 @@ from pathlib import Path
 
 from bot.domain import FileDiff, OpenFinding, RoundResult, Step, TripwireHit, Usage, Verdict
 from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError, QuorumError, UsageOverReservation
-from bot.ports import ChatMessage, Completion, CompletionRequest, Progress, QueryCache
+from bot.ports import ChatMessage, Completion, CompletionRequest, Progress, QueryCache, ToolBox
 from bot.review import agent, agent_tools, carried, parallel, prompts
 from bot.review.chunking import Chunk
 from bot.review.llm_call import GuardedModel
-from bot.review.toolspec import ToolBox
 from guardrails import budget, deadlines, validation
 from guardrails.clock import Clock
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import errors
-from bot.review import toolspec
+from bot.ports import ToolSpec
 
 ANALYSERS = "run_analysers"
 
@@ -71,10 +71,10 @@ def _schema(params: Mapping[str, _Param]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
-def specs(*, analysers: bool) -> tuple[toolspec.ToolSpec, ...]:
+def specs(*, analysers: bool) -> tuple[ToolSpec, ...]:
     """The specs to offer the model; `run_analysers` only when analysers are configured."""
     return tuple(
-        toolspec.ToolSpec(name, description, _schema(params))
+        ToolSpec(name, description, _schema(params))
         for name, (description, params) in _TOOLS.items()
         if analysers or name != ANALYSERS
     )

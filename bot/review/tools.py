@@ -1,6 +1,6 @@
 """The agent's read-only tools as policy: specs, argument checks, caps and redaction over a `Worktree` port.
 
-`BoundedToolBox` is the `toolspec.ToolBox` of one round. It never touches the file system itself: every
+`BoundedToolBox` is the `ToolBox` of one round. It never touches the file system itself: every
 read goes through a `Worktree` (the adapter confines it to the checkout). What it guarantees: each call is
 counted, bytes delivered are counted against the round's read budget, every result is redacted (the paths
 and patterns the model sent included) and capped on a line boundary, and nothing is ever raised at the
@@ -14,11 +14,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from bot import errors
-from bot.review import tool_arguments, toolspec
+from bot.ports import EntryKind, ToolCall, ToolResult, ToolSpec, Worktree
+from bot.review import tool_arguments
 from guardrails.redaction import Redactor
 
 CALL_LIMIT_TEXT = "tool call limit reached: give your final review now"
@@ -28,99 +28,6 @@ _MIN_USEFUL_READ = 160
 _SHOWN_PATH_CHARS = 200
 _HIT_CHARS = 300
 _PEM_LOOKBACK = "-----BEGIN"
-
-
-class EntryKind(StrEnum):
-    """What a directory entry is (symlinks are reported, never followed by a listing)."""
-
-    FILE = "file"
-    DIR = "dir"
-    SYMLINK = "symlink"
-    OTHER = "other"
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One name in a directory listing."""
-
-    name: str
-    kind: EntryKind
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """One matching line: worktree-relative path, 1-based line number, the line's text."""
-
-    path: str
-    line_no: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class SearchOutcome:
-    """The hits of a search, how many files were searched or skipped, and whether the match cap stopped it."""
-
-    hits: tuple[SearchHit, ...]
-    files_searched: int
-    files_skipped: int
-    capped: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One commit of `git log`."""
-
-    sha: str
-    date: str
-    author: str
-    subject: str
-
-
-@dataclass(frozen=True, slots=True)
-class BlameLine:
-    """One line of `git blame` at HEAD."""
-
-    line_no: int
-    sha: str
-    author: str
-    date: str
-    text: str
-
-
-class Worktree(Protocol):
-    """Read-only access to one checkout. Raises WorkspaceError (or OSError) for a refused or failed read."""
-
-    @property
-    def analysers_configured(self) -> bool:
-        """Whether `analyse` has any analyser to run."""
-        ...
-
-    async def read_bytes(self, rel_path: str, max_bytes: int) -> bytes:
-        """The bytes of a regular file inside the tree; refused, unread, when larger than `max_bytes`."""
-        ...
-
-    async def list_dir(self, rel_path: str) -> list[Entry]:
-        """The entries of a directory inside the tree, `.git` hidden."""
-        ...
-
-    async def search(
-        self, pattern: str, *, path_glob: str | None, regex: bool, max_matches: int
-    ) -> SearchOutcome:
-        """Lines matching a fixed string (or a regex) in text files whose path matches `path_glob`."""
-        ...
-
-    async def git_log(self, rel_path: str, n: int) -> list[LogEntry]:
-        """The last `n` commits of HEAD touching `rel_path` (the whole tree for "")."""
-        ...
-
-    async def git_blame(self, rel_path: str, start: int, end: int) -> list[BlameLine]:
-        """Who last changed lines `start`..`end` of `rel_path` at HEAD."""
-        ...
-
-    async def analyse(self, paths: Sequence[str]) -> str:
-        """The configured static analysers' output on these files (nothing from the tree is executed)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +89,7 @@ class BoundedToolBox:
         self._bytes_read = 0
         self._analysed = False
 
-    def specs(self) -> tuple[toolspec.ToolSpec, ...]:
+    def specs(self) -> tuple[ToolSpec, ...]:
         """The tools to offer the model."""
         return tool_arguments.specs(analysers=self._worktree.analysers_configured)
 
@@ -196,7 +103,7 @@ class BoundedToolBox:
         """Calls made so far this round, refused ones included."""
         return self._calls
 
-    async def run(self, call: toolspec.ToolCall) -> toolspec.ToolResult:
+    async def run(self, call: ToolCall) -> ToolResult:
         """Run one call; every failure (bad call, refused path, cap, timeout, I/O error) is a result."""
         started = time.monotonic()
         self._calls += 1
@@ -215,9 +122,9 @@ class BoundedToolBox:
             text = f"error: {call.name} failed ({type(exc).__name__})"
         text, recut = self._safe(text, call.arguments)
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        return toolspec.ToolResult(call.id, call.name, ok, text, bytes_read, truncated or recut, elapsed_ms)
+        return ToolResult(call.id, call.name, ok, text, bytes_read, truncated or recut, elapsed_ms)
 
-    async def _dispatch(self, call: toolspec.ToolCall) -> _Outcome:
+    async def _dispatch(self, call: ToolCall) -> _Outcome:
         if self._calls > self._limits.max_tool_calls:
             raise errors.InputError(CALL_LIMIT_TEXT)
         arguments = tool_arguments.validate(call.name, call.arguments)
@@ -259,7 +166,7 @@ class BoundedToolBox:
         kept, cut_bytes, _ = _cut(redacted, self._limits.max_result_bytes - 40)
         return f"{kept}\n[… {cut_bytes} bytes cut]", True
 
-    def _subject(self, call: toolspec.ToolCall) -> str:
+    def _subject(self, call: ToolCall) -> str:
         """What a failed call was about, for its error text: the (redacted) path when there is one."""
         path = call.arguments.get("path")
         return f"{self._shown(path)}: " if isinstance(path, str) and path else ""

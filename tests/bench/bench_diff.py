@@ -18,6 +18,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from bot.ports import DIFF_ARGS
 from bot.review import chunking, diffparse, filters
 
 GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
@@ -85,7 +86,7 @@ def main() -> None:
         repo = Path(tmp)
         build(repo, files, lines, random.Random(1))
         started = time.perf_counter()
-        raw = git(repo, *diffparse.DIFF_ARGS, "HEAD~1", "HEAD")
+        raw = git(repo, *DIFF_ARGS, "HEAD~1", "HEAD")
         git_s = time.perf_counter() - started
     started = time.perf_counter()
     parsed_files, chunk_count = pipeline(raw, 6000)

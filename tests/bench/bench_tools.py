@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.adapters.git.tools import GitWorktreeTools
+from bot.ports import ToolCall
 from bot.review.tools import BoundedToolBox, ToolLimits
-from bot.review.toolspec import ToolCall
 from guardrails.redaction import Redactor
 from tests.support.git_repos import GitRepo
 

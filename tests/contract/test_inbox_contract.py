@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.daemon.inbox import InboxItem, ItemKind
+from bot.ports import InboxItem, ItemKind
 from tests.contract.conftest import Coordination
 
 

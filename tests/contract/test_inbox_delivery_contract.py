@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from bot import events
-from bot.daemon.inbox import InboxItem, ItemKind
 from bot.daemon.intake import QueueIntake
 from bot.errors import CoordinationUnavailable
+from bot.ports import InboxItem, ItemKind
 from tests.contract.conftest import Coordination
 
 

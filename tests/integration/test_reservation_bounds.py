@@ -20,8 +20,7 @@ from bot.adapters.llm.anthropic import AnthropicModel
 from bot.adapters.llm.ollama import OllamaModel
 from bot.adapters.llm.openai import OpenAICompatibleModel
 from bot.adapters.memory import review_ports as memory
-from bot.ports import ChatMessage, CompletionRequest, LanguageModel
-from bot.review import toolspec
+from bot.ports import ChatMessage, CompletionRequest, LanguageModel, ToolCall, ToolSpec
 from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
 from guardrails import budget, deadlines
 from guardrails.clock import SystemClock
@@ -32,7 +31,7 @@ PRICE = Price.from_usd(3.0, 15.0)
 UNCAPPED_OUTPUT = 4096
 FRAMING_PER_MESSAGE = 4
 ANTHROPIC_TOOL_PROMPT = 346  # Claude 4 models, tool_choice auto/none (Anthropic's tool use pricing table)
-TOOL = toolspec.ToolSpec("read_file", "Read lines of a file in the worktree", {
+TOOL = ToolSpec("read_file", "Read lines of a file in the worktree", {
     "type": "object", "properties": {"path": {"type": "string"}, "start": {"type": "integer"}},
     "required": ["path"],
 })  # fmt: skip
@@ -64,7 +63,7 @@ def honest_worst_case(flavor: str, body: dict[str, Any]) -> tuple[int, int]:
 def request(tools: bool) -> CompletionRequest:
     rng = random.Random(7)
     diff = "".join(rng.choice("aé€𝄞 \n{}") for _ in range(3_000))  # multi-byte text, as diffs have
-    call = toolspec.ToolCall("call_1", "read_file", {"path": "src/app.py", "start": 10})
+    call = ToolCall("call_1", "read_file", {"path": "src/app.py", "start": 10})
     messages = (
         ChatMessage("system", "You review code. Answer with JSON."),
         ChatMessage("user", f"Review this change:\n{diff}"),

@@ -12,11 +12,10 @@ from typing import Any
 
 from bot.adapters.memory import review_ports as memory
 from bot.domain import Step
-from bot.ports import LanguageModel
+from bot.ports import LanguageModel, ToolCall, ToolResult, ToolSpec
 from bot.review import agent, chunking, diffparse, prompts
 from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
 from bot.review.rounds import Change, Reviewer, RoundConfig, RoundRunner
-from bot.review.toolspec import ToolCall, ToolResult, ToolSpec
 from guardrails import budget, deadlines, redaction
 from guardrails.clock import SystemClock
 from guardrails.pricing import Price

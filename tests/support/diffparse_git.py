@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.review import diffparse
+from bot.ports import DIFF_ARGS
 
 
 @dataclass(frozen=True)
@@ -73,4 +73,4 @@ def diff(repo: Path, base: Tree, head: Tree, *extra: str) -> bytes:
     git(repo, "init", "-q")
     base_id = commit(repo, base, "base")
     head_id = commit(repo, head, "head")
-    return git(repo, *diffparse.DIFF_ARGS, *extra, base_id, head_id)
+    return git(repo, *DIFF_ARGS, *extra, base_id, head_id)

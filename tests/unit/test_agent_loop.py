@@ -11,10 +11,9 @@ from bot.adapters.memory.review_ports import InMemoryBudgetLedger, ScriptedModel
 from bot.domain import Coverage, Decision, Reason, ReviewOutcome, Verdict
 from bot.entrypoints import report
 from bot.errors import BudgetExceeded, ProviderError
-from bot.ports import INVALID_ARGUMENTS, Completion
+from bot.ports import INVALID_ARGUMENTS, Completion, ToolCall, ToolResult
 from bot.review import agent
 from bot.review.rounds import RoundAborted
-from bot.review.toolspec import ToolCall, ToolResult
 from guardrails import budget
 from tests.support.agent_loop_kit import (
     APPROVE,

@@ -13,7 +13,7 @@ from bot import ports
 from bot.adapters.llm import anthropic as llm_anthropic
 from bot.adapters.llm import ollama as llm_ollama
 from bot.adapters.llm import openai as llm_openai
-from bot.review.toolspec import ToolCall, ToolSpec
+from bot.ports import ToolCall, ToolSpec
 from tests.fakes.llm_servers import FakeLLMServer, Reply
 
 SPEC = ToolSpec("read_file", "Read a file.", {"type": "object", "properties": {"path": {"type": "string"}}})

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import pytest
 
 from bot.errors import WorkspaceError
+from bot.ports import BlameLine, Entry, EntryKind, LogEntry, SearchHit, SearchOutcome, ToolCall
 from bot.review import tool_arguments, tools
 from bot.review.tools import BoundedToolBox, ToolLimits
-from bot.review.toolspec import ToolCall
 from guardrails.redaction import Redactor
 
 _RNG = random.Random(11)
@@ -31,8 +31,8 @@ class FakeWorktree:
         self.delay_s = 0.0
         self.error: BaseException | None = None
         self.analysers = analysers
-        self.entries: list[tools.Entry] = []
-        self.hits: tuple[tools.SearchHit, ...] = ()
+        self.entries: list[Entry] = []
+        self.hits: tuple[SearchHit, ...] = ()
 
     @property
     def analysers_configured(self) -> bool:
@@ -51,27 +51,24 @@ class FakeWorktree:
             raise WorkspaceError(f"cannot resolve {rel_path!r}: no such file")
         return self.files[rel_path]
 
-    async def list_dir(self, rel_path: str) -> list[tools.Entry]:
+    async def list_dir(self, rel_path: str) -> list[Entry]:
         await self._touch(rel_path)
         return self.entries
 
     async def search(
         self, pattern: str, *, path_glob: str | None, regex: bool, max_matches: int
-    ) -> tools.SearchOutcome:
+    ) -> SearchOutcome:
         await self._touch(pattern)
-        return tools.SearchOutcome(self.hits[:max_matches], 3, 1, capped=len(self.hits) > max_matches)
+        return SearchOutcome(self.hits[:max_matches], 3, 1, capped=len(self.hits) > max_matches)
 
-    async def git_log(self, rel_path: str, n: int) -> list[tools.LogEntry]:
+    async def git_log(self, rel_path: str, n: int) -> list[LogEntry]:
+        await self._touch(rel_path)
+        return [LogEntry(f"{i:040x}", "2024-01-02", "Ann", f"change {i} with {GH_TOKEN}") for i in range(n)]
+
+    async def git_blame(self, rel_path: str, start: int, end: int) -> list[BlameLine]:
         await self._touch(rel_path)
         return [
-            tools.LogEntry(f"{i:040x}", "2024-01-02", "Ann", f"change {i} with {GH_TOKEN}") for i in range(n)
-        ]
-
-    async def git_blame(self, rel_path: str, start: int, end: int) -> list[tools.BlameLine]:
-        await self._touch(rel_path)
-        return [
-            tools.BlameLine(n, "a" * 40, "Ann", "2024-01-02", f"SECRET_KEY={KNOWN}")
-            for n in range(start, end + 1)
+            BlameLine(n, "a" * 40, "Ann", "2024-01-02", f"SECRET_KEY={KNOWN}") for n in range(start, end + 1)
         ]
 
     async def analyse(self, paths: Sequence[str]) -> str:
@@ -196,8 +193,8 @@ async def test_a_path_the_model_sent_is_redacted_when_echoed(path):
 async def test_listing_names_and_log_and_blame_are_redacted():
     worktree = FakeWorktree()
     worktree.entries = [
-        tools.Entry(f"{KNOWN}.pem", tools.EntryKind.FILE, 12),
-        tools.Entry("src", tools.EntryKind.DIR, 0),
+        Entry(f"{KNOWN}.pem", EntryKind.FILE, 12),
+        Entry("src", EntryKind.DIR, 0),
     ]
     box = _box(worktree)
 
@@ -335,7 +332,7 @@ async def test_analysers_never_see_a_file_holding_a_secret_or_one_that_is_gone()
 
 async def test_search_hits_are_formatted_redacted_and_capped():
     worktree = FakeWorktree()
-    worktree.hits = tuple(tools.SearchHit(f"src/m{i}.py", i + 1, f"TOKEN={KNOWN} # {i}") for i in range(150))
+    worktree.hits = tuple(SearchHit(f"src/m{i}.py", i + 1, f"TOKEN={KNOWN} # {i}") for i in range(150))
     box = _box(worktree, max_result_bytes=100_000)
 
     result = await box.run(_call("search", pattern="TOKEN", path_glob="*.py"))

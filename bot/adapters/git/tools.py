@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bot.adapters.git import tree_search
 from bot.errors import WorkspaceError
-from bot.review import tools
+from bot.ports import BlameLine, Entry, EntryKind, LogEntry, SearchHit, SearchOutcome
 from config import sections
 from guardrails import workspace
 
@@ -114,7 +114,7 @@ async def _run_capped(
 
 
 class GitWorktreeTools:
-    """`tools.Worktree` on a checked-out worktree at `root` (read-only; nothing from it is executed)."""
+    """`Worktree` on a checked-out worktree at `root` (read-only; nothing from it is executed)."""
 
     def __init__(
         self,
@@ -185,11 +185,11 @@ class GitWorktreeTools:
             raise WorkspaceError(f"file grew past the {max_bytes}-byte cap while being read")
         return data
 
-    async def list_dir(self, rel_path: str) -> list[tools.Entry]:
+    async def list_dir(self, rel_path: str) -> list[Entry]:
         """Names, kinds and sizes (symlinks not followed), `.git` hidden, sorted by name."""
         return await asyncio.to_thread(self._list_sync, rel_path)
 
-    def _list_sync(self, rel_path: str) -> list[tools.Entry]:
+    def _list_sync(self, rel_path: str) -> list[Entry]:
         fd = workspace.open_beneath(self._base, self._resolve(rel_path), directory=True)
         entries = []
         try:
@@ -198,19 +198,19 @@ class GitWorktreeTools:
                     continue
                 info = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 kind = (
-                    tools.EntryKind.DIR if stat.S_ISDIR(info.st_mode)
-                    else tools.EntryKind.FILE if stat.S_ISREG(info.st_mode)
-                    else tools.EntryKind.SYMLINK if stat.S_ISLNK(info.st_mode)
-                    else tools.EntryKind.OTHER
+                    EntryKind.DIR if stat.S_ISDIR(info.st_mode)
+                    else EntryKind.FILE if stat.S_ISREG(info.st_mode)
+                    else EntryKind.SYMLINK if stat.S_ISLNK(info.st_mode)
+                    else EntryKind.OTHER
                 )  # fmt: skip
-                entries.append(tools.Entry(name, kind, info.st_size))
+                entries.append(Entry(name, kind, info.st_size))
         finally:
             os.close(fd)
         return entries
 
     async def search(
         self, pattern: str, *, path_glob: str | None, regex: bool, max_matches: int
-    ) -> tools.SearchOutcome:
+    ) -> SearchOutcome:
         """A fixed-string search in a thread, or a regex search in a child process killed at its timeout."""
         if not regex:
             async with asyncio.timeout(self._search_timeout_s):
@@ -231,8 +231,8 @@ class GitWorktreeTools:
         if output.status != 0 or output.truncated:
             raise WorkspaceError(f"search failed (exit {output.status})")
         hits, searched, skipped, capped = json.loads(output.data.decode().strip().splitlines()[-1])
-        found = tuple(tools.SearchHit(path, int(line), text) for path, line, text in hits)
-        return tools.SearchOutcome(found, int(searched), int(skipped), bool(capped))
+        found = tuple(SearchHit(path, int(line), text) for path, line, text in hits)
+        return SearchOutcome(found, int(searched), int(skipped), bool(capped))
 
     async def _git_run(self, *args: str) -> str:
         argv = [self._git, "-C", str(self._base), *workspace.ISOLATION_CONFIG, *_EXTRA_CONFIG, *args]
@@ -246,7 +246,7 @@ class GitWorktreeTools:
             raise WorkspaceError(f"git {args[0]} failed: {text.strip()[-300:]}")
         return text
 
-    async def git_log(self, rel_path: str, n: int) -> list[tools.LogEntry]:
+    async def git_log(self, rel_path: str, n: int) -> list[LogEntry]:
         """The last `n` commits of HEAD touching `rel_path` (no patches, no signatures, no textconv)."""
         relative = await asyncio.to_thread(self._rel, rel_path)
         text = await self._git_run(
@@ -258,10 +258,10 @@ class GitWorktreeTools:
         for record in text.split("\x1e"):
             fields = record.strip("\n").split("\x1f")
             if len(fields) == 4:
-                entries.append(tools.LogEntry(*fields))
+                entries.append(LogEntry(*fields))
         return entries
 
-    async def git_blame(self, rel_path: str, start: int, end: int) -> list[tools.BlameLine]:
+    async def git_blame(self, rel_path: str, start: int, end: int) -> list[BlameLine]:
         """Porcelain blame of lines `start`..`end` of HEAD's version of `rel_path`."""
         relative = await asyncio.to_thread(self._rel, rel_path)
         if not relative:
@@ -316,17 +316,17 @@ class GitWorktreeTools:
         return targets
 
 
-def _parse_blame(text: str) -> list[tools.BlameLine]:
+def _parse_blame(text: str) -> list[BlameLine]:
     """Lines of `git blame --porcelain`: a header per line, commit details the first time a commit shows."""
     commits: dict[str, dict[str, str]] = {}
-    lines: list[tools.BlameLine] = []
+    lines: list[BlameLine] = []
     sha, final = "", 0
     for raw in text.split("\n"):
         if raw.startswith("\t"):
             info = commits.get(sha, {})
             when = int(info.get("author-time", "0") or 0)
             date = datetime.datetime.fromtimestamp(when, datetime.UTC).date().isoformat()
-            lines.append(tools.BlameLine(final, sha, info.get("author", "?"), date, raw[1:]))
+            lines.append(BlameLine(final, sha, info.get("author", "?"), date, raw[1:]))
             continue
         key, _, value = raw.partition(" ")
         if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", key):

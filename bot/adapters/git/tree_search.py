@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.review import tools
+from bot.ports import SearchHit, SearchOutcome
 
 _KIB = 1024
 _BINARY_PROBE = 8192
@@ -69,10 +69,10 @@ def _text_of(full: str, max_bytes: int) -> str | None:
 
 def search_tree(
     base: Path, pattern: str, *, path_glob: str | None, regex: bool, max_matches: int, max_file_bytes: int
-) -> tools.SearchOutcome:
+) -> SearchOutcome:
     """Search the tree under `base` line by line; stop at `max_matches`."""
     compiled = re.compile(pattern) if regex else None
-    hits: list[tools.SearchHit] = []
+    hits: list[SearchHit] = []
     searched = skipped = 0
     for rel, full in _walk(base, path_glob):
         text = _text_of(full, max_file_bytes)
@@ -83,10 +83,10 @@ def search_tree(
         for number, line in enumerate(text.split("\n"), start=1):
             found = compiled.search(line) if compiled is not None else pattern in line
             if found:
-                hits.append(tools.SearchHit(rel, number, line.removesuffix("\r")))
+                hits.append(SearchHit(rel, number, line.removesuffix("\r")))
                 if len(hits) >= max_matches:
-                    return tools.SearchOutcome(tuple(hits), searched, skipped, capped=True)
-    return tools.SearchOutcome(tuple(hits), searched, skipped, capped=False)
+                    return SearchOutcome(tuple(hits), searched, skipped, capped=True)
+    return SearchOutcome(tuple(hits), searched, skipped, capped=False)
 
 
 def search_child() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import git
 
 from bot.errors import WorkspaceError
-from bot.review import diffparse
+from bot.ports import DIFF_ARGS
 from guardrails import workspace
 
 _log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ class GitWorktrees:
                 raise WorkspaceError(f"{base_sha} and {head_sha} share no history in {source.name}")
             raise _failure(("merge-base", base_sha, head_sha), status, err)
         merge_base = out.decode().strip()
-        raw = await self._run(mirror, *diffparse.DIFF_ARGS, merge_base, head_sha)
+        raw = await self._run(mirror, *DIFF_ARGS, merge_base, head_sha)
         return merge_base, raw
 
     async def read_blob(

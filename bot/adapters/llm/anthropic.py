@@ -12,7 +12,7 @@ import httpx
 
 from bot import ports
 from bot.adapters.llm import http as llm_http
-from bot.review import toolspec
+from bot.ports import ToolCall
 
 PROVIDER = "anthropic"
 
@@ -143,5 +143,5 @@ def _text(content: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if content else []  # the API refuses empty text blocks
 
 
-def _tool_use(call: toolspec.ToolCall) -> dict[str, Any]:
+def _tool_use(call: ToolCall) -> dict[str, Any]:
     return {"type": "tool_use", "id": call.id, "name": call.name, "input": llm_http.plain(call.arguments)}

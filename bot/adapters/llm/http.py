@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bot import errors, ports
-from bot.review import toolspec
+from bot.ports import ToolCall
 
 MESSAGE_LIMIT = 300
 RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -191,11 +191,11 @@ def tool_arguments(raw: object) -> dict[str, Any]:
     return raw
 
 
-def tool_call(raw_id: object, name: object, raw_arguments: object, index: int) -> toolspec.ToolCall:
+def tool_call(raw_id: object, name: object, raw_arguments: object, index: int) -> ToolCall:
     """One tool call as the domain sees it; an id a provider would refuse later is replaced."""
     fresh = f"call_{index}_{uuid.uuid4().hex[:8]}"
     call_id = raw_id if isinstance(raw_id, str) and _CALL_ID.fullmatch(raw_id) else fresh
-    return toolspec.ToolCall(call_id, name if isinstance(name, str) else "", tool_arguments(raw_arguments))
+    return ToolCall(call_id, name if isinstance(name, str) else "", tool_arguments(raw_arguments))
 
 
 def estimate_tokens(text: str) -> int:

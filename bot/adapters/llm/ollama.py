@@ -8,7 +8,7 @@ import httpx
 
 from bot import ports
 from bot.adapters.llm import http as llm_http
-from bot.review import toolspec
+from bot.ports import ToolCall
 
 PROVIDER = "ollama"
 
@@ -98,7 +98,7 @@ def _message(message: ports.ChatMessage) -> dict[str, object]:
     return out
 
 
-def _tool_calls(raw: object) -> tuple[toolspec.ToolCall, ...]:
+def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
     if not isinstance(raw, list):
         return ()
     return tuple(

@@ -11,7 +11,7 @@ import httpx
 from bot import ports
 from bot.adapters.llm import grammar as llm_grammar
 from bot.adapters.llm import http as llm_http
-from bot.review import toolspec
+from bot.ports import ToolCall
 
 SchemaMode = Literal["json_schema", "json_object_schema", "none"]
 
@@ -157,7 +157,7 @@ def _message(message: ports.ChatMessage) -> dict[str, object]:
     return out
 
 
-def _tool_calls(raw: object) -> tuple[toolspec.ToolCall, ...]:
+def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
     """The calls of an answer; an entry that is not an object is skipped, bad arguments are marked."""
     if not isinstance(raw, list):
         return ()

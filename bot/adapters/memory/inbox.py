@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.adapters.memory import coordination as memory_coordination
-from bot.daemon.inbox import InboxItem
+from bot.ports import InboxItem
 
 
 class InMemoryInbox:

@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 
 from bot.adapters.redis import conn as redis_conn
 from bot.adapters.redis import lua as redis_lua
-from bot.daemon.inbox import InboxItem
 from bot.errors import InputError
+from bot.ports import InboxItem
 from guardrails import admission
 
 log = logging.getLogger(__name__)
