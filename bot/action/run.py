@@ -8,16 +8,17 @@ hands it to the job handler. In memory mode each PR's record is first rebuilt fr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from bot import events, forge
 from bot.action import environment, replay
-from bot.action.runtime import ActionRuntime, runtime
+from bot.action.parts import ActionRuntime
 from bot.daemon.handler import JobHandler
 from bot.daemon.monitor import LocalJobs
 from bot.daemon.worker import Worker
 from bot.domain import ReviewOutcome
-from bot.ports import Progress
 from config.settings import Settings
 from guardrails import admission
 from statemachine import records
@@ -63,8 +64,13 @@ class RunReport:
     cost_micro: int = 0
 
 
-async def run(settings: Settings, env: environment.ActionEnv, progress: Progress) -> RunReport:
-    """Handle the run's event end to end; `settings` already carry the runner's token and paths."""
+async def run(
+    settings: Settings,
+    env: environment.ActionEnv,
+    open_runtime: Callable[[], AbstractAsyncContextManager[ActionRuntime]],
+) -> RunReport:
+    """Handle the run's event end to end; `settings` already carry the runner's token and paths, and
+    `open_runtime` builds the run's parts (the composition root) once there is work."""
     payload = env.payload()
     report = RunReport(env.event_name, fork=environment.from_fork(env.event_name, payload))
     event = events.parse_event(env.event_name, payload)
@@ -78,7 +84,7 @@ async def run(settings: Settings, env: environment.ActionEnv, progress: Progress
             "and nothing was reviewed. A maintainer's `/quorum review` comment runs it with the key."
         )
         return report
-    async with runtime(settings, env, progress) as rt:
+    async with open_runtime() as rt:
         event = await _with_pulls(rt, event)
         accepted = await rt.intake.accept(event, env.delivery_id)
         log.info("%s event: %s", env.event_name, accepted)

@@ -37,20 +37,23 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Handle the run's event; the exit code says whether the workflow step should fail."""
     import asyncio
+    import functools
     import os
     import sys
 
-    from bot.action import environment, runner_output, runtime, writers
+    from bot.action import environment, runner_output, writers
     from bot.action import run as action_run
+    from bot.bootstrap import action as action_root
     from bot.entrypoints.cli import NoProgress
 
     env = environment.from_environ(os.environ)
     for name in [n for n in os.environ if n.startswith("GIT_")]:
         # An inherited GIT_DIR or GIT_WORK_TREE would point every git call somewhere else.
         del os.environ[name]
-    settings = runtime.with_runner(settings, env)
+    settings = action_root.with_runner(settings, env)
     with runner_output.group(sys.stdout, f"Quorum: {env.event_name} on {env.repository}"):
-        report = asyncio.run(action_run.run(settings, env, NoProgress()))
+        open_runtime = functools.partial(action_root.runtime, settings, env, NoProgress())
+        report = asyncio.run(action_run.run(settings, env, open_runtime))
     for pull in report.pulls:
         for finding in pull.outcome.comments if pull.outcome else ():
             sys.stdout.write(runner_output.annotation(finding) + "\n")

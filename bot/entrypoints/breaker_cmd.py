@@ -12,9 +12,10 @@ import sys
 import time
 from typing import TextIO
 
-from bot import bootstrap_serve, errors
+from bot import errors
 from bot.adapters.redis import breakers as redis_breakers
 from bot.adapters.redis import conn as redis_conn
+from bot.bootstrap import serve as serve_root
 from config.settings import Settings
 from guardrails import breaker
 
@@ -35,7 +36,7 @@ def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = No
 
 
 async def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    redis = bootstrap_serve.redis_client(settings)
+    redis = serve_root.redis_client(settings)
     try:
         breakers = redis_breakers.RedisCircuitBreakers(redis, redis_conn.Keys(settings.redis.key_prefix))
         if args.action == "reset":

@@ -15,7 +15,8 @@ import logging
 import sys
 import time
 
-from bot import bootstrap, pipeline
+from bot import pipeline
+from bot.bootstrap import review as review_root
 from bot.domain import Decision, ReviewOutcome
 from bot.entrypoints import logs, report
 from bot.entrypoints.cli import NoProgress, TerminalProgress
@@ -86,7 +87,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return eval_cmd.run(settings, args)
     # The service commands log as a service: JSON lines off a terminal, secrets masked.
     level = "DEBUG" if args.verbose else settings.log_level
-    logs.configure(level, settings.log_format, secrets=bootstrap.known_secrets(settings))
+    logs.configure(level, settings.log_format, secrets=review_root.known_secrets(settings))
     # Each command imports its own clients (aiohttp, PyGithub, Elasticsearch, Discord) only when it runs.
     module = importlib.import_module(_SERVICE_MODULES[args.command])
     code: int = module.run(settings, args)
@@ -126,7 +127,7 @@ def _review(settings: Settings, args: argparse.Namespace) -> int:
 async def _run(
     settings: Settings, request: pipeline.ReviewRequest, progress: TerminalProgress | NoProgress
 ) -> tuple[ReviewOutcome, int]:
-    async with bootstrap.local_review(settings, progress) as (deps, observed):
+    async with review_root.local_review(settings, progress) as (deps, observed):
         outcome = await pipeline.review(request, deps)
     return outcome, sum(call.cost_micro for call in observed.calls)
 
@@ -134,15 +135,15 @@ async def _run(
 def _dry_run(
     settings: Settings, request: pipeline.ReviewRequest, fmt: str, progress: TerminalProgress | NoProgress
 ) -> int:
-    prepared = asyncio.run(pipeline.prepare(request, bootstrap.prepare_deps(settings, progress)))
-    reviewer = bootstrap.reviewer_plan(settings)
+    prepared = asyncio.run(pipeline.prepare(request, review_root.prepare_deps(settings, progress)))
+    reviewer = review_root.reviewer_plan(settings)
     plan = planning.plan(
         prompts.load(settings.review.prompt_version),
         prepared.chunks,
         reviewer,
         settings.llm.max_output_tokens,
         settings.consensus.max_rounds,
-        bootstrap.limits(settings),
+        review_root.limits(settings),
         prepared.pr_text,
     )
     if fmt == "json":

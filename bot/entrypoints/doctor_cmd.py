@@ -17,8 +17,9 @@ from typing import TextIO
 
 import httpx
 
-from bot import bootstrap, errors, version
+from bot import errors, version
 from bot.adapters.discord import notifier as discord_notifier
+from bot.bootstrap import review as review_root
 from bot.entrypoints import cli_args, doctor_checks, doctor_config, doctor_protection
 from bot.entrypoints.doctor_checks import Check
 from config.settings import Settings, load_settings
@@ -37,7 +38,7 @@ def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = No
 
 
 def _redactor(settings: Settings) -> redaction.Redactor:
-    secrets = bootstrap.known_secrets(settings)
+    secrets = review_root.known_secrets(settings)
     if settings.discord.webhook_url is not None:
         secrets += discord_notifier.secret_parts(settings.discord.webhook_url.get_secret_value())
     return redaction.Redactor(secrets)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import bootstrap
+from bot.bootstrap import review as review_root
 from bot.entrypoints.doctor_checks import Check
 from bot.review import chunking, prompts
 from config.settings import Settings
@@ -54,9 +54,9 @@ def prices(settings: Settings) -> Check:
     llm = settings.llm
     models = [llm.effective_model(), *(r.model for r in settings.review.reviewers if r.model)]
     unpriced = [
-        m for m in dict.fromkeys([*models, *llm.fallback_models]) if bootstrap.price_for(llm, m) is None
+        m for m in dict.fromkeys([*models, *llm.fallback_models]) if review_root.price_for(llm, m) is None
     ]
-    unpriced += [f"{f.provider}/{f.model}" for f in llm.fallback if bootstrap.fallback_price(f) is None]
+    unpriced += [f"{f.provider}/{f.model}" for f in llm.fallback if review_root.fallback_price(f) is None]
     if unpriced:
         hint = (
             "set QUORUM_LLM__PRICE_INPUT_PER_MTOK and QUORUM_LLM__PRICE_OUTPUT_PER_MTOK (USD per million "
@@ -72,7 +72,7 @@ def context_window(settings: Settings) -> Check:
     llm, version = settings.llm, settings.review.prompt_version
     prompt_set = prompts.load(version)
     prompt = chunking.estimate_tokens(prompt_set.system.template + prompt_set.user.template)
-    window = bootstrap.context_tokens(settings)
+    window = review_root.context_tokens(settings)
     left = window - llm.max_output_tokens - prompt
     detail = (
         f"{window} tokens: prompt {version} ~{prompt}, answer {llm.max_output_tokens}, "

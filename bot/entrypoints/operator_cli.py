@@ -37,10 +37,10 @@ def common(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
 @asynccontextmanager
 async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     """A client of the configured Redis, checked and closed after use."""
-    from bot import bootstrap_serve
     from bot.adapters.redis import conn as redis_conn
+    from bot.bootstrap import serve as serve_root
 
-    client = bootstrap_serve.redis_client(settings)
+    client = serve_root.redis_client(settings)
     try:
         await redis_conn.check_server(client)
         yield client

@@ -13,9 +13,10 @@ from typing import TextIO
 
 import httpx
 
-from bot import bootstrap, errors, version
+from bot import errors, version
 from bot.adapters.elastic import metrics as elastic_metrics
 from bot.adapters.elastic import provision as elastic_provision
+from bot.bootstrap import review as review_root
 from bot.entrypoints import cli_args
 from config.settings import Settings, load_settings
 from guardrails import redaction
@@ -32,7 +33,7 @@ def run(
     if not es.hosts:
         err.write("quorum: elasticsearch.hosts is empty: nothing to provision\n")
         return EXIT_CONFIG
-    redactor = redaction.Redactor(bootstrap.known_secrets(settings))
+    redactor = redaction.Redactor(review_root.known_secrets(settings))
     try:
         asyncio.run(_provision(settings, args, out))
     except elastic_provision.ProvisionError as exc:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot import bootstrap_serve, health, telemetry
+from bot import health, telemetry
 from bot.adapters import systemd_notify
 from bot.adapters.prometheus import metrics as prometheus_metrics
+from bot.bootstrap import serve as serve_root
 from bot.daemon.worker import Worker
 from bot.entrypoints import metrics_route, webhook
 from bot.errors import ConfigError, QuorumError
@@ -62,8 +63,8 @@ async def serve(settings: Settings, *, poll: bool, stopping: asyncio.Event | Non
     probes: dict[str, health.Probe] = {}
     async with contextlib.AsyncExitStack() as outlets:
         await outlets.enter_async_context(systemd_notify.watchdog_task())
-        shipper = await outlets.enter_async_context(bootstrap_serve.metrics(settings, probes))
-        notifier = await outlets.enter_async_context(bootstrap_serve.notifier(settings, probes))
+        shipper = await outlets.enter_async_context(serve_root.metrics(settings, probes))
+        notifier = await outlets.enter_async_context(serve_root.notifier(settings, probes))
         # Every document goes to Elasticsearch (when configured) and is counted for /metrics.
         exporter = prometheus_metrics.PrometheusMetrics()
         sink = telemetry.FanOutSink(shipper, exporter)
@@ -79,9 +80,7 @@ async def _run(
     notifier: Notifier,
     outlets: _Outlets,
 ) -> None:
-    async with bootstrap_serve.runtime(
-        settings, metrics=metrics, notifier=notifier, probes=outlets.probes
-    ) as rt:
+    async with serve_root.runtime(settings, metrics=metrics, notifier=notifier, probes=outlets.probes) as rt:
         runner = await _start_http(settings, rt, outlets.exporter, poll=poll)
         background = [
             asyncio.create_task(rt.link.run(stopping), name="github-link"),
@@ -105,7 +104,7 @@ async def _run(
 
 async def _work(
     settings: Settings,
-    rt: bootstrap_serve.Runtime,
+    rt: serve_root.Runtime,
     exporter: prometheus_metrics.PrometheusMetrics,
     stopping: asyncio.Event,
 ) -> None:
@@ -132,7 +131,7 @@ async def _work(
 
 async def _start_http(
     settings: Settings,
-    rt: bootstrap_serve.Runtime,
+    rt: serve_root.Runtime,
     exporter: prometheus_metrics.PrometheusMetrics,
     *,
     poll: bool,
@@ -143,7 +142,7 @@ async def _start_http(
     async def ready() -> health.Report:
         return await health.report(rt.probes, timeout_s=1.5)
 
-    extend = metrics_route.installer(exporter, bootstrap_serve.shared_state(settings, rt))
+    extend = metrics_route.installer(exporter, serve_root.shared_state(settings, rt))
     secret = settings.github.webhook_secret
     if poll or secret is None:
         app = webhook.make_health_app(ready=ready, extend=extend)

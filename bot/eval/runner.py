@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import bootstrap, pipeline
+from bot import pipeline
+from bot.bootstrap import review as review_root
 from bot.domain import Decision, ReviewOutcome, Side, Verdict
 from bot.eval import metrics, repos, scoring
 from bot.eval.cases import Case
@@ -107,7 +108,9 @@ async def run_cases(
     settings: Settings, cases: Sequence[Case], repeat: int, progress: EvalProgress, scratch: Path
 ) -> RunResult:
     """Review every case `repeat` times, in order, in repositories built under `scratch`."""
-    async with bootstrap.local_review(isolated(settings, scratch / "state"), _Quiet(), cache=_NoCache()) as (
+    async with review_root.local_review(
+        isolated(settings, scratch / "state"), _Quiet(), cache=_NoCache()
+    ) as (
         deps,
         observed,
     ):
@@ -125,7 +128,7 @@ async def run_cases(
 
 
 async def _run_once(
-    case: Case, repo: Path, rep: int, deps: pipeline.ReviewDeps, observed: bootstrap.Observed
+    case: Case, repo: Path, rep: int, deps: pipeline.ReviewDeps, observed: review_root.Observed
 ) -> metrics.Run:
     request = pipeline.ReviewRequest(
         workspace.RepoSource(str(repo), case.name),

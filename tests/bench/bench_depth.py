@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot import bootstrap, pipeline
+from bot import pipeline
+from bot.bootstrap import review as review_root
 from config.settings import load_settings
 from guardrails import workspace
 from tests.fakes.llm_servers import FakeLLMServer, RecordedRequest, Reply
@@ -101,7 +102,7 @@ async def review_once(repo: Path, state: Path, latency: float, label: str, **ove
         request = pipeline.ReviewRequest(
             workspace.RepoSource(str(repo), repo.name), "HEAD", "HEAD~1", job_id=f"bench-{label}"
         )
-        async with bootstrap.local_review(settings, _Quiet()) as (deps, _observed):
+        async with review_root.local_review(settings, _Quiet()) as (deps, _observed):
             started = time.perf_counter()
             outcome = await pipeline.review(request, deps)
             wall = time.perf_counter() - started

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import bootstrap, forge, pipeline
+from bot import forge, pipeline
 from bot.adapters.memory import review_ports as memory
+from bot.bootstrap import review as review_root
 from bot.domain import Decision
 from bot.entrypoints.cli import NoProgress
 from bot.ports import Completion, CompletionRequest
@@ -148,7 +149,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Callable
     )  # fmt: skip
 
     def deps(model: ApprovingModel) -> object:
-        return bootstrap.review_deps(
+        return review_root.review_deps(
             loaded, lambda _name: model, memory.InMemoryBudgetLedger(), memory.InMemoryQueryCache(),
             SystemClock(), NoProgress(), lambda _record: None,
         )  # fmt: skip

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import bootstrap, pipeline
+from bot import pipeline
+from bot.bootstrap import review as review_root
 from bot.domain import Coverage
 from bot.entrypoints.cli import NoProgress
 from config import settings as settings_module
@@ -32,7 +33,7 @@ def _prepare(tmp_path: Path, change: dict[str, github_git.Content]) -> Coverage:
     loaded = settings_module.load_settings(
         None, secrets_dirs=[], workspace={"state_dir": str(tmp_path / "state")}
     )
-    deps = bootstrap.prepare_deps(loaded, NoProgress())
+    deps = review_root.prepare_deps(loaded, NoProgress())
     request = pipeline.ReviewRequest(workspace.RepoSource(str(git_dir), "acme/w"), head, base)
     return asyncio.run(pipeline.prepare(request, deps)).coverage
 

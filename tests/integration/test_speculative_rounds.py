@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot import bootstrap, pipeline
+from bot import pipeline
+from bot.bootstrap import review as review_root
 from bot.domain import Decision
 from config.settings import load_settings
 from guardrails import workspace
@@ -68,7 +69,7 @@ async def review(tmp_path: Path, answer: Callable[[RecordedRequest], Reply], **c
         request = pipeline.ReviewRequest(
             workspace.RepoSource(str(source), "repo"), "HEAD", "HEAD~1", job_id="j"
         )
-        async with bootstrap.local_review(settings, _Quiet()) as (deps, _observed):
+        async with review_root.local_review(settings, _Quiet()) as (deps, _observed):
             outcome = await pipeline.review(request, deps)
         return outcome, [r for r in server.requests if r.method == "POST"], server.max_in_flight
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import bootstrap
 from bot.adapters.llm import gguf as gguf_meta
+from bot.bootstrap import review as review_root
 from config import windows
 from tests.support import settings_env
 
@@ -60,20 +60,20 @@ def test_a_file_without_a_readable_context_length_gives_none(tmp_path: Path) -> 
 def test_the_local_provider_uses_the_window_of_its_model_file(tmp_path: Path) -> None:
     model = gguf(tmp_path / "m.gguf", 16384)
 
-    assert bootstrap.context_tokens(load(llm={"model_path": model})) == 16384
-    assert bootstrap.context_tokens(load(llm={"model_path": model, "context_tokens": 2048})) == 2048
-    assert bootstrap.context_tokens(load(llm={"model_path": gguf(tmp_path / "n.gguf", None)})) == 8192
+    assert review_root.context_tokens(load(llm={"model_path": model})) == 16384
+    assert review_root.context_tokens(load(llm={"model_path": model, "context_tokens": 2048})) == 2048
+    assert review_root.context_tokens(load(llm={"model_path": gguf(tmp_path / "n.gguf", None)})) == 8192
 
 
 def test_a_hosted_model_gets_its_published_window_and_a_chunk_to_match() -> None:
     mini = load(llm={"provider": "openai", "model": "gpt-4o-mini-2024-07-18"})
 
-    assert bootstrap.context_tokens(mini) == 128_000
-    assert bootstrap.chunk_budget(mini) > 100_000
+    assert review_root.context_tokens(mini) == 128_000
+    assert review_root.chunk_budget(mini) > 100_000
     assert windows.known("anthropic", "claude-sonnet-4-20250514") == 200_000
     # Larger windows are used up to the cap: one call's latency and reservation grow with its input.
-    assert bootstrap.context_tokens(load(llm={"provider": "anthropic"})) == windows.MAX_USED_TOKENS
-    assert bootstrap.context_tokens(load(llm={"provider": "openai", "model": "gpt-4.1"})) == 128_000
+    assert review_root.context_tokens(load(llm={"provider": "anthropic"})) == windows.MAX_USED_TOKENS
+    assert review_root.context_tokens(load(llm={"provider": "openai", "model": "gpt-4.1"})) == 128_000
 
 
 def test_the_smallest_window_of_the_models_a_review_may_call_decides() -> None:
@@ -83,9 +83,9 @@ def test_the_smallest_window_of_the_models_a_review_may_call_decides() -> None:
         review={"reviewers": [{"persona": "a"}, {"persona": "b", "model": "local-llama"}]},
     )
 
-    assert bootstrap.context_tokens(unknown) == windows.DEFAULT_TOKENS
-    assert bootstrap.context_tokens(reviewer) == windows.DEFAULT_TOKENS
-    assert bootstrap.context_tokens(load(llm={"provider": "ollama"})) == windows.DEFAULT_TOKENS
+    assert review_root.context_tokens(unknown) == windows.DEFAULT_TOKENS
+    assert review_root.context_tokens(reviewer) == windows.DEFAULT_TOKENS
+    assert review_root.context_tokens(load(llm={"provider": "ollama"})) == windows.DEFAULT_TOKENS
 
 
 def test_agent_rounds_by_default_only_with_providers_whose_models_call_tools() -> None:
@@ -100,5 +100,5 @@ def test_a_fallback_behind_another_provider_counts_too(tmp_path: Path) -> None:
     hosted = load(llm={"provider": "openai", "model": "gpt-4o", "fallback": fallback})
     local = load(llm={"model_path": gguf(tmp_path / "m.gguf", 16384), "fallback": fallback})
 
-    assert bootstrap.context_tokens(hosted) == windows.DEFAULT_TOKENS
-    assert bootstrap.context_tokens(local) == windows.DEFAULT_TOKENS
+    assert review_root.context_tokens(hosted) == windows.DEFAULT_TOKENS
+    assert review_root.context_tokens(local) == windows.DEFAULT_TOKENS

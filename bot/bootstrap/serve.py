@@ -1,7 +1,7 @@
 """The composition root of `quorum serve`: Redis coordination, the code host, the review pipeline, the
 daemon's parts, metrics and notifications, all built from `Settings` and closed again on exit.
 
-It extends `bot.bootstrap` (which builds the review pipeline for both modes); nothing else opens a
+It extends `bot.bootstrap.review` (which builds the review pipeline for both modes); nothing else opens a
 connection or reads settings.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from bot import bootstrap, bootstrap_health, forge, health, operator_alerts, telemetry, version
+from bot import forge, health, operator_alerts, telemetry, version
 from bot.adapters import metered_ledger
 from bot.adapters.discord import notifier as discord_notifier
 from bot.adapters.elastic import metrics as elastic_metrics
@@ -32,6 +32,8 @@ from bot.adapters.redis import inbox as redis_inbox
 from bot.adapters.redis import listings as redis_listings
 from bot.adapters.redis import scheduler as redis_scheduler
 from bot.adapters.redis import state as redis_state
+from bot.bootstrap import health as health_root
+from bot.bootstrap import review as review_root
 from bot.daemon import job_context
 from bot.daemon.context import DaemonDeps, ServerPolicy
 from bot.daemon.github_link import GitHubLink
@@ -184,22 +186,22 @@ async def runtime(
         )  # fmt: skip
         if metrics is not None:
             ledger = metered_ledger.MeteredBudgetLedger(ledger, metrics, clock.now, job_context.current)
-        breakers = redis_breakers.RedisCircuitBreakers(redis, keys, bootstrap.breaker_policy(settings))
+        breakers = redis_breakers.RedisCircuitBreakers(redis, keys, review_root.breaker_policy(settings))
         gh = github_client(settings)
         stack.push_async_callback(gh.aclose)
         client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
         progress = progress or _LogProgress()
-        make = await bootstrap.model_factory(settings, stack, client, progress)
+        make = await review_root.model_factory(settings, stack, client, progress)
         observe = _observers(
             _emit_calls(metrics, clock, settings.review.prompt_version) if metrics else (lambda _r: None),
             operator_alerts.provider_alerts(sink, note, clock),
-            bootstrap_health.observe_model(states),
+            health_root.observe_model(states),
         )
         cache = redis_cache.RedisQueryCache(redis, settings.redis.key_prefix)
         on_step = _emit_steps(metrics) if metrics else None
-        review_deps = bootstrap.review_deps(
+        review_deps = review_root.review_deps(
             settings, make, ledger, cache, clock, progress, observe, on_step,
-            breakers=breakers, fallbacks=bootstrap.fallback_chain(settings, client),
+            breakers=breakers, fallbacks=review_root.fallback_chain(settings, client),
         )  # fmt: skip
         policy = ServerPolicy(
             settings.merge,
@@ -221,7 +223,7 @@ async def runtime(
         reconciler = Reconciler(
             gh, sched, store, inbox, interval_s=settings.github.poll_interval_s, listings=listings
         )
-        link = bootstrap_health.github_link(settings, gh, states, reconciler.wake.set)
+        link = health_root.github_link(settings, gh, states, reconciler.wake.set)
         reconciler.attach(link)
         intake = QueueIntake(
             sched, inbox, check_name=settings.github.check_name, reconcile_now=reconciler.wake
@@ -232,10 +234,10 @@ async def runtime(
             clock=clock, interval_s=settings.timeouts.monitor_interval_s,
         )  # fmt: skip
         checks = {
-            "redis": bootstrap_health.redis_probe(redis),
+            "redis": health_root.redis_probe(redis),
             "github": states.probe("github"),
             "model": states.probe("model"),
-            "breakers": bootstrap_health.breakers_probe(breakers),
+            "breakers": health_root.breakers_probe(breakers),
         }
         yield Runtime(
             settings, redis, sched, intake, reconciler, monitor, jobs, gh, link, make_deps,
@@ -252,7 +254,7 @@ async def metrics(
     if not settings.elasticsearch.hosts:
         yield telemetry.NullSink()
         return
-    redactor = redaction.Redactor(bootstrap.known_secrets(settings))
+    redactor = redaction.Redactor(review_root.known_secrets(settings))
     sink = elastic_metrics.ElasticMetrics.from_settings(
         settings.elasticsearch, redact=lambda text: redactor.redact(text)[0]
     )
@@ -276,7 +278,7 @@ async def notifier(
     if url is None:
         yield _Silent()
         return
-    redactor = redaction.Redactor(bootstrap.known_secrets(settings))
+    redactor = redaction.Redactor(review_root.known_secrets(settings))
     discord = discord_notifier.DiscordNotifier(
         url.get_secret_value(), events=settings.discord.events, redactor=redactor
     )
@@ -299,7 +301,7 @@ def shared_state(settings: Settings, rt: Runtime) -> prometheus_shared.SharedSta
         rt.scheduler,
         ledger,
         rt.breakers,
-        bootstrap.limits(settings),
+        review_root.limits(settings),
         settings.github.repositories,
         rt.clock,
     )

@@ -11,16 +11,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import httpx
 from pydantic import SecretStr
 
-from bot import bootstrap, bootstrap_serve, forge, version
+from bot import forge, version
 from bot.action import environment
-from bot.action.workspace import CheckoutWorkspaces
-from bot.action.writers import ForkWriter, OnceWriter
+from bot.action.parts import ActionRuntime, Coordination
+from bot.adapters.git.checkout import CheckoutWorkspaces
 from bot.adapters.github import api as github_api
 from bot.adapters.memory import breakers as memory_breakers
 from bot.adapters.memory import coordination as memory_coordination
@@ -32,76 +30,15 @@ from bot.adapters.redis import cache as redis_cache
 from bot.adapters.redis import conn as redis_conn
 from bot.adapters.redis import inbox as redis_inbox
 from bot.adapters.redis import state as redis_state
-from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
+from bot.bootstrap import review as review_root
+from bot.bootstrap import serve as serve_root
 from bot.daemon.intake import QueueIntake
 from bot.daemon.review_job import ReviewJob
-from bot.domain import OpenFinding, ReviewOutcome
 from bot.errors import ConfigError
-from bot.ports import Inbox, Progress, QueryCache
-from config import repo_policy
+from bot.ports import Progress
 from config.settings import Settings
-from guardrails import admission, breaker, budget, lease
+from guardrails import admission, lease
 from guardrails.clock import Clock, SystemClock
-from statemachine import records
-
-
-class Leases(lease.LeaseManager, lease.PublishGate, Protocol):
-    """The scheduler's lease manager, which is also the publish gate."""
-
-
-@dataclass(frozen=True, slots=True)
-class Coordination:
-    scheduler: admission.Scheduler
-    leases: Leases
-    store: records.StateStore
-    inbox: Inbox
-    ledger: budget.BudgetLedger
-    cache: QueryCache
-    breakers: breaker.CircuitBreakers
-    in_memory: bool
-
-
-@dataclass
-class ActionRuntime:
-    """Everything one run works with; `deps_for` gives the job parts for one PR."""
-
-    settings: Settings
-    github: github_api.GitHubClient
-    identity: forge.Identity
-    coordination: Coordination
-    intake: QueueIntake
-    observed: bootstrap.Observed  # every LLM call of the run (its cost)
-    clock: Clock
-    review_fn: ReviewFn
-    outcomes: list[tuple[forge.PullRequest, ReviewOutcome]] = field(default_factory=list)
-
-    def deps_for(self, pr: forge.PullRequest) -> tuple[DaemonDeps, OnceWriter]:
-        """The daemon's ports for `pr`: a fork's PR gets comment-only writes and merging off."""
-        s, c, gh = self.settings, self.coordination, self.github
-        fork = from_fork(pr)
-        merge = s.merge.model_copy(update={"enabled": False}) if fork else s.merge
-        policy = ServerPolicy(merge, s.consensus.min_approvals, s.consensus.max_rounds, s.github.check_name)
-        writer = (ForkWriter if fork else OnceWriter)(gh, gh, self.identity.login, c.store)
-        deps = DaemonDeps(
-            gh, writer, c.store, c.inbox, c.leases, c.scheduler, self._review, self.clock, policy,
-            self.identity,
-        )  # fmt: skip
-        return deps, writer
-
-    async def _review(
-        self,
-        pr: forge.PullRequest,
-        policy: repo_policy.EffectivePolicy,
-        open_blockers: tuple[OpenFinding, ...] = (),
-    ) -> ReviewOutcome:
-        outcome = await self.review_fn(pr, policy, open_blockers)
-        self.outcomes.append((pr, outcome))
-        return outcome
-
-
-def from_fork(pr: forge.PullRequest) -> bool:
-    """Whether the PR's head lives in another repository; a deleted fork (no head repository) too."""
-    return pr.head_repo.casefold() != pr.repo.casefold()
 
 
 def with_runner(settings: Settings, env: environment.ActionEnv) -> Settings:
@@ -149,22 +86,23 @@ def _in_memory(settings: Settings, clock: Clock) -> Coordination:
     return Coordination(
         scheduler, scheduler.leases, memory_coordination.InMemoryStateStore(board),
         memory_inbox.InMemoryInbox(board), memory.InMemoryBudgetLedger(), memory.InMemoryQueryCache(),
-        memory_breakers.InMemoryCircuitBreakers(bootstrap.breaker_policy(s), clock), in_memory=True,
+        memory_breakers.InMemoryCircuitBreakers(review_root.breaker_policy(s), clock), in_memory=True,
     )  # fmt: skip
 
 
 async def _on_redis(settings: Settings, stack: AsyncExitStack) -> Coordination:
-    redis = bootstrap_serve.redis_client(settings)
+    redis = serve_root.redis_client(settings)
     stack.push_async_callback(redis.aclose)
     await redis_conn.check_server(redis)
     keys = redis_conn.Keys(settings.redis.key_prefix)
-    scheduler = bootstrap_serve.scheduler(settings, redis)
+    scheduler = serve_root.scheduler(settings, redis)
     ledger = redis_budget.RedisBudgetLedger(redis, keys, pr_ttl_s=settings.budget.pr_ledger_days * 86_400)
     return Coordination(
         scheduler, scheduler.leases, redis_state.RedisStateStore(redis, keys),
         redis_inbox.RedisInbox(redis, keys), ledger,
         redis_cache.RedisQueryCache(redis, settings.redis.key_prefix),
-        redis_breakers.RedisCircuitBreakers(redis, keys, bootstrap.breaker_policy(settings)), in_memory=False,
+        redis_breakers.RedisCircuitBreakers(redis, keys, review_root.breaker_policy(settings)),
+        in_memory=False,
     )  # fmt: skip
 
 
@@ -182,11 +120,11 @@ async def runtime(
             await _on_redis(settings, stack) if env.redis_configured else _in_memory(settings, clock)
         )
         client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
-        make = await bootstrap.model_factory(settings, stack, client, progress)
-        observed = bootstrap.Observed([])
-        deps = bootstrap.review_deps(
+        make = await review_root.model_factory(settings, stack, client, progress)
+        observed = review_root.Observed([])
+        deps = review_root.review_deps(
             settings, make, coordination.ledger, coordination.cache, clock, progress, observed,
-            breakers=coordination.breakers, fallbacks=bootstrap.fallback_chain(settings, client),
+            breakers=coordination.breakers, fallbacks=review_root.fallback_chain(settings, client),
         )  # fmt: skip
         ws = CheckoutWorkspaces(
             env.workspace, settings.workspace.state_dir,
