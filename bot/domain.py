@@ -268,7 +268,7 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class TripwireHit:
-    """Text a model read from the PR that trips a tripwire rule (see `guardrails/tripwire.py`).
+    """Text a model read from the PR that trips a tripwire rule (see `guardrails/text/tripwire.py`).
 
     `source` says where it was read (diff, file name, pr_text, a tool); `path`/`line` place it when known
     (`line` is a head line of an added diff line, 0 otherwise); `excerpt` is redacted text around it;

@@ -28,8 +28,9 @@ from bot.errors import BudgetExceeded, DeadlineExceeded, UsageOverReservation
 from bot.ports import Progress
 from bot.review import chunking, diffparse, filters, gather
 from bot.review.rounds import Change, RoundAborted, RoundRunner
-from guardrails import consensus, deadlines, redaction, tripwire, validation, workspace
+from guardrails import consensus, deadlines, workspace
 from guardrails.clock import Clock
+from guardrails.text import redaction, tripwire, validation
 from statemachine.lifecycle import Lifecycle
 
 _ATTRIBUTES_BYTES = 256 * 1024

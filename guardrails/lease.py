@@ -7,9 +7,9 @@ or a later holder can recognise what was posted under which fence.
 
 The gate is check-then-act: a holder paused between the check and the write landing (GC, SIGSTOP, a slow
 network) writes after it lost the PR, and GitHub cannot check a fence. So every write is confirmed after it
-lands (`PublishGate.confirm_write`) and a stale one is withdrawn (see `bot.daemon.compensation`); a review
-found by its marker is settled once, either adopted by the current holder or withdrawn by the stale one
-(`PublishGate.settle_review`), so the two never both act on it.
+lands (`PublishGate.confirm_write`) and a stale one is withdrawn (see
+`bot.daemon.publishing.compensation`); a review found by its marker is settled once, either adopted by the
+current holder or withdrawn by the stale one (`PublishGate.settle_review`), so the two never both act on it.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ class Blocker(StrEnum):
     PROTECTED_PATHS = "protected_paths"
     TOO_LARGE = "too_large"
     MANY_CONTRIBUTORS = "many_contributors"
-    TRIPWIRE = "tripwire"  # the PR addresses the reviewer or hides text (guardrails/tripwire.py)
+    TRIPWIRE = "tripwire"  # the PR addresses the reviewer or hides text (guardrails/text/tripwire.py)
     UNREVIEWED = "unreviewed"
 
     @property

@@ -24,15 +24,18 @@ from bot.domain import Step
 from bot.errors import ConfigError, ProviderUnavailable
 from bot.pipeline import PrepareDeps, ReviewDeps
 from bot.ports import LanguageModel, Progress, QueryCache
-from bot.review import agent, filters, gather, prompts, tools
+from bot.review import filters, gather, prompts
+from bot.review.agent import loop as agent
+from bot.review.agent import tools
 from bot.review.llm_call import CallRecord, GuardedModel, PricedModel, RetryPolicy
 from bot.review.planning import ReviewerPlan
 from bot.review.rounds import Reviewer, RoundConfig, RoundRunner, ToolBoxFactory
 from config import windows
 from config.sections import FallbackModel, LlmSettings, ReviewSettings
 from config.settings import Settings
-from guardrails import breaker, budget, consensus, pricing, redaction
+from guardrails import breaker, budget, consensus, pricing
 from guardrails.clock import Clock, SystemClock
+from guardrails.text import redaction
 
 # Room in the context window for the instructions and PR text around a chunk of diff.
 _PROMPT_OVERHEAD_TOKENS = 1200

@@ -47,8 +47,9 @@ from bot.errors import ConfigError
 from bot.ports import MetricsSink, Notification, Notifier, Progress
 from bot.review.llm_call import CallRecord
 from config.settings import Settings
-from guardrails import admission, budget, lease, redaction
+from guardrails import admission, budget, lease
 from guardrails.clock import Clock, SystemClock
+from guardrails.text import redaction
 
 
 @dataclass(frozen=True, slots=True)

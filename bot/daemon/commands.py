@@ -10,8 +10,8 @@ told. Every effect goes through the record and the lifecycle under the job's lea
 from __future__ import annotations
 
 from bot import forge
-from bot.daemon import compensation, review_text
 from bot.daemon.context import DaemonDeps, Work, log
+from bot.daemon.publishing import compensation, review_text
 from bot.domain import Decision
 from bot.errors import GitHubError, IllegalTransition
 from bot.ports import InboxItem, ItemKind

@@ -13,9 +13,10 @@ import zlib
 from collections.abc import Callable
 
 from bot import forge, telemetry
-from bot.daemon import commands, compensation, held_check, job_context, merger, publisher, review_text
+from bot.daemon import commands, job_context, merger
 from bot.daemon.context import DaemonDeps, Work, log
-from bot.daemon.outbox import Pending
+from bot.daemon.publishing import compensation, held_check, publisher, review_text
+from bot.daemon.publishing.outbox import Pending
 from bot.daemon.tracked import Tracked
 from bot.domain import Decision, Reason, ReviewOutcome, Verdict
 from bot.errors import IllegalTransition, LeaseLost

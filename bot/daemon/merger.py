@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot import forge
-from bot.daemon import held_check, publisher
 from bot.daemon.context import DaemonDeps, Work, log
-from bot.daemon.publisher import PublishRefused
+from bot.daemon.publishing import held_check, publisher
+from bot.daemon.publishing.publisher import PublishRefused
 from bot.ports import Notification, NotificationKind
 from guardrails import checks_gate, merge_policy, review_coverage
 

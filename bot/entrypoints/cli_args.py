@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.entrypoints import action_cmd, budget_cmd, jobs_cmd, pr_cmd
+from bot.entrypoints import action_cmd
+from bot.entrypoints.operator import budget as budget_cmd
+from bot.entrypoints.operator import jobs as jobs_cmd
+from bot.entrypoints.operator import pr as pr_cmd
 
 if TYPE_CHECKING:  # not subscriptable at run time before Python 3.12
     from typing import TypeAlias

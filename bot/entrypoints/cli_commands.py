@@ -33,11 +33,11 @@ _SERVICE_COMMANDS = frozenset({"serve", "provision"})
 _SERVICE_MODULES = {
     "serve": "bot.entrypoints.serve",
     "provision": "bot.entrypoints.provision_cmd",
-    "doctor": "bot.entrypoints.doctor_cmd",
-    "breaker": "bot.entrypoints.breaker_cmd",
-    "jobs": "bot.entrypoints.jobs_cmd",
-    "budget": "bot.entrypoints.budget_cmd",
-    "pr": "bot.entrypoints.pr_cmd",
+    "doctor": "bot.entrypoints.doctor.command",
+    "breaker": "bot.entrypoints.operator.breaker",
+    "jobs": "bot.entrypoints.operator.jobs",
+    "budget": "bot.entrypoints.operator.budget",
+    "pr": "bot.entrypoints.operator.pr",
     "action": "bot.entrypoints.action_cmd",
 }
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             settings = load_settings(args.config)
         except ConfigError as exc:
             if args.command == "doctor":
-                from bot.entrypoints import doctor_cmd
+                from bot.entrypoints.doctor import command as doctor_cmd
 
                 return doctor_cmd.report_config_error(exc, args)
             raise

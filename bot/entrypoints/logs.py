@@ -17,7 +17,7 @@ from typing import Any, Literal, TextIO
 
 from bot import version
 from bot.daemon import job_context
-from guardrails import redaction
+from guardrails.text import redaction
 
 Format = Literal["auto", "json", "text"]
 

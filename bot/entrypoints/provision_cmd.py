@@ -19,7 +19,7 @@ from bot.adapters.elastic import provision as elastic_provision
 from bot.bootstrap import review as review_root
 from bot.entrypoints import cli_args
 from config.settings import Settings, load_settings
-from guardrails import redaction
+from guardrails.text import redaction
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 78
 

@@ -28,7 +28,8 @@ from bot.eval.cases import Case
 from bot.eval.progress import EvalProgress
 from bot.review.llm_call import CallRecord
 from config.settings import Settings
-from guardrails import tripwire, workspace
+from guardrails import workspace
+from guardrails.text import tripwire
 
 log = logging.getLogger(__name__)
 

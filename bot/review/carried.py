@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain import FileDiff, Finding, LineKind, OpenFinding, Side, Step
 from bot.errors import WorkspaceError
-from guardrails import json_reply, validation, workspace
+from guardrails import workspace
+from guardrails.text import json_reply, validation
 
 _MAX_FILE_BYTES = 2_000_000
 _WINDOW = 1  # lines kept on each side of a finding's line: a change next to it counts as touching it

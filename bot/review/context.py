@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from bot.domain import FileDiff, FileStatus, Hunk, LineKind
 from bot.review.chunking import estimate_tokens
-from guardrails.redaction import Redactor
+from guardrails.text.redaction import Redactor
 
 _PYTHON = (".py", ".pyi")
 _BRACES = (

@@ -15,7 +15,8 @@ from bot.domain import FileStatus
 from bot.errors import WorkspaceError
 from bot.review import context
 from bot.review.chunking import Chunk
-from guardrails import redaction, workspace
+from guardrails import workspace
+from guardrails.text import redaction
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,14 @@ from pathlib import Path
 from bot.domain import FileDiff, OpenFinding, RoundResult, Step, TripwireHit, Usage, Verdict
 from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError, QuorumError, UsageOverReservation
 from bot.ports import ChatMessage, Completion, CompletionRequest, Progress, QueryCache, ToolBox
-from bot.review import agent, agent_tools, carried, parallel, prompts
+from bot.review import carried, parallel, prompts
+from bot.review.agent import calls as agent_tools
+from bot.review.agent import loop as agent
 from bot.review.chunking import Chunk
 from bot.review.llm_call import GuardedModel
-from guardrails import budget, deadlines, validation
+from guardrails import budget, deadlines
 from guardrails.clock import Clock
+from guardrails.text import validation
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from bot.adapters.git.tools import GitWorktreeTools
 from bot.ports import ToolCall
-from bot.review.tools import BoundedToolBox, ToolLimits
-from guardrails.redaction import Redactor
+from bot.review.agent.tools import BoundedToolBox, ToolLimits
+from guardrails.text.redaction import Redactor
 from tests.support.git_repos import GitRepo
 
 _MODULE = '''"""Module {i}."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from guardrails.redaction import Redactor
+from guardrails.text.redaction import Redactor
 
 _CODE = [
     "def handle(self, request: Request) -> Response:",

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 from bot.eval import cases
-from guardrails import tripwire
+from guardrails.text import tripwire
 
 ROOT = Path(__file__).resolve().parents[2]
 # Our own files that quote hostile text on purpose: the rules themselves, the prompts, the injection cases.
-_QUOTING = ("guardrails/tripwire.py", "bot/review/prompts/", "bot/eval/golden/")
+_QUOTING = ("guardrails/text/tripwire.py", "bot/review/prompts/", "bot/eval/golden/")
 
 
 def _added_lines(case: cases.Case) -> list[str]:

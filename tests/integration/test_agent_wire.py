@@ -17,8 +17,9 @@ from bot.adapters.llm import ollama as llm_ollama
 from bot.adapters.llm import openai as llm_openai
 from bot.domain import Verdict
 from bot.ports import LanguageModel
-from bot.review import agent, tools
-from guardrails import redaction
+from bot.review.agent import loop as agent
+from bot.review.agent import tools
+from guardrails.text import redaction
 from tests.fakes.llm_servers import FakeLLMServer, Reply, ScriptedCall
 from tests.support.agent_loop_kit import (
     APPROVE,

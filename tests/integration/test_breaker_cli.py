@@ -13,7 +13,9 @@ import pytest
 
 from bot.adapters.redis import breakers as redis_breakers
 from bot.adapters.redis import conn as redis_conn
-from bot.entrypoints import breaker_cmd, cli_args, doctor_checks
+from bot.entrypoints import cli_args
+from bot.entrypoints.doctor import checks as doctor_checks
+from bot.entrypoints.operator import breaker as breaker_cmd
 from config.settings import Settings, load_settings
 from guardrails import breaker
 

@@ -16,9 +16,9 @@ from bot.adapters.github import api as github_api
 from bot.adapters.github import rate as github_rate
 from bot.adapters.memory import coordination as memory_coordination
 from bot.adapters.memory.inbox import InMemoryInbox
-from bot.daemon import compensation, publisher
 from bot.daemon.context import DaemonDeps, ServerPolicy, Work
-from bot.daemon.outbox import Pending
+from bot.daemon.publishing import compensation, publisher
+from bot.daemon.publishing.outbox import Pending
 from bot.daemon.tracked import Tracked
 from bot.domain import Decision
 from bot.errors import LeaseLost

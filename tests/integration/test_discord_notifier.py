@@ -17,7 +17,7 @@ from bot.adapters.discord import notifier as discord_notifier
 from bot.adapters.discord.notifier import DiscordNotifier, RepeatedFailures
 from bot.ports import Notification, NotificationKind
 from config import sections
-from guardrails import redaction
+from guardrails.text import redaction
 from tests.fakes.discord_server import TOKEN, Failure, FakeDiscord
 
 SECRET = "sk-configured-llm-key-0123456789"

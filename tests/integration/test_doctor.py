@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from bot.entrypoints import cli_args, doctor_checks, doctor_cmd
+from bot.entrypoints import cli_args
+from bot.entrypoints.doctor import checks as doctor_checks
+from bot.entrypoints.doctor import command as doctor_cmd
 from config.settings import Settings, load_settings
 from tests.fakes.discord_server import TOKEN, FakeDiscord
 from tests.fakes.fixtures import FakeLLMFactory
@@ -336,7 +338,7 @@ def test_the_module_entry_point_reports_a_bad_configuration(tmp_path: Path) -> N
     config.write_text("[budget]\nper_pr_usd = -1\n")
 
     result = subprocess.run(
-        [sys.executable, "-m", "bot.entrypoints.doctor_cmd", "--config", str(config), "--format", "json"],
+        [sys.executable, "-m", "bot.entrypoints.doctor.command", "--config", str(config), "--format", "json"],
         capture_output=True,
         text=True,
         timeout=60,

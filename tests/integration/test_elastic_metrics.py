@@ -15,7 +15,7 @@ from bot import telemetry
 from bot.adapters.elastic import metrics as elastic_metrics
 from bot.review.llm_call import CallRecord
 from config import sections
-from guardrails import redaction
+from guardrails.text import redaction
 from tests.fakes.elastic_server import FakeElasticsearch
 
 CTX = telemetry.DocContext("acme/widgets", 7, "c" * 40, 1, "d-1", "job-7")

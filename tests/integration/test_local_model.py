@@ -19,7 +19,7 @@ from bot.adapters.llm import gguf as gguf_meta
 from bot.adapters.llm import grammar as llm_grammar
 from bot.adapters.llm import local as llm_local
 from bot.review import carried
-from guardrails import validation
+from guardrails.text import validation
 
 SCHEMA = {
     "type": "object",

@@ -16,7 +16,7 @@ from bot.adapters.llm import ollama as llm_ollama
 from bot.adapters.llm import openai as llm_openai
 from bot.domain import Verdict
 from bot.ports import LanguageModel
-from bot.review import agent
+from bot.review.agent import loop as agent
 from tests.fakes.llm_servers import FakeLLMServer, RecordedRequest, Reply
 from tests.support.agent_loop_kit import APPROVE, BUG, DictToolBox, change, deadline, guarded, runner
 

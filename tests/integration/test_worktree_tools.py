@@ -19,9 +19,9 @@ from bot.adapters.git.tools import GitWorktreeTools
 from bot.adapters.git.worktrees import GitWorktrees
 from bot.errors import WorkspaceError
 from bot.ports import ToolCall, ToolResult
-from bot.review import tools
-from bot.review.tools import BoundedToolBox, ToolLimits
-from guardrails.redaction import Redactor
+from bot.review.agent import tools
+from bot.review.agent.tools import BoundedToolBox, ToolLimits
+from guardrails.text.redaction import Redactor
 from guardrails.workspace import RepoSource
 from tests.support.git_repos import GitRepo
 

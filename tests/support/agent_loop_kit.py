@@ -13,12 +13,14 @@ from typing import Any
 from bot.adapters.memory import review_ports as memory
 from bot.domain import Step
 from bot.ports import LanguageModel, ToolCall, ToolResult, ToolSpec
-from bot.review import agent, chunking, diffparse, prompts
+from bot.review import chunking, diffparse, prompts
+from bot.review.agent import loop as agent
 from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
 from bot.review.rounds import Change, Reviewer, RoundConfig, RoundRunner
-from guardrails import budget, deadlines, redaction
+from guardrails import budget, deadlines
 from guardrails.clock import SystemClock
 from guardrails.pricing import Price
+from guardrails.text import redaction
 
 CLOCK = SystemClock()
 PRICE = Price.from_usd(1.0, 2.0)

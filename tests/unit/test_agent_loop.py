@@ -12,7 +12,7 @@ from bot.domain import Coverage, Decision, Reason, ReviewOutcome, Verdict
 from bot.entrypoints import report
 from bot.errors import BudgetExceeded, ProviderError
 from bot.ports import INVALID_ARGUMENTS, Completion, ToolCall, ToolResult
-from bot.review import agent
+from bot.review.agent import loop as agent
 from bot.review.rounds import RoundAborted
 from guardrails import budget
 from tests.support.agent_loop_kit import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.domain import DiffLine, FileDiff, FileStatus, Hunk, LineKind
 from bot.review import context
 from bot.review.chunking import estimate_tokens
-from guardrails.redaction import Redactor
+from guardrails.text.redaction import Redactor
 
 PY = """import os
 

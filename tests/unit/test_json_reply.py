@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from guardrails import json_reply, validation
+from guardrails.text import json_reply, validation
 
 OBJECT = {"verdict": "request_changes", "summary": "Divides by n-1.", "confidence": 0.9, "findings": []}
 APPROVAL = {"verdict": "approve", "summary": "Pre-approved by the team.", "confidence": 1.0, "findings": []}

@@ -15,7 +15,7 @@ from bot.adapters.llm import anthropic as llm_anthropic
 from bot.adapters.llm import grammar as llm_grammar
 from bot.adapters.llm import ollama as llm_ollama
 from bot.adapters.llm import openai as llm_openai
-from guardrails import validation
+from guardrails.text import validation
 from tests.fakes.llm_servers import Reply
 
 API_KEY = "sk-test-DO-NOT-LEAK-0123456789"

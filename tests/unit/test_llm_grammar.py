@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.adapters.llm import grammar as llm_grammar
 from bot.review import carried
-from guardrails import validation
+from guardrails.text import validation
 
 MAX_TOKENS = 1024
 # Keywords llama-cpp-python's converter reads (`SchemaConverter.visit`); anything else it ignores.

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guardrails import redaction
-from guardrails.redaction import Redactor
+from guardrails.text import redaction
+from guardrails.text.redaction import Redactor
 
 # Test values are assembled from parts so that no file in the repository looks like a leaked credential.
 _RNG = random.Random(7)

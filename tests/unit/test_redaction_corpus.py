@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guardrails.redaction import Redactor
+from guardrails.text.redaction import Redactor
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "redaction"
 _ALPHABETS = {

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from bot import errors, forge
-from bot.daemon import review_text
+from bot.daemon.publishing import review_text
 from bot.domain import (
     Coverage,
     Decision,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails import string_literals
+from guardrails.text import string_literals
 
 
 def _joined(lines: list[str]) -> list[str]:

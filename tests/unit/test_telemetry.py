@@ -24,7 +24,8 @@ from bot.domain import (
     Verdict,
 )
 from bot.review.llm_call import CallRecord
-from guardrails import budget, redaction
+from guardrails import budget
+from guardrails.text import redaction
 from statemachine.lifecycle import State, Transition
 
 ROOT = Path(__file__).resolve().parents[2]

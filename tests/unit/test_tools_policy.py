@@ -10,9 +10,10 @@ import pytest
 
 from bot.errors import WorkspaceError
 from bot.ports import BlameLine, Entry, EntryKind, LogEntry, SearchHit, SearchOutcome, ToolCall
-from bot.review import tool_arguments, tools
-from bot.review.tools import BoundedToolBox, ToolLimits
-from guardrails.redaction import Redactor
+from bot.review.agent import arguments as tool_arguments
+from bot.review.agent import tools
+from bot.review.agent.tools import BoundedToolBox, ToolLimits
+from guardrails.text.redaction import Redactor
 
 _RNG = random.Random(11)
 KNOWN = "kn0wn-" + "".join(_RNG.choice("abcdefghijklmnop") for _ in range(16))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.domain import DiffLine, FileDiff, FileStatus, Hunk, LineKind
-from guardrails import tripwire
-from guardrails.redaction import Redactor
+from guardrails.text import tripwire
+from guardrails.text.redaction import Redactor
 
 HITS = [
     # Addressed to a reviewer or an AI.

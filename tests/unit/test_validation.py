@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot.domain import DiffLine, FileDiff, FileStatus, Finding, Hunk, LineKind, Severity, Side, Verdict
-from guardrails import validation
+from guardrails.text import validation
 
 HUNK = Hunk(
     3,

@@ -26,7 +26,7 @@ import aiohttp
 
 from bot import errors
 from bot.ports import Notification, NotificationKind
-from guardrails import redaction
+from guardrails.text import redaction
 
 with warnings.catch_warnings():
     # discord.py imports the deprecated `audioop` for voice, which Quorum never uses.

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.entrypoints import operator_cli
+from bot.entrypoints.operator import common as operator_cli
 
 if TYPE_CHECKING:
     from config.settings import Settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.bootstrap import review as review_root
-from bot.entrypoints.doctor_checks import Check
+from bot.entrypoints.doctor.checks import Check
 from bot.review import chunking, prompts
 from config.settings import Settings
 

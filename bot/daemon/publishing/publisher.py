@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot import forge
-from bot.daemon import compensation, review_text
 from bot.daemon.context import DaemonDeps, Work, log
-from bot.daemon.outbox import Pending
+from bot.daemon.publishing import compensation, review_text
+from bot.daemon.publishing.outbox import Pending
 from bot.errors import GitHubError, InputError
 from guardrails import lease
 

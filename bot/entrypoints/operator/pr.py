@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.entrypoints import operator_cli
+from bot.entrypoints.operator import common as operator_cli
 
 if TYPE_CHECKING:
     from config.settings import Settings

@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from guardrails import service_account, string_literals
+from guardrails import service_account
+from guardrails.text import string_literals
 
 _MIN_KNOWN_SECRET = 6
 

@@ -10,8 +10,8 @@ approving reviews do. Either way the operator should know.
 from __future__ import annotations
 
 from bot import errors
-from bot.entrypoints import doctor_checks
-from bot.entrypoints.doctor_checks import Check
+from bot.entrypoints.doctor import checks as doctor_checks
+from bot.entrypoints.doctor.checks import Check
 from config.settings import Settings
 
 SAMPLE = 5  # repositories looked at: enough to tell whether the credentials may, without using the quota

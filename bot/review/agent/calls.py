@@ -14,8 +14,8 @@ from typing import Any
 
 from bot.domain import Step, TripwireHit, Usage
 from bot.ports import INVALID_ARGUMENTS, ToolBox, ToolCall, ToolResult
-from guardrails import redaction, tripwire
 from guardrails.clock import Clock
+from guardrails.text import redaction, tripwire
 
 log = logging.getLogger(__name__)
 _MAX_ARGUMENT_CHARS = 1000

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot import forge
-from bot.daemon import compensation
 from bot.daemon.context import DaemonDeps, Work, log
-from bot.daemon.publisher import PublishRefused
+from bot.daemon.publishing import compensation
+from bot.daemon.publishing.publisher import PublishRefused
 
 HELD = "human:"  # the record's notice while the check is held on a head
 RELEASED = "released:"

@@ -18,8 +18,8 @@ from typing import Any
 
 from bot import errors
 from bot.ports import EntryKind, ToolCall, ToolResult, ToolSpec, Worktree
-from bot.review import tool_arguments
-from guardrails.redaction import Redactor
+from bot.review.agent import arguments as tool_arguments
+from guardrails.text.redaction import Redactor
 
 CALL_LIMIT_TEXT = "tool call limit reached: give your final review now"
 READ_LIMIT_TEXT = "read budget used up: give your final review now"

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.domain import FileDiff, Finding, Severity, Side, Verdict
-from guardrails import json_reply
+from guardrails.text import json_reply
 
 MAX_BODY_CHARS = 2000
 MAX_SUMMARY_CHARS = 4000

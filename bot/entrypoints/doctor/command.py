@@ -20,10 +20,13 @@ import httpx
 from bot import errors, version
 from bot.adapters.discord import notifier as discord_notifier
 from bot.bootstrap import review as review_root
-from bot.entrypoints import cli_args, doctor_checks, doctor_config, doctor_protection
-from bot.entrypoints.doctor_checks import Check
+from bot.entrypoints import cli_args
+from bot.entrypoints.doctor import checks as doctor_checks
+from bot.entrypoints.doctor import config as doctor_config
+from bot.entrypoints.doctor import protection as doctor_protection
+from bot.entrypoints.doctor.checks import Check
 from config.settings import Settings, load_settings
-from guardrails import redaction
+from guardrails.text import redaction
 
 EXIT_OK, EXIT_FAILED = 0, 1
 

@@ -21,12 +21,14 @@ from typing import Literal
 from bot.domain import Step, Usage
 from bot.errors import ConfigError, ProviderError, QuorumError
 from bot.ports import ChatMessage, Completion, CompletionRequest, ToolBox, ToolCall
-from bot.review import agent_messages, prompts
-from bot.review.agent_messages import Exchange, Protocol
-from bot.review.agent_tools import Session, ToolRunner
+from bot.review import prompts
+from bot.review.agent import messages as agent_messages
+from bot.review.agent.calls import Session, ToolRunner
+from bot.review.agent.messages import Exchange, Protocol
 from bot.review.llm_call import GuardedModel
-from guardrails import budget, deadlines, redaction, validation
+from guardrails import budget, deadlines
 from guardrails.clock import Clock
+from guardrails.text import redaction, validation
 
 log = logging.getLogger(__name__)
 ToolProtocol = Literal["auto", "native", "text"]
