@@ -1,5 +1,6 @@
-"""The job handler on in-memory coordination and an in-test code host: an illegal transition escalates the
-PR, is audited, and nothing of the refused step reaches the code host."""
+"""The job handler on in-memory coordination and the in-memory code host: an illegal transition escalates
+the PR, is audited, and nothing of the refused step reaches the code host; commands are answered by
+permission."""
 
 from __future__ import annotations
 
@@ -12,98 +13,46 @@ from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
 from bot.daemon.handler import JobHandler
 from bot.domain import OpenFinding, ReviewOutcome
 from bot.errors import IllegalTransition
+from bot.ports import InboxItem, ItemKind
 from config import repo_policy, sections
 from guardrails import admission
-
-HEAD = "a" * 40
-
-
-class CodeHost:
-    """Reads answer with one open PR; every write is recorded (and must not happen here)."""
-
-    def __init__(self, *, draft: bool = False, bot: bool = False) -> None:
-        self.writes: list[tuple[str, Any]] = []
-        self.draft, self.bot = draft, bot
-
-    async def pull(self, repo: str, number: int) -> forge.PullRequest:
-        return forge.PullRequest(
-            repo, number, HEAD, "main", "b" * 40, "alice", self.bot, self.draft, forge.PullState.OPEN
-        )
-
-    async def file_text(self, repo: str, path: str, ref: str) -> str | None:
-        return None
-
-    async def reviews(self, repo: str, number: int) -> list[forge.PostedReview]:
-        return []
-
-    async def permission(self, repo: str, user: str) -> forge.Permission:
-        return forge.Permission.WRITE
-
-    async def open_pulls(self, repo: str) -> forge.OpenPulls:
-        raise AssertionError("not used")
-
-    async def repositories(self) -> list[str]:
-        return []
-
-    async def changed_files(self, repo: str, number: int) -> list[forge.ChangedFile]:
-        return []
-
-    async def commit_checks(self, repo: str, sha: str) -> tuple[forge.CheckResult, ...]:
-        return ()
-
-    async def required_checks(self, repo: str, branch: str) -> forge.RequiredChecks:
-        return forge.RequiredChecks()
-
-    async def head_pushes(self, repo: str, branch: str) -> tuple[forge.HeadPush, ...] | None:
-        return None
-
-    async def contributors(self, repo: str, *, cap: int) -> int:
-        return 1
-
-    async def post_review(self, repo: str, number: int, draft: forge.ReviewDraft) -> forge.PostResult:
-        self.writes.append(("post_review", draft))
-        return forge.PostResult(1, draft.event, 0, 0)
-
-    async def dismiss_review(self, repo: str, number: int, review_id: int, message: str) -> None:
-        self.writes.append(("dismiss_review", review_id))
-
-    async def edit_review(self, repo: str, number: int, review_id: int, body: str) -> None:
-        self.writes.append(("edit_review", review_id))
-
-    async def comment(self, repo: str, number: int, body: str) -> int:
-        self.writes.append(("comment", body))
-        return 1
-
-    async def delete_comment(self, repo: str, comment_id: int) -> None:
-        self.writes.append(("delete_comment", comment_id))
-
-    async def set_tally(
-        self, repo: str, sha: str, state: forge.TallyState, title: str, summary: str
-    ) -> int | None:
-        self.writes.append(("set_tally", state))
-        return 1
-
-    async def withdraw_tally(self, repo: str, run_id: int, title: str, summary: str) -> None:
-        self.writes.append(("withdraw_tally", run_id))
-
-    async def merge(self, repo: str, number: int, sha: str, method: str) -> forge.MergeResult:
-        self.writes.append(("merge", sha))
-        return forge.MergeResult(forge.MergeOutcome.MERGED, "c" * 40)
+from tests.fakes.code_host import HEAD, InMemoryCodeHost, pull
 
 
-async def _handle(host: CodeHost, review: ReviewFn) -> tuple[admission.FinishOutcome, Any]:
-    board = memory_coordination.Board()
-    scheduler = memory_coordination.InMemoryScheduler(board)
-    store = memory_coordination.InMemoryStateStore(board)
-    policy = ServerPolicy(sections.MergeSettings(enabled=True), 2, 5, "quorum")
-    deps = DaemonDeps(
-        host, host, store, InMemoryInbox(), scheduler.leases, scheduler, review, board.clock, policy,
-        forge.Identity("quorum-bot", False),
-    )  # fmt: skip
-    await scheduler.enqueue("o/r#1", HEAD)
-    claim = await scheduler.claim("w1")
-    assert claim is not None
-    return await JobHandler(deps).handle(claim), store
+class Daemon:
+    """One PR's job, run again and again on the same in-memory coordination and code host."""
+
+    def __init__(self, host: InMemoryCodeHost, review: ReviewFn) -> None:
+        self.board = memory_coordination.Board()
+        self.scheduler = memory_coordination.InMemoryScheduler(self.board)
+        self.store = memory_coordination.InMemoryStateStore(self.board)
+        self.inbox = InMemoryInbox()
+        self.claims = 0
+        policy = ServerPolicy(sections.MergeSettings(enabled=True), 2, 5, "quorum")
+        self.deps = DaemonDeps(
+            host, host, self.store, self.inbox, self.scheduler.leases, self.scheduler, review,
+            self.board.clock, policy, forge.Identity("quorum-bot", False),
+        )  # fmt: skip
+
+    async def run(self, *items: InboxItem) -> admission.FinishOutcome:
+        for item in items:
+            await self.inbox.push("o/r#1", item)
+        await self.scheduler.enqueue("o/r#1", HEAD)
+        self.claims += 1
+        claim = await self.scheduler.claim(f"claim-{self.claims}")
+        assert claim is not None
+        finished = await JobHandler(self.deps).handle(claim)
+        await self.scheduler.finish(claim, finished)
+        return finished
+
+
+async def _handle(host: InMemoryCodeHost, review: ReviewFn) -> tuple[admission.FinishOutcome, Any]:
+    daemon = Daemon(host, review)
+    return await daemon.run(), daemon.store
+
+
+def command(verb: str, actor: str, comment_id: int) -> InboxItem:
+    return InboxItem(ItemKind.COMMAND, actor=actor, verb=verb, comment_id=comment_id, at=1.0)
 
 
 async def _never(
@@ -113,7 +62,8 @@ async def _never(
 
 
 async def test_an_illegal_transition_escalates_is_audited_and_never_reaches_the_code_host() -> None:
-    host = CodeHost()
+    host = InMemoryCodeHost()
+    host.add(pull())
 
     async def review(
         pr: forge.PullRequest,
@@ -134,7 +84,9 @@ async def test_an_illegal_transition_escalates_is_audited_and_never_reaches_the_
 
 
 async def test_drafts_and_bot_pull_requests_are_left_alone_and_remembered_for_their_head() -> None:
-    for host in (CodeHost(draft=True), CodeHost(bot=True)):
+    for changes in ({"draft": True}, {"author_is_bot": True}):
+        host = InMemoryCodeHost()
+        host.add(pull(**changes))
         finished, store = await _handle(host, _never)
 
         assert finished is admission.FinishOutcome.DONE
@@ -143,3 +95,21 @@ async def test_drafts_and_bot_pull_requests_are_left_alone_and_remembered_for_th
             "open", HEAD, "skipped",
         )  # fmt: skip
         assert host.writes == []
+
+
+async def test_commands_act_by_permission_once_per_comment_and_a_paused_pr_is_not_reviewed() -> None:
+    host = InMemoryCodeHost(permissions={"bob": forge.Permission.WRITE})
+    host.add(pull())
+    daemon = Daemon(host, _never)
+
+    await daemon.run(command("pause", "bob", 10))
+    # A replayed delivery of the same comment, then a reader trying to undo the pause.
+    await daemon.run(command("pause", "bob", 10), command("resume", "eve", 11))
+
+    replies = host.writes_of("comment")
+    assert len(replies) == 2, replies
+    assert replies[0].startswith("Paused by @bob")
+    assert replies[1].startswith("Sorry @eve, only people with write access")
+    record = await daemon.store.load("o/r#1")
+    assert record is not None and record.paused
+    assert [kind for kind, _ in host.writes] == ["comment", "comment"]  # no review, no check, no merge
