@@ -1,7 +1,12 @@
-"""The clock port: wall time for days and audit, monotonic time for deadlines."""
+"""The clock port: wall time for days and audit, monotonic time for deadlines, and waiting on it.
+
+Everything that waits for time to pass (lease renewals, the monitor's sweeps) sleeps on the clock it was
+given, so tests drive time with `tests/support/clock.py`'s `FakeClock` instead of sleeping on the wall.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -18,6 +23,10 @@ class Clock(Protocol):
         """Seconds on a clock that never steps back."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Return once `seconds` have passed on this clock."""
+        ...
+
 
 class SystemClock:
     """The real clock."""
@@ -27,6 +36,9 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 def utc_day(clock: Clock) -> str:

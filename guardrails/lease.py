@@ -208,7 +208,7 @@ async def _keep(manager: LeaseManager, held: Lease, clock: Clock) -> str:
     valid_until = clock.monotonic() + held.ttl_s
     wait = interval
     while True:
-        await asyncio.sleep(wait)
+        await clock.sleep(wait)
         started = clock.monotonic()
         try:
             if not await manager.renew(held):

@@ -157,4 +157,4 @@ class Monitor:
                 await self.tick()
             except Exception:  # the loop's boundary: a bug in one sweep must not stop the next
                 log.exception("monitor sweep failed")
-            await asyncio.sleep(self._interval_s)
+            await self._clock.sleep(self._interval_s)

@@ -26,22 +26,10 @@ from config import repo_policy, sections
 from guardrails import admission, lease
 from statemachine import records
 from tests.fakes.github_server import FakeGitHub
+from tests.support.clock import FakeClock
 
 REPO = "acme/tools"
 SHORT = lease.LeasePolicy(ttl_s=10.0, max_hold_s=600.0)
-
-
-class ManualClock:
-    """Time that moves only when the test says (a lease expires without waiting for it)."""
-
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def now(self) -> float:
-        return self.t
-
-    def monotonic(self) -> float:
-        return self.t
 
 
 Lose = Callable[[str, Any], Awaitable[None]]
@@ -70,7 +58,7 @@ class World:
     gh: FakeGitHub
     client: github_api.GitHubClient
     board: memory_coordination.Board
-    clock: ManualClock
+    clock: FakeClock
     scheduler: memory_coordination.InMemoryScheduler
     number: int
     head: str
@@ -100,7 +88,7 @@ class World:
 
     async def take_over(self) -> admission.Claim:
         """The first holder's lease runs out and a second replica claims the PR."""
-        self.clock.t += SHORT.ttl_s + 1
+        self.clock.advance(SHORT.ttl_s + 1)
         await self.scheduler.reap_expired()
         claim = await self.scheduler.claim("c2")
         assert claim is not None
@@ -136,7 +124,7 @@ async def world(request: pytest.FixtureRequest, fake_github: FakeGitHub) -> Asyn
     gh.create_repo(REPO, {"calc.py": "x = 1\n"})
     head = gh.push_branch(REPO, "feature", {"calc.py": "x = 2\n"}, "two")
     number = gh.open_pull(REPO, "feature", title="Two")
-    clock = ManualClock()
+    clock = FakeClock(start=1_800_000_000.0)
     board = memory_coordination.Board(clock)
     client = _client(gh, app=request.param)
     scheduler = memory_coordination.InMemoryScheduler(board, policy=SHORT)

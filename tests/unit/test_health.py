@@ -6,21 +6,11 @@ from __future__ import annotations
 import asyncio
 
 from bot import health
-
-
-class Ticking:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def now(self) -> float:
-        return self.t
-
-    def monotonic(self) -> float:
-        return self.t
+from tests.support.clock import FakeClock
 
 
 async def test_a_report_is_ready_while_redis_is_up_and_names_the_rest_that_is_down() -> None:
-    states = health.Health(Ticking())
+    states = health.Health(FakeClock(start=100.0))
     states.mark("github", False, "503 Service Unavailable")
 
     async def redis_up() -> health.DependencyState:
@@ -58,12 +48,12 @@ async def test_a_report_without_redis_is_not_ready() -> None:
 
 
 async def test_a_state_keeps_the_time_it_changed_and_wakes_waiters_on_a_change() -> None:
-    clock = Ticking()
+    clock = FakeClock(start=100.0)
     states = health.Health(clock)
     states.mark("github", False, "refused")
     waiter = asyncio.create_task(states.changed("github"))
     await asyncio.sleep(0)
-    clock.t = 150.0
+    clock.advance(50.0)
     states.mark("github", False, "refused again")  # no change of state: no wake-up, same `since`
     await asyncio.sleep(0)
     assert not waiter.done() and states.state("github").since == 100.0

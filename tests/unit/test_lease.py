@@ -8,6 +8,7 @@ import pytest
 
 from bot import errors
 from guardrails import lease
+from tests.support.clock import FakeClock
 
 HELD = lease.Lease("o/x#1", "tok", 1_795_478_155_664_213, 100.0, 200.0, ttl_s=0.3)
 
@@ -61,32 +62,33 @@ def test_gate_rule(
 
 
 async def test_hold_renews_every_third_of_the_ttl() -> None:
-    manager = FakeManager()
+    manager, clock = FakeManager(), FakeClock()
 
-    async with lease.hold(manager, HELD):
-        await asyncio.sleep(0.45)
+    async with lease.hold(manager, HELD, clock=clock):
+        await clock.run_for(0.45)
 
-    assert 3 <= manager.calls <= 5
+    assert manager.calls == 4  # at 0.1, 0.2, 0.3 and 0.4 s
 
 
 async def test_hold_rides_out_a_brief_outage() -> None:
     unavailable = errors.CoordinationUnavailable("down")
-    manager = FakeManager(unavailable, True, True)
+    manager, clock = FakeManager(unavailable, True, True), FakeClock()
 
-    async with lease.hold(manager, HELD):
-        await asyncio.sleep(0.5)
+    async with lease.hold(manager, HELD, clock=clock):
+        await clock.run_for(0.5)
 
-    assert manager.calls >= 3
+    assert manager.calls == 5  # 0.1 (down), 0.2 (retried), 0.3, 0.4, 0.5
 
 
 async def test_hold_gives_up_when_the_outage_outlasts_the_lease() -> None:
-    manager = FakeManager(*[errors.CoordinationUnavailable("down")] * 20)
+    manager, clock = FakeManager(*[errors.CoordinationUnavailable("down")] * 20), FakeClock()
 
     with pytest.raises(errors.LeaseLost) as lost:
-        async with lease.hold(manager, HELD):
-            await asyncio.sleep(5)
+        async with lease.hold(manager, HELD, clock=clock):
+            await clock.run_for(5)
 
     assert "renewal failed" in lost.value.reason
+    assert manager.calls == 3  # 0.1, 0.2: ridden out; 0.3: the lease would end unrenewed
 
 
 async def test_hold_gives_up_at_once_on_a_retryable_error_that_is_not_an_outage() -> None:

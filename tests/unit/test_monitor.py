@@ -13,6 +13,7 @@ from bot import errors
 from bot.adapters.memory import coordination as memory_coordination
 from bot.daemon import monitor
 from guardrails import admission, lease
+from tests.support.clock import FakeClock
 
 
 class FakeWorkspace:
@@ -48,16 +49,17 @@ class Budget:
         return 2
 
 
-def scheduler(ttl_s: float = 30.0) -> memory_coordination.InMemoryScheduler:
-    board = memory_coordination.Board()
+def scheduler(ttl_s: float = 30.0, clock: FakeClock | None = None) -> memory_coordination.InMemoryScheduler:
+    board = memory_coordination.Board(clock)
     return memory_coordination.InMemoryScheduler(board, policy=lease.LeasePolicy(ttl_s=ttl_s))
 
 
 async def test_tick_returns_jobs_whose_lease_expired() -> None:
-    jobs = scheduler(ttl_s=0.1)
+    clock = FakeClock()
+    jobs = scheduler(ttl_s=0.1, clock=clock)
     await jobs.enqueue("o/x#1", "a1")
     assert await jobs.claim("c1") is not None
-    await asyncio.sleep(0.15)
+    clock.advance(0.15)
 
     report = await monitor.Monitor(jobs, monitor.LocalJobs()).tick()
 
@@ -118,15 +120,15 @@ async def test_redis_outage_skips_orphan_removal_but_still_cancels_overdue_work(
 
 
 async def test_run_sweeps_every_interval_until_cancelled() -> None:
-    budget = Budget()
+    budget, clock = Budget(), FakeClock()
     sweeper = monitor.Monitor(
-        scheduler(), monitor.LocalJobs(), budget_reaper=budget.reap_expired, interval_s=0.05
+        scheduler(), monitor.LocalJobs(), budget_reaper=budget.reap_expired, interval_s=0.05, clock=clock
     )
 
     task = asyncio.create_task(sweeper.run())
-    await asyncio.sleep(0.28)
+    await clock.run_for(0.28)
     task.cancel()
 
-    assert 4 <= budget.calls <= 7
+    assert budget.calls == 6  # at 0, 0.05, 0.10, 0.15, 0.20 and 0.25 s
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -8,15 +8,8 @@ from bot import operator_alerts, telemetry
 from bot.ports import Notification, NotificationKind
 from bot.review.llm_call import CallRecord
 from guardrails import budget
+from tests.support.clock import FakeClock
 from tests.unit.test_telemetry import leaves, mapped_paths
-
-
-class Clock:
-    def now(self) -> float:
-        return 1_767_225_600.0
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 @dataclass
@@ -39,7 +32,7 @@ def test_a_budget_alert_is_one_document_and_one_notification_naming_the_pr() -> 
     sink, notes = telemetry.InMemorySink(), Notes()
     alert = budget.BudgetAlert("pr", "pr:acme/app#7", 80, 6_500_000, 8_000_000)
 
-    operator_alerts.budget_alerts(sink, notes, Clock())(alert)
+    operator_alerts.budget_alerts(sink, notes, FakeClock(start=1_767_225_600.0))(alert)
 
     [doc] = sink.of_kind("budget")
     assert doc["event"]["action"] == "budget.alert"
@@ -54,7 +47,7 @@ def test_a_budget_alert_is_one_document_and_one_notification_naming_the_pr() -> 
 def test_an_over_billed_call_that_opened_the_breaker_raises_two_alerts_and_a_breaker_document() -> None:
     sink, notes = telemetry.InMemorySink(), Notes()
 
-    operator_alerts.provider_alerts(sink, notes, Clock())(over_billed())
+    operator_alerts.provider_alerts(sink, notes, FakeClock(start=1_767_225_600.0))(over_billed())
 
     assert [n.title for n in notes.sent] == [
         "Provider over-billed: openai/gpt-4o", "Circuit breaker open: openai/gpt-4o",
@@ -74,7 +67,7 @@ def test_a_probe_that_closed_the_breaker_leaves_a_closed_breaker_document_and_no
     sink, notes = telemetry.InMemorySink(), Notes()
     probe = CallRecord("gpt-4o", "openai", "query", 10, 5, 20, 80, "ok", None, "call-3", 3_000, "closed")
 
-    operator_alerts.provider_alerts(sink, notes, Clock())(probe)
+    operator_alerts.provider_alerts(sink, notes, FakeClock(start=1_767_225_600.0))(probe)
 
     [doc] = sink.of_kind("breaker")
     assert doc["quorum"]["breaker"] == {"name": "openai/gpt-4o", "state": "closed", "reason": ""}
@@ -85,7 +78,7 @@ def test_an_ordinary_call_tells_nobody() -> None:
     sink, notes = telemetry.InMemorySink(), Notes()
     ok = CallRecord("gpt-4o", "openai", "query", 10, 5, 20, 80, "ok", None, "call-2", 3_000)
 
-    operator_alerts.provider_alerts(sink, notes, Clock())(ok)
+    operator_alerts.provider_alerts(sink, notes, FakeClock(start=1_767_225_600.0))(ok)
 
     assert (sink.documents, notes.sent) == ([], [])
 
