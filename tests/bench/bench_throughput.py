@@ -1,0 +1,264 @@
+"""Throughput across PRs: how close `quorum serve` replicas come to keeping every slot on a model call.
+
+    python -m tests.bench.bench_throughput [--prs 30] [--repos 10] [--replicas 3] [--latency 1.0]
+
+Starts a real redis-server, the wire-level fake GitHub on real git, a scripted fake LLM that approves after
+a fixed latency, and `--replicas` real `quorum serve` processes sharing the Redis (production defaults:
+6 slots, 2 per repository, 2 workers each), opens `--prs` PRs over `--repos` repositories, delivers one
+signed webhook per PR (round-robin over the replicas, as a load balancer would) and waits until every PR
+has a decision. Prints one line: `efficiency` is the ideal makespan (model calls × latency / slots) over
+the measured one (first delivery to last decision).
+
+The replicas are processes, not tasks in this one: each has its own event loop and interpreter lock, as
+on separate hosts, so neither the harness's fakes (threads here) nor the other replicas steal its loop.
+Slot time is read from the scheduler's own audit stream (claim and finish, in Redis server time) and model
+time from the fake LLM, so nothing in the daemon is instrumented for the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from guardrails import lease
+from tests.e2e import serve_harness as h
+from tests.fakes import llm_servers
+from tests.fakes.github_server import FakeGitHub
+from tests.support import webhooks
+from tests.support.redis_server import RedisServer
+
+SLOTS = 6  # the default `concurrency.max_concurrent_agents`
+WRITE_INTERVAL_S = 1.0  # the GitHub client's spacing of writes in one process (`github_rate.RateGate`)
+_MARK = re.compile(r"BENCHJOB ([\w./-]+#\d+)")
+# Test speed-ups of the e2e environment: the benchmark runs with the production values instead.
+_PRODUCTION = ("QUORUM_REDIS__LEASE_TTL_S", "QUORUM_TIMEOUTS__MONITOR_INTERVAL_S",
+               "QUORUM_REDIS__JOB_RETRY_BASE_S", "QUORUM_REDIS__JOB_RETRY_CAP_S")  # fmt: skip
+
+
+@dataclass
+class ScriptedModel:
+    """Approves every request after `latency_s`, noting when each call ran and for which PR."""
+
+    latency_s: float
+    calls: list[tuple[float, float, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: llm_servers.RecordedRequest) -> llm_servers.Reply:
+        found = _MARK.search(request.raw.decode("utf-8", "replace"))
+        start = time.time()
+        with self._lock:
+            self.calls.append((start, start + self.latency_s, found.group(1) if found else "?"))
+        return llm_servers.Reply(h.review_json("approve"), delay_s=self.latency_s)
+
+
+@dataclass(frozen=True)
+class Held:
+    """One claim of one job: when its slot was taken and given back (seconds, wall clock)."""
+
+    job: str
+    claimed: float
+    finished: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    prs: int
+    replicas: int
+    latency_s: float
+    calls: int
+    decisions: int
+    merges: int
+    makespan_s: float
+    held_s: float  # slot-seconds: the sum of every claim's hold time
+    before_s: float  # slot-seconds from a claim to its job's first model call
+    between_s: float  # slot-seconds between model calls of one claim
+    after_s: float  # slot-seconds from the last model call to the slot's release
+    idle_claims: int  # claims that made no model call at all (their whole hold counts as `after`)
+    writes: int  # GitHub writes (POST, PUT, PATCH, DELETE) the replicas made
+
+    @property
+    def write_bound_s(self) -> float:
+        """The least makespan GitHub's write pacing allows: each replica spaces its writes 1 s apart."""
+        return self.writes * WRITE_INTERVAL_S / self.replicas
+
+    @property
+    def ideal_s(self) -> float:
+        return self.calls * self.latency_s / SLOTS
+
+    @property
+    def efficiency(self) -> float:
+        return self.ideal_s / self.makespan_s if self.makespan_s > 0 else 0.0
+
+    @property
+    def outside_s(self) -> float:
+        return self.before_s + self.between_s + self.after_s
+
+    def line(self) -> str:
+        return (
+            f"efficiency={self.efficiency:.2f} makespan_s={self.makespan_s:.1f} ideal_s={self.ideal_s:.1f} "
+            f"calls={self.calls} prs={self.prs} decisions={self.decisions} merges={self.merges} "
+            f"replicas={self.replicas} slot_s={self.held_s:.1f} outside_model_s={self.outside_s:.1f} "
+            f"(before={self.before_s:.1f} between={self.between_s:.1f} after={self.after_s:.1f} "
+            f"claims_without_calls={self.idle_claims}) github_writes={self.writes} "
+            f"write_paced_min_s={self.write_bound_s:.1f}"
+        )
+
+
+def _split(holds: list[Held], calls: list[tuple[float, float, str]]) -> tuple[float, float, float, int]:
+    """Slot time outside model calls, split into before the first call, between calls and after the last."""
+    before = between = after = 0.0
+    idle = 0
+    for held in holds:
+        mine = sorted((s, e) for s, e, job in calls if job == held.job and held.claimed <= s <= held.finished)
+        if not mine:
+            idle += 1
+            after += held.finished - held.claimed
+            continue
+        before += mine[0][0] - held.claimed
+        reach = mine[0][1]
+        for start, end in mine[1:]:
+            between += max(0.0, start - reach)
+            reach = max(reach, end)
+        after += max(0.0, held.finished - reach)
+    return before, between, after, idle
+
+
+async def _holds(url: str, prefix: str) -> list[Held]:
+    """Every claim and when it gave its slot back, from the scheduler's audit stream."""
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        entries = await client.xrange("{" + prefix + "}:q:audit")
+    finally:
+        await client.aclose()
+    claimed: dict[str, tuple[str, float]] = {}
+    holds: list[Held] = []
+    for _, fields in entries:
+        at = int(fields["at"]) / 1e6
+        if fields["event"] == "claim":
+            claimed[fields["token"]] = (fields["job"], at)
+        # A slot is held from the claim to its yield (where the scheduler has one) or the finish.
+        elif fields["event"] in ("yield", "finish") and fields["token"] in claimed:
+            job, since = claimed.pop(fields["token"])
+            holds.append(Held(job, since, at))
+    return holds
+
+
+def _seed(gh: FakeGitHub, prs: int, repos: int) -> list[tuple[str, int, str]]:
+    """`repos` repositories and `prs` open PRs spread over them; (repo, number, head) of each."""
+    names = [f"bench/r{i}" for i in range(repos)]
+    for name in names:
+        gh.create_repo(name, {"calc.py": h.BASE_CALC})
+    opened = []
+    for i in range(prs):
+        repo = names[i % repos]
+        branch = f"change-{i}"
+        number = i // repos + 1  # PR numbers count per repository, and so does this
+        # A file of its own per PR, so every approved PR still merges after the others did.
+        text = f"# BENCHJOB {repo}#{number}\ndef total_{i}(values):\n    return sum(values)\n"
+        head = gh.push_branch(repo, branch, {f"change_{i}.py": text}, f"change {i}")
+        assert gh.open_pull(repo, branch, title=f"Change {i}") == number
+        opened.append((repo, number, head))
+    return opened
+
+
+def _decided(gh: FakeGitHub, repo: str, number: int) -> bool:
+    return any(lease.parse_marker(r.body) is not None for r in gh.reviews(repo, number))
+
+
+async def _deliver(daemons: list[h.Daemon], opened: list[tuple[str, int, str]]) -> None:
+    async def one(i: int, repo: str, number: int, head: str) -> None:
+        payload = webhooks.load_sample(
+            "pull_request.opened", number=number, pull_request__number=number,
+            pull_request__head__sha=head, repository__full_name=repo,
+        )  # fmt: skip
+        response = await daemons[i % len(daemons)].deliver("pull_request", payload)
+        assert response.status_code == 202, response.text
+
+    await asyncio.gather(*(one(i, *pr) for i, pr in enumerate(opened)))
+
+
+async def measure(
+    work: Path, *, prs: int = 30, repos: int = 10, replicas: int = 3, latency_s: float = 1.0,
+    timeout_s: float = 300.0,
+) -> Figures:  # fmt: skip
+    """Run the whole benchmark under `work` and return its figures."""
+    model = ScriptedModel(latency_s)
+    with ExitStack() as stack:
+        server = RedisServer(work / "redis")
+        (work / "redis").mkdir(parents=True)
+        server.start()
+        stack.callback(server.stop)
+        gh = stack.enter_context(FakeGitHub(work / "github"))
+        llm = stack.enter_context(llm_servers.FakeLLMServer("openai", model))
+        opened = _seed(gh, prs, repos)
+        base = h.environment(gh, llm, server.url, work, 0)
+        base = {k: v for k, v in base.items() if k not in _PRODUCTION}
+        base["QUORUM_GITHUB__REPOSITORIES"] = json.dumps(sorted({repo for repo, _, _ in opened}))
+        daemons = []
+        for i in range(replicas):
+            port = h.free_port()
+            env = {**base, "QUORUM_SERVER__PORT": str(port),
+                   "QUORUM_WORKSPACE__STATE_DIR": str(work / f"replica-{i}")}  # fmt: skip
+            proc = h.spawn(env, work / f"replica-{i}.log")
+            stack.callback(_stop, proc)
+            daemons.append((h.Daemon(gh, llm, env, port), proc))
+        for daemon, proc in daemons:
+            await h.wait_until_up(daemon.url, proc)
+        started = time.time()
+        await _deliver([d for d, _ in daemons], opened)
+        await h.wait_for(
+            lambda: all(_decided(gh, repo, n) for repo, n, _ in opened), timeout_s, "every PR decided"
+        )
+        makespan = time.time() - started
+        await h.wait_for(lambda: all(gh.merged(r, n) for r, n, _ in opened), 30, "every merge")
+        holds = await _holds(server.url, base["QUORUM_REDIS__KEY_PREFIX"])
+        decisions = sum(_decided(gh, r, n) for r, n, _ in opened)
+        merges = sum(gh.merged(r, n) for r, n, _ in opened)
+        writes = sum(r.method in ("POST", "PUT", "PATCH", "DELETE") for r in gh.requests)
+    before, between, after, idle = _split(holds, model.calls)
+    return Figures(
+        prs, replicas, latency_s, len(model.calls), decisions, merges, makespan,
+        sum(x.finished - x.claimed for x in holds), before, between, after, idle, writes,
+    )  # fmt: skip
+
+
+def _stop(proc: object) -> None:
+    import subprocess
+
+    assert isinstance(proc, subprocess.Popen)
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--prs", type=int, default=30)
+    parser.add_argument("--repos", type=int, default=10)
+    parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds per model call")
+    parser.add_argument("--keep", type=Path, default=None, help="work here and keep the logs")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="quorum-bench-") as tmp:
+        work = args.keep or Path(tmp)
+        figures = asyncio.run(
+            measure(work, prs=args.prs, repos=args.repos, replicas=args.replicas, latency_s=args.latency)
+        )
+    print(figures.line())
+
+
+if __name__ == "__main__":
+    main()
