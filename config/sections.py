@@ -322,7 +322,10 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(default=25 * MIB, gt=0)
     # Body bytes all deliveries may hold at once; beyond it a delivery gets 503 before it is read.
     max_body_bytes_in_flight: int = Field(default=50 * MIB, gt=0)
-    workers: int = Field(default=2, ge=1)
+    # Jobs this process works on at once. A job holds a slot of [concurrency] only until its model work
+    # ends; it publishes and merges without one, so workers above the process's share of the slots keep
+    # them busy meanwhile.
+    workers: int = Field(default=8, ge=1)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
     backoff_base_s: float = Field(default=1.0, gt=0)
     backoff_cap_s: float = Field(default=60.0, gt=0)

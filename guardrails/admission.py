@@ -223,6 +223,13 @@ class Scheduler(Protocol):
         """Extend the lease; False when it is lost, stale, expired or past its deadline."""
         ...
 
+    async def yield_slot(self, claim: Claim) -> bool:
+        """Give the claim's slot back and keep its lease: the job stops counting against the global and
+        per-repository limits (a waiting review may start) while it still holds the PR, its fence and
+        the publish gate until `finish`. The holder starts no model work after it. Idempotent; False
+        when the lease is no longer held."""
+        ...
+
     async def finish(self, claim: Claim, outcome: FinishOutcome, error: str | None = None) -> FinishResult:
         """Release the slot and route the job (done, rerun, retry later, dead). Idempotent by token."""
         ...

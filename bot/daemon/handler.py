@@ -47,6 +47,9 @@ class JobHandler:
 
     def __init__(self, deps: DaemonDeps) -> None:
         self._deps = deps
+        # Claims (by token) that gave their slot back after their model work: they publish and merge
+        # under their lease, and review nothing more (a new head goes back in line for a slot).
+        self._yielded: set[str] = set()
 
     async def handle(self, claim: admission.Claim) -> admission.FinishOutcome:
         """Work on the PR until nothing is left to do. Raises `LeaseLost` and code-host/coordination
@@ -55,6 +58,13 @@ class JobHandler:
         ctx = telemetry.DocContext(claim.job.repo, claim.job.number, claim.job.head_sha, job_id=claim.job.id)
         job_context.bind(ctx)
         deps.metrics.emit("queue", telemetry.queue_doc(claim.queued_s, ctx, at=deps.clock.now()))
+        try:
+            return await self._passes(claim)
+        finally:
+            self._yielded.discard(claim.token)
+
+    async def _passes(self, claim: admission.Claim) -> admission.FinishOutcome:
+        deps = self._deps
         for index in range(_MAX_PASSES):
             items = await deps.inbox.drain(claim.job.id)
             pr = await deps.reader.pull(claim.job.repo, claim.job.number)
@@ -119,6 +129,10 @@ class JobHandler:
         record = tracked.record
         stale = record.reviewed_sha != pr.head_sha or record.decision == SKIPPED
         if stale and tracked.state in _REVIEWABLE:
+            if work.claim.token in self._yielded:
+                # No slot to review with: a nudge marks the job for a re-run, which waits for one.
+                await self._deps.scheduler.enqueue(pr.job_id, "")
+                return False
             await self._review(work)
             return True
         if tracked.state is State.APPROVED:
@@ -164,6 +178,7 @@ class JobHandler:
         tracked.update(head_sha=pr.head_sha)
         await tracked.save()
         outcome = await deps.review(pr, work.policy, records.decode_blockers(tracked.record.open_blockers))
+        await self._yield_slot(work.claim)
         if outcome.head_sha != pr.head_sha:  # a review that ended before the diff was read
             outcome = dataclasses.replace(outcome, head_sha=pr.head_sha)
         tracked.fire(_TRIGGERS[outcome.decision], actor="quorum", reason=outcome.reason.value)
@@ -193,6 +208,16 @@ class JobHandler:
             deps.metrics.emit(
                 "round", telemetry.round_doc(result, dataclasses.replace(ctx, round=result.index), at=now)
             )
+
+    async def _yield_slot(self, claim: admission.Claim) -> None:
+        """The model work is done: give the slot to the next review while this job saves, publishes and
+        merges under its lease (the publish gate still checks the lease and fence before every write)."""
+        if not await self._deps.scheduler.yield_slot(claim):
+            raise LeaseLost(
+                f"{claim.job.id}: the lease ended before the review was saved",
+                job_id=claim.job.id, reason="not_held",
+            )  # fmt: skip
+        self._yielded.add(claim.token)
 
     async def _policy(
         self, pr: forge.PullRequest, tracked: Tracked, claim: admission.Claim

@@ -38,6 +38,7 @@ class _Held:
     ticket: int
     head: str
     waited: float = 0.0
+    yielded: bool = False  # the slot given back, the lease kept (`Scheduler.yield_slot`)
 
 
 class Board:
@@ -80,6 +81,15 @@ class Board:
         """The next place in line."""
         self.seq += 1
         return self.seq
+
+    def slots(self) -> dict[str, int]:
+        """Slots taken per repository: running jobs that have not given theirs back."""
+        per_repo: dict[str, int] = {}
+        for job_id, held in self.running.items():
+            if not held.yielded:
+                repo = admission.parse_job_id(job_id).repo
+                per_repo[repo] = per_repo.get(repo, 0) + 1
+        return per_repo
 
     def release(self, job_id: str) -> _Held:
         """Free the job's slot; its lease as it was."""
@@ -166,12 +176,9 @@ class InMemoryScheduler(memory_queue_views.QueueViews):
             return self._claim_of(served, held) if held and held.claim_id == claim_id else None
         self._reap()
         self._promote()
-        per_repo: dict[str, int] = {}
-        for running_id in board.running:
-            repo = admission.parse_job_id(running_id).repo
-            per_repo[repo] = per_repo.get(repo, 0) + 1
+        per_repo = board.slots()
         ordered = sorted(board.pending, key=board.pending.__getitem__)
-        chosen = admission.pick_next(ordered, board.running, len(board.running), per_repo, self._limits)
+        chosen = admission.pick_next(ordered, board.running, sum(per_repo.values()), per_repo, self._limits)
         return None if chosen is None else self._grant(chosen, claim_id)
 
     def _grant(self, job_id: str, claim_id: str) -> admission.Claim:
@@ -246,6 +253,18 @@ class InMemoryScheduler(memory_queue_views.QueueViews):
 
     async def renew(self, claim: admission.Claim) -> bool:
         return await self._leases.renew(claim.lease)
+
+    async def yield_slot(self, claim: admission.Claim) -> bool:
+        board = self._board
+        held = board.running.get(claim.job.id)
+        if held is None or held.token != claim.token or board.fences.get(claim.job.id) != claim.fence:
+            return False
+        if held.expires_at <= board.clock.now():
+            return False
+        if not held.yielded:
+            held.yielded = True
+            board.bell.set()
+        return True
 
     async def finish(
         self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str | None = None

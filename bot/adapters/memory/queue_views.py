@@ -35,10 +35,7 @@ class QueueViews:
 
     async def counts(self) -> admission.QueueCounts:
         board = self._board
-        per_repo: dict[str, int] = {}
-        for job_id in board.running:
-            repo = admission.parse_job_id(job_id).repo
-            per_repo[repo] = per_repo.get(repo, 0) + 1
+        per_repo = board.slots()  # as Redis counts them: slots, not leases
         return admission.QueueCounts(
             len(board.pending), len(board.delayed), len(board.running), len(board.dead),
             tuple(sorted(per_repo.items())),

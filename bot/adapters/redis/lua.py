@@ -47,7 +47,7 @@ PRELUDE = r"""
 local K_SEQ, K_PENDING, K_DELAYED, K_RUNNING, K_REPO = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_LEASE, K_JOB, K_DEAD, K_FENCE, K_BELL = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local K_AUDIT, K_PUB, K_ID = KEYS[11], KEYS[12], KEYS[13]
-local LEASE_FIELDS = {'token', 'fence', 'deadline', 'claim', 'ticket', 'head', 'waited'}
+local LEASE_FIELDS = {'token', 'fence', 'deadline', 'claim', 'ticket', 'head', 'waited', 'yielded'}
 local JOB_FIELDS = {'head', 'attempts', 'rerun', 'error', 'since'}
 
 local function fmt(x) return string.format('%d', x) end
@@ -71,10 +71,20 @@ end
 local function holds(job, token, fence)
   return lget(job, 'token') == token and redis.call('HGET', K_FENCE, job) == fence
 end
-local function release(job)
-  redis.call('ZREM', K_RUNNING, job)
+-- A slot is what the limits count: K_REPO per repository, their sum globally. A job keeps its lease (its
+-- entry in K_RUNNING) after giving its slot back (`yielded`), until it finishes.
+local function free_slot(job)
   local repo = repo_of(job)
   if redis.call('HINCRBY', K_REPO, repo, -1) <= 0 then redis.call('HDEL', K_REPO, repo) end
+end
+local function slots_taken()
+  local n = 0
+  for _, v in ipairs(redis.call('HVALS', K_REPO)) do n = n + tonumber(v) end
+  return n
+end
+local function release(job)
+  redis.call('ZREM', K_RUNNING, job)
+  if not lget(job, 'yielded') then free_slot(job) end
   for _, f in ipairs(LEASE_FIELDS) do redis.call('HDEL', K_LEASE, job .. '|' .. f) end
 end
 local function to_pending(job, ticket)
@@ -192,7 +202,7 @@ local function grant(job)
   audit(us, cap, 'event', 'claim', 'job', job, 'token', token, 'fence', fmt(fence))
   return reply(job)
 end
-if redis.call('ZCARD', K_RUNNING) < max_global then
+if slots_taken() < max_global then
   local offset = 0
   while offset < scan_n do
     local page = redis.call('ZRANGE', K_PENDING, offset, offset + 99)

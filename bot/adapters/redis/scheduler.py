@@ -22,6 +22,20 @@ from guardrails import admission, lease
 
 log = logging.getLogger(__name__)
 
+# ARGV: job, token, fence, audit_cap. Gives the slot back and keeps the lease (`Scheduler.yield_slot`).
+_YIELD = r"""
+local job, token, fence, cap = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local us, ms = clock()
+if not holds(job, token, fence) then return 'not_held' end
+if tonumber(redis.call('ZSCORE', K_RUNNING, job) or '0') <= ms then return 'not_held' end
+if lget(job, 'yielded') then return 'yielded' end
+redis.call('HSET', K_LEASE, job .. '|yielded', '1')
+free_slot(job)
+ring(1)
+audit(us, cap, 'event', 'yield', 'job', job, 'token', token)
+return 'yielded'
+"""
+
 
 class RedisScheduler:
     """A `Scheduler` shared by every replica through one Redis."""
@@ -60,6 +74,7 @@ class RedisScheduler:
         self._reap = redis_lua.register(redis, redis_lua.REAP)
         self._requeue = redis_lua.register(redis, redis_lua.REQUEUE_DEAD)
         self._cancel = redis_lua.register(redis, redis_lua.CANCEL)
+        self._yield = redis_lua.register(redis, _YIELD)
 
     @property
     def leases(self) -> redis_leases.RedisLeases:
@@ -116,6 +131,11 @@ class RedisScheduler:
 
     async def renew(self, claim: admission.Claim) -> bool:
         return await self._leases.renew(claim.lease)
+
+    async def yield_slot(self, claim: admission.Claim) -> bool:
+        args = [claim.job.id, claim.token, claim.fence, self._audit_cap]
+        reply = await redis_lua.run(self._yield, "yield_slot", self._queue, args)
+        return redis_lua.text(reply) == "yielded"
 
     async def finish(
         self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str | None = None
