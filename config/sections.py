@@ -305,6 +305,8 @@ class ElasticsearchSettings(Section):
     flush_interval_s: float = Field(default=2.0, gt=0)
     shutdown_flush_s: float = Field(default=5.0, gt=0)
     retention_days: int = Field(default=90, ge=1)
+    retry_base_s: float = Field(default=0.5, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
 
 
 class DiscordSettings(Section):
@@ -312,6 +314,9 @@ class DiscordSettings(Section):
 
     webhook_url: OptionalSecret = None
     events: list[DiscordEvent] = Field(default_factory=lambda: list(DISCORD_EVENTS))
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=60.0, gt=0)
 
 
 class ServerSettings(Section):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from bot import version
+from bot import retry_policy, version
 from bot.adapters.git import tools as worktree_tools
 from bot.adapters.git.worktrees import GitWorktrees
 from bot.adapters.llm import gguf as gguf_meta
@@ -27,7 +27,7 @@ from bot.ports import LanguageModel, Progress, QueryCache
 from bot.review import filters, gather, prompts
 from bot.review.agent import loop as agent
 from bot.review.agent import tools
-from bot.review.llm_call import CallRecord, GuardedModel, PricedModel, RetryPolicy
+from bot.review.llm_call import CallRecord, GuardedModel, PricedModel
 from bot.review.planning import ReviewerPlan
 from bot.review.rounds import Reviewer, RoundConfig, RoundRunner, ToolBoxFactory
 from config import windows
@@ -318,7 +318,7 @@ def _guarded(
         limits(settings),
         guard.clock,
         call_timeout_s=settings.timeouts.llm_call_s,
-        retry=RetryPolicy(llm.max_retries, llm.retry_base_s, llm.retry_max_s),
+        retry=retry_policy.for_llm(llm),
         observe=guard.observe,
         breakers=guard.breakers,
     )

@@ -1,11 +1,12 @@
 """Every LLM call goes through here: reserve an upper bound, call under a deadline, settle, record.
 
-Retries (429, 5xx, connection errors) back off exponentially with jitter and honour `Retry-After` (a 429
-holds back every call to that model, as the parts of a round run at once); each attempt reserves budget
-of its own and none outlives the deadline. When a model gives up, or its circuit
-breaker is open, the next one of the fallback chain is tried. A call past its deadline is not retried: the
-review ends with `timeout`. A provider that bills more than the reservation allowed is settled as billed,
-its breaker is tripped for every replica, and the call raises `UsageOverReservation`.
+Retries (408, 429, 5xx, connection errors; never another 4xx) follow `bot.retry_policy`: exponential
+backoff with jitter that honours `Retry-After` (a 429 holds back every call to that model, as the parts
+of a round run at once); each attempt reserves budget of its own and no wait outlives the deadline.
+When a model gives up, or its circuit breaker is open, the next one of the fallback chain is tried. A
+call past its deadline is not retried: the review ends with `timeout`. A provider that bills more than
+the reservation allowed is settled as billed, its breaker is tripped for every replica, and the call
+raises `UsageOverReservation`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot import retry_policy
 from bot.errors import BreakerOpen, DeadlineExceeded, ProviderError, UsageOverReservation
 from bot.ports import Completion, CompletionRequest, LanguageModel
 from guardrails import breaker, budget, deadlines
@@ -43,18 +45,6 @@ def request_texts(request: CompletionRequest) -> list[str]:
     ]
     # Messages count one each (as before); the extras only when present, so a plain call's bound is unchanged.
     return [m.content for m in request.messages] + [text for text in extra if text]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_retries: int = 3
-    base_s: float = 1.0
-    max_s: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Exponential backoff with jitter; a provider's `Retry-After` wins when it is longer."""
-        backoff = min(self.max_s, self.base_s * 2.0**attempt) * rng.uniform(0.5, 1.0)
-        return max(backoff, retry_after or 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +94,11 @@ class _Attempt:
     started: float = 0.0
 
 
+def transient(exc: BaseException) -> bool:
+    """A failure worth another try: the adapter says so, and it is no 4xx but a timeout or a rate limit."""
+    return isinstance(exc, ProviderError) and exc.retryable and retry_policy.transient_status(exc.status_code)
+
+
 def counts_against_breaker(exc: ProviderError) -> bool:
     """5xx, timeouts, broken or unreadable answers and an unreachable provider count; a 4xx the caller
     caused (or a rate limit, which `Retry-After` handles) does not."""
@@ -121,7 +116,7 @@ class GuardedModel:
         clock: Clock,
         *,
         call_timeout_s: float,
-        retry: RetryPolicy,
+        retry: retry_policy.RetryPolicy,
         observe: Callable[[CallRecord], None] = lambda record: None,
         rng: random.Random | None = None,
         breakers: breaker.CircuitBreakers | None = None,
@@ -167,22 +162,25 @@ class GuardedModel:
         raise last
 
     async def _with_retries(self, priced: PricedModel, call: _Call) -> tuple[Completion, int]:
-        for attempt in range(self._retry.max_retries + 1):
-            await self._rate_limited(priced, call)
-            try:
-                return await self._attempt(priced, call)
-            except ProviderError as exc:
-                if not exc.retryable or attempt == self._retry.max_retries:
-                    raise
-                pause = self._retry.delay(attempt, exc.retry_after, self._rng)
-                if pause >= call.outer.remaining(self._clock):
-                    raise  # waiting would outlive the deadline
-                if exc.status_code == 429:
-                    # The parts of a round call one model at once: a rate limit holds them all back.
-                    resume = time.monotonic() + pause
-                    self._resume_at[id(priced.model)] = max(resume, self._resume_at.get(id(priced.model), 0))
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
+        retrying = self._retry.retrying(
+            retry_policy.on_exception(transient),
+            retry_after=lambda exc: exc.retry_after if isinstance(exc, ProviderError) else None,
+            remaining=lambda: call.outer.remaining(self._clock),  # a wait past the deadline is not waited
+            sleep=self._clock.sleep,  # backoff waits on the clock port: tests move a fake clock instead
+            rng=self._rng,
+            before_retry=lambda failure, wait: self._hold_back(priced, failure, wait),
+        )
+        return await retrying(self._rate_limited_attempt, priced, call)
+
+    async def _rate_limited_attempt(self, priced: PricedModel, call: _Call) -> tuple[Completion, int]:
+        await self._rate_limited(priced, call)
+        return await self._attempt(priced, call)
+
+    def _hold_back(self, priced: PricedModel, failure: BaseException | None, wait: float) -> None:
+        if isinstance(failure, ProviderError) and failure.status_code == 429:
+            # The parts of a round call one model at once: a rate limit holds them all back.
+            resume = time.monotonic() + wait
+            self._resume_at[id(priced.model)] = max(resume, self._resume_at.get(id(priced.model), 0))
 
     async def _rate_limited(self, priced: PricedModel, call: _Call) -> None:
         """Wait out a rate limit another call to this model was told about (bounded by the deadline)."""
@@ -206,7 +204,7 @@ class GuardedModel:
             failed = counts_against_breaker(exc)
             event = breaker.Event.FAILURE if failed else breaker.Event.SUCCESS
             change = await self._tell(now, event, str(exc) if failed else "")
-            outcome = "retry" if exc.retryable else "error"
+            outcome = "retry" if transient(exc) else "error"
             self._record(now, None, charged, outcome, str(exc), change=change)
             raise
         except (DeadlineExceeded, asyncio.CancelledError) as exc:

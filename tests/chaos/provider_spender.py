@@ -24,7 +24,8 @@ from bot.adapters.redis import breakers as redis_breakers
 from bot.adapters.redis import budget as redis_budget
 from bot.adapters.redis import conn as redis_conn
 from bot.ports import ChatMessage, CompletionRequest
-from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
+from bot.retry_policy import RetryPolicy
+from bot.review.llm_call import GuardedModel, PricedModel
 from guardrails import breaker, budget, deadlines
 from guardrails.clock import SystemClock
 from guardrails.pricing import Price

@@ -19,7 +19,8 @@ from bot.adapters.memory import review_ports as memory
 from bot.adapters.redis import breakers as redis_breakers
 from bot.adapters.redis import conn as redis_conn
 from bot.ports import ChatMessage, CompletionRequest
-from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
+from bot.retry_policy import RetryPolicy
+from bot.review.llm_call import GuardedModel, PricedModel
 from guardrails import breaker, budget, deadlines
 from guardrails.clock import SystemClock
 from tests.chaos import provider_faults as faults

@@ -14,8 +14,9 @@ import pytest
 from bot.adapters.llm import openai as llm_openai
 from bot.adapters.memory import review_ports as memory
 from bot.errors import BudgetExceeded
+from bot.retry_policy import RetryPolicy
 from bot.review import chunking, diffparse, prompts
-from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
+from bot.review.llm_call import GuardedModel, PricedModel
 from bot.review.rounds import Change, Reviewer, RoundAborted, RoundConfig, RoundRunner
 from guardrails import budget, deadlines
 from guardrails.clock import SystemClock

@@ -21,7 +21,8 @@ from bot.adapters.llm.ollama import OllamaModel
 from bot.adapters.llm.openai import OpenAICompatibleModel
 from bot.adapters.memory import review_ports as memory
 from bot.ports import ChatMessage, CompletionRequest, LanguageModel, ToolCall, ToolSpec
-from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
+from bot.retry_policy import RetryPolicy
+from bot.review.llm_call import GuardedModel, PricedModel
 from guardrails import budget, deadlines
 from guardrails.clock import SystemClock
 from guardrails.pricing import Price

@@ -13,9 +13,10 @@ from typing import Any
 from bot.adapters.memory import review_ports as memory
 from bot.domain import Step
 from bot.ports import LanguageModel, ToolCall, ToolResult, ToolSpec
+from bot.retry_policy import RetryPolicy
 from bot.review import chunking, diffparse, prompts
 from bot.review.agent import loop as agent
-from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
+from bot.review.llm_call import GuardedModel, PricedModel
 from bot.review.rounds import Change, Reviewer, RoundConfig, RoundRunner
 from guardrails import budget, deadlines
 from guardrails.clock import SystemClock

@@ -3,7 +3,8 @@
 
 `sleep` waits until the test moves the clock past its end: `advance` jumps, `run_for` walks time forward
 timer by timer and lets every woken task run before the next step, so what happens in N seconds of
-renewals or sweeps happens in milliseconds and always the same way.
+renewals or sweeps happens in milliseconds and always the same way. `skip` is a sleep that moves the
+clock itself, for a lone waiter such as a retry loop.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class FakeClock:
         self._now = time.time() if start is None else start
         self._monotonic = 1_000.0
         self._timers: list[tuple[float, asyncio.Future[None]]] = []
+        self.slept: list[float] = []  # every wait passed to `skip`, in order
 
     def now(self) -> float:
         return self._now
@@ -47,6 +49,14 @@ class FakeClock:
         wake = asyncio.get_running_loop().create_future()
         self._timers.append((self._monotonic + seconds, wake))
         await wake
+
+    async def skip(self, seconds: float) -> None:
+        """A sleep that does not wait for the test: note the wait in `slept`, move the clock past it at once
+        (waking any sleeper due by then) and give other tasks a turn. For a task that is the only one
+        waiting, such as a retry loop between two requests to a fake server."""
+        self.slept.append(seconds)
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
 
     async def run_for(self, seconds: float) -> None:
         """Let `seconds` pass: jump to each sleeper's end in turn, letting woken tasks run in between."""

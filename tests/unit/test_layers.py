@@ -79,7 +79,7 @@ def test_our_package_names_resolve_to_this_project(name):
 # listed for it, nothing else. Entry points and eval only parse input and call the composition root.
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("bot.errors", "bot.version", "bot.domain", "bot.forge", "bot.events", "bot.ports",
-             "config", "guardrails", "statemachine"),
+             "bot.retry_policy", "config", "guardrails", "statemachine"),
     "review": ("bot.review", "bot.pipeline"),
     "services": ("bot.telemetry", "bot.operator_alerts", "bot.health"),
     "adapters": ("bot.adapters",),

@@ -10,7 +10,8 @@ import pytest
 from bot.adapters.memory.review_ports import InMemoryBudgetLedger, ScriptedModel
 from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError
 from bot.ports import ChatMessage, Completion, CompletionRequest
-from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
+from bot.retry_policy import RetryPolicy
+from bot.review.llm_call import GuardedModel, PricedModel
 from guardrails import budget, deadlines
 from guardrails.clock import SystemClock
 from guardrails.pricing import Price

@@ -11,7 +11,8 @@ from bot.adapters.memory.breakers import InMemoryCircuitBreakers
 from bot.adapters.memory.review_ports import InMemoryBudgetLedger, ScriptedModel
 from bot.errors import BreakerOpen, ProviderError, UsageOverReservation
 from bot.ports import ChatMessage, Completion, CompletionRequest
-from bot.review.llm_call import GuardedModel, PricedModel, RetryPolicy
+from bot.retry_policy import RetryPolicy
+from bot.review.llm_call import GuardedModel, PricedModel
 from guardrails import breaker, budget, deadlines
 from guardrails.clock import SystemClock, utc_day
 from guardrails.pricing import Price
