@@ -305,7 +305,7 @@ class ElasticsearchSettings(Section):
     flush_interval_s: float = Field(default=2.0, gt=0)
     shutdown_flush_s: float = Field(default=5.0, gt=0)
     retention_days: int = Field(default=90, ge=1)
-    retry_base_s: float = Field(default=0.5, gt=0)
+    retry_base_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
 
 

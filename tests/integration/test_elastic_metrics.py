@@ -13,10 +13,12 @@ import pytest
 
 from bot import telemetry
 from bot.adapters.elastic import metrics as elastic_metrics
+from bot.retry_policy import RetryPolicy
 from bot.review.llm_call import CallRecord
 from config import sections
 from guardrails.text import redaction
 from tests.fakes.elastic_server import FakeElasticsearch
+from tests.support.clock import FakeClock
 
 CTX = telemetry.DocContext("acme/widgets", 7, "c" * 40, 1, "d-1", "job-7")
 
@@ -27,8 +29,7 @@ def sink_for(url: str, **overrides: Any) -> elastic_metrics.ElasticMetrics:
         "batch_size": 100,
         "flush_interval_s": 60.0,
         "shutdown_flush_s": 2.0,
-        "retry_base_s": 0.01,
-        "retry_cap_s": 0.05,
+        "retry": RetryPolicy(None, 0.02, 0.05, jitter=1.0),
         "owns_client": True,
     } | overrides
     settings = sections.ElasticsearchSettings(hosts=[url])
@@ -279,3 +280,36 @@ async def test_a_refused_key_drops_and_counts_instead_of_retrying_forever():
 
     assert (sink.sent, sink.dropped_rejected, sink.retries) == (0, 3, 0)
     assert dict(sink.rejected_reasons) == {"request 401 security_exception": 3}
+
+
+def bulk_calls(fake: FakeElasticsearch) -> int:
+    return sum(path.endswith("/_bulk") for _, path in fake.requests)
+
+
+async def test_a_429_bulk_is_sent_again_after_a_jittered_wait_and_stored_once(fake_es: FakeElasticsearch):
+    fake_es.fail_requests(429, 1)
+    clock = FakeClock()
+    sink = sink_for(fake_es.url, retry=RetryPolicy(None, 0.5, 30.0, jitter=1.0), sleep=clock.skip)
+
+    async with sink.running():
+        for i in range(3):
+            sink.emit("queue", doc(i))
+        await sink.flush()
+
+    assert bulk_calls(fake_es) == 2 and fake_es.bulk_sizes == [3]  # the refused one, then the stored one
+    assert len(fake_es.ids()) == len(set(fake_es.ids())) == 3 and sink.failing == 0
+    assert len(clock.slept) == 1 and 0.0 <= clock.slept[0] <= 0.5  # full jitter under the first step
+
+
+async def test_a_long_outage_backs_off_to_the_cap_and_loses_nothing(fake_es: FakeElasticsearch):
+    fake_es.fail_requests(503, 6)
+    clock = FakeClock()
+    sink = sink_for(fake_es.url, retry=RetryPolicy(None, 0.5, 2.0, jitter=1.0), sleep=clock.skip)
+
+    async with sink.running():
+        sink.emit("queue", doc(1))
+        await sink.flush()
+
+    ceilings = [0.5, 1.0, 2.0, 2.0, 2.0, 2.0]
+    assert len(clock.slept) == 6 and all(0 <= w <= c for w, c in zip(clock.slept, ceilings, strict=True))
+    assert bulk_calls(fake_es) == 7 and len(fake_es.ids()) == 1

@@ -102,5 +102,5 @@ def test_each_caller_builds_its_policy_from_its_settings_with_the_defaults_it_ha
     llm, es, discord = sections.LlmSettings(), sections.ElasticsearchSettings(), sections.DiscordSettings()
 
     assert retry_policy.for_llm(llm) == RetryPolicy(3, 1.0, 30.0, jitter=0.5)
-    assert retry_policy.for_elasticsearch(es) == RetryPolicy(None, 0.5, 30.0, jitter=1.0)
+    assert retry_policy.for_elasticsearch(es) == RetryPolicy(None, 1.0, 30.0, jitter=1.0)
     assert retry_policy.for_discord(discord) == RetryPolicy(4, 1.0, 60.0, jitter=0.0, max_wait_s=60.0)

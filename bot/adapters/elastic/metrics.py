@@ -5,8 +5,8 @@ returns: no await, no I/O, nothing on the review path. The shipper sends batches
 `flush_interval_s` with `create` operations and deterministic ids, and classifies each item of the bulk
 reply: created or 409 (already stored) is done; 429 and 5xx, of an item or the whole request, and
 connection errors go back to the front of the buffer, in order, and are retried with full-jitter
-backoff; any other 4xx is dropped and counted by reason. The client's own retries are off so that
-retries happen here, where they never hold up an emit.
+backoff (`bot.retry_policy`, until stored); any other 4xx is dropped and counted by reason. The client's
+own retries are off so that retries happen here, where they never hold up an emit.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -25,7 +26,7 @@ from typing import Any
 
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 
-from bot import telemetry, version
+from bot import retry_policy, telemetry, version
 from config import sections
 
 log = logging.getLogger(__name__)
@@ -98,23 +99,23 @@ class ElasticMetrics:
         flush_interval_s: float = 2.0,
         shutdown_flush_s: float = 5.0,
         redact: Callable[[str], str] | None = None,
-        retry_base_s: float = 0.5,
-        retry_cap_s: float = 30.0,
+        retry: retry_policy.RetryPolicy | None = None,
         owns_client: bool = False,
         rng: random.Random | None = None,
+        sleep: retry_policy.Sleep = asyncio.sleep,
     ) -> None:
         self._client, self._owns_client = client, owns_client
         self._environment = environment
         self._capacity, self._batch_size = max(1, buffer_size), max(1, batch_size)
         self._flush_interval_s, self._shutdown_flush_s = flush_interval_s, shutdown_flush_s
         self._redact = redact
-        self._retry_base_s, self._retry_cap_s = retry_base_s, retry_cap_s
-        self._rng = rng or random.Random()
+        self._retry = retry or retry_policy.for_elasticsearch(sections.ElasticsearchSettings())
+        self._rng, self._sleep = rng or random.Random(), sleep
         self._buffer: collections.deque[tuple[str, Mapping[str, Any]] | _Prepared] = collections.deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        self._failures = 0  # consecutive failed attempts, for the backoff
+        self._failures = 0  # consecutive failed attempts, for `/readyz`
         self._warned: dict[str, float] = {}
         self.rejected_reasons: collections.Counter[str] = collections.Counter()
         self.sent = self.duplicates = self.retries = 0
@@ -134,6 +135,7 @@ class ElasticMetrics:
             flush_interval_s=settings.flush_interval_s,
             shutdown_flush_s=settings.shutdown_flush_s,
             redact=redact,
+            retry=retry_policy.for_elasticsearch(settings),
             owns_client=True,
         )
 
@@ -205,7 +207,7 @@ class ElasticMetrics:
                 raise asyncio.CancelledError
         try:
             async with asyncio.timeout(self._shutdown_flush_s):
-                await self._drain(backoff_cap_s=min(self._retry_cap_s, self._shutdown_flush_s / 4))
+                await self._drain(backoff_cap_s=min(self._retry.max_s, self._shutdown_flush_s / 4))
         except TimeoutError:
             pass
         finally:
@@ -228,7 +230,7 @@ class ElasticMetrics:
 
     async def flush(self) -> None:
         """Ship everything buffered now, retrying until it is stored or rejected."""
-        await self._drain(backoff_cap_s=self._retry_cap_s)
+        await self._drain(backoff_cap_s=self._retry.max_s)
 
     # -- the shipper -------------------------------------------------------------------------------
 
@@ -238,16 +240,22 @@ class ElasticMetrics:
                 async with asyncio.timeout(self._flush_interval_s):
                     await self._wake.wait()
             self._wake.clear()
-            await self._drain(backoff_cap_s=self._retry_cap_s)
+            await self._drain(backoff_cap_s=self._retry.max_s)
 
     async def _drain(self, *, backoff_cap_s: float) -> None:
+        """Ship batch after batch until the buffer is empty; a batch not stored whole is sent again."""
+        retrying = dataclasses.replace(self._retry, max_s=backoff_cap_s).retrying(
+            retry_policy.on_result(lambda stored: not stored),
+            sleep=self._sleep,
+            rng=self._rng,
+            before_retry=self._failed_attempt,
+        )
         while self._buffer:
-            if await self._ship_batch():
-                self._failures = 0
-                continue
-            self._failures += 1
-            ceiling = min(backoff_cap_s, self._retry_base_s * 2.0 ** min(self._failures, 30))
-            await asyncio.sleep(self._rng.uniform(0, ceiling))
+            await retrying(self._ship_batch)
+            self._failures = 0
+
+    def _failed_attempt(self, failure: BaseException | None, wait: float) -> None:
+        self._failures += 1
 
     async def _ship_batch(self) -> bool:
         """Send one batch; True when nothing of it is left to retry."""
