@@ -280,9 +280,7 @@ async def notifier(
         yield _Silent()
         return
     redactor = redaction.Redactor(review_root.known_secrets(settings))
-    discord = discord_notifier.DiscordNotifier(
-        url.get_secret_value(), events=settings.discord.events, redactor=redactor
-    )
+    discord = discord_notifier.DiscordNotifier.from_settings(settings.discord, redactor=redactor)
     if probes is not None:
 
         async def sending() -> health.DependencyState:

@@ -16,7 +16,7 @@ import json
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -65,8 +65,16 @@ class FakeDiscord:
     """`with FakeDiscord(limit=5, window_s=0.05) as fake, fake.redirect(): ...`; `fake.delivered` holds the
     bodies that were accepted, in order."""
 
-    def __init__(self, *, limit: int = 5, window_s: float = 0.05, name: str = "quorum-alerts") -> None:
+    def __init__(
+        self,
+        *,
+        limit: int = 5,
+        window_s: float = 0.05,
+        name: str = "quorum-alerts",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit, self.window_s, self.name = limit, window_s, name
+        self.clock = clock  # stamps `Received.at` (a test's fake clock, to see a client's waits)
         self.deleted = False
         self.received: list[Received] = []
         self.failures: collections.deque[Failure] = collections.deque()
@@ -145,7 +153,7 @@ class FakeDiscord:
         body = await request.json()
         query = dict(request.query)
         response = self._answer(request, body)
-        self.received.append(Received(query, body, response.status, time.monotonic()))
+        self.received.append(Received(query, body, response.status, self.clock()))
         return response
 
     def _answer(self, request: web.Request, body: dict[str, Any]) -> web.Response:

@@ -16,9 +16,11 @@ from bot import errors
 from bot.adapters.discord import notifier as discord_notifier
 from bot.adapters.discord.notifier import DiscordNotifier, RepeatedFailures
 from bot.ports import Notification, NotificationKind
+from bot.retry_policy import RetryPolicy
 from config import sections
 from guardrails.text import redaction
 from tests.fakes.discord_server import TOKEN, Failure, FakeDiscord
+from tests.support.clock import FakeClock
 
 SECRET = "sk-configured-llm-key-0123456789"
 Make = Callable[..., DiscordNotifier]
@@ -217,7 +219,7 @@ async def test_a_persistent_5xx_drops_after_bounded_attempts_and_moves_on(
 ) -> None:
     fake.fail_next(Failure(502), Failure(502), Failure(502))
     # discord.py sleeps a second after each 5xx: the send timeout cuts that, one 502 per attempt.
-    notifier = make(max_attempts=3, send_timeout_s=0.3, retry_base_s=0.01)
+    notifier = make(retry=RetryPolicy(2, 0.01, 60.0, jitter=0.0), send_timeout_s=0.3)
 
     async with notifier.running():
         notifier.notify(note("doomed"))
@@ -275,3 +277,76 @@ def test_repeated_failures_notify_once_per_window() -> None:
     assert [at(30), at(40), at(50)] == [False, False, False]  # quiet for a window after notifying
     assert [at(200), at(300), at(400)] == [False, False, False]  # spread out: never three in a window
     assert [at(401), at(402)] == [False, True]
+
+
+@pytest.fixture
+def timed() -> Iterator[tuple[FakeDiscord, FakeClock]]:
+    """A fake Discord stamping arrivals on a fake clock, the one the notifier's waits move."""
+    clock = FakeClock()
+    with FakeDiscord(clock=clock.monotonic) as server, server.redirect():
+        yield server, clock
+
+
+def timed_notifier(fake: FakeDiscord, clock: FakeClock, **options: Any) -> DiscordNotifier:
+    secrets = discord_notifier.secret_parts(fake.webhook_url)
+    options.setdefault("events", sections.DISCORD_EVENTS)
+    return DiscordNotifier(
+        fake.webhook_url, redactor=redaction.Redactor(secrets), sleep=clock.skip, **options
+    )
+
+
+async def test_an_edge_429_is_sent_again_no_earlier_than_its_retry_after(
+    timed: tuple[FakeDiscord, FakeClock],
+) -> None:
+    fake, clock = timed
+    fake.fail_next(Failure(429, retry_after=3.0, via=False))  # `Retry-After: 3`, and no `Via`
+    notifier = timed_notifier(fake, clock)
+
+    async with notifier.running():
+        notifier.notify(note("edge"))
+
+    assert [r.status for r in fake.received] == [429, 200]
+    assert fake.received[1].at - fake.received[0].at >= 3.0
+    assert clock.slept == [3.0]  # Discord's wait, longer than the 1 s backoff
+
+
+async def test_a_retry_after_past_the_longest_wait_is_cut_to_it(timed: tuple[FakeDiscord, FakeClock]) -> None:
+    fake, clock = timed
+    fake.fail_next(Failure(429, retry_after=600.0, via=False))
+    notifier = timed_notifier(fake, clock, retry=RetryPolicy(4, 1.0, 60.0, jitter=0.0, max_wait_s=60.0))
+
+    async with notifier.running():
+        notifier.notify(note("edge"))
+
+    assert [r.status for r in fake.received] == [429, 200] and clock.slept == [60.0]
+
+
+async def test_a_4xx_is_sent_once_and_dropped_and_the_next_one_still_goes(
+    timed: tuple[FakeDiscord, FakeClock],
+) -> None:
+    fake, clock = timed
+    fake.fail_next(Failure(400))
+    notifier = timed_notifier(fake, clock)
+
+    async with notifier.running():
+        notifier.notify(note("refused"))
+        notifier.notify(note("fine"))
+
+    assert [r.status for r in fake.received] == [400, 200] and clock.slept == []
+    assert [embed(b)["title"] for b in fake.delivered] == ["fine"]
+    assert notifier.stats.dropped_failed == 1 and not notifier.stats.disabled
+
+
+async def test_5xx_after_5xx_backs_off_doubling_then_gives_up_after_max_attempts(
+    timed: tuple[FakeDiscord, FakeClock],
+) -> None:
+    fake, clock = timed
+    fake.fail_next(*[Failure(502)] * 3)
+    # discord.py itself sleeps a second after each 5xx: the send timeout cuts that, one 502 per attempt.
+    notifier = timed_notifier(fake, clock, retry=RetryPolicy(2, 1.0, 60.0, jitter=0.0), send_timeout_s=0.3)
+
+    async with notifier.running():
+        notifier.notify(note("doomed"))
+
+    assert [r.status for r in fake.received] == [502, 502, 502] and clock.slept == [1.0, 2.0]
+    assert notifier.stats.dropped_failed == 1 and notifier.stats.retries == 2

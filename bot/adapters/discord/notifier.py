@@ -2,9 +2,10 @@
 
 `notify()` never blocks and never raises: it filters by kind, redacts, renders one embed within Discord's
 limits and queues it (the oldest is dropped, and counted, when the queue is full). One task sends the
-queue in order through discord.py's `Webhook`, which waits out rate limits itself; 5xx and connection
-errors are retried a bounded number of times, a deleted webhook (404) stops sending for good, and the
-queue is flushed on shutdown within a deadline. Limits: discord-api-docs "Embed Limits".
+queue in order through discord.py's `Webhook`, which waits out rate limits itself; an edge 429 (no `Via`),
+5xx and connection errors are retried a bounded number of times (`bot.retry_policy`, `Retry-After`
+honoured), a deleted webhook (404) stops sending for good, and the queue is flushed on shutdown within a
+deadline. Limits: discord-api-docs "Embed Limits".
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot import errors
+from bot import errors, retry_policy
 from bot.ports import Notification, NotificationKind
+from config import sections
 from guardrails.text import redaction
 
 with warnings.catch_warnings():
@@ -144,20 +146,20 @@ class DiscordNotifier:
         events: Collection[str],
         redactor: redaction.Redactor,
         queue_size: int = 500,
-        max_attempts: int = 5,
+        retry: retry_policy.RetryPolicy | None = None,
         send_timeout_s: float = 30.0,
         shutdown_flush_s: float = 5.0,
-        retry_base_s: float = 1.0,
-        retry_cap_s: float = 60.0,
         username: str = "Quorum",
+        sleep: retry_policy.Sleep = asyncio.sleep,
     ) -> None:
         self._url = webhook_url
         parse_url(webhook_url)  # refuse a malformed URL now, not at the first send
         self._events = frozenset(str(e) for e in events)
         self._redactor = redactor
-        self._size, self._max_attempts = max(1, queue_size), max(1, max_attempts)
+        self._size = max(1, queue_size)
+        self._retry = retry or retry_policy.for_discord(sections.DiscordSettings())
         self._send_timeout_s, self._shutdown_flush_s = send_timeout_s, shutdown_flush_s
-        self._retry_base_s, self._retry_cap_s = retry_base_s, retry_cap_s
+        self._sleep = sleep
         self._username = username
         self._queue: collections.deque[_Item] = collections.deque()
         self._wake = asyncio.Event()
@@ -166,6 +168,19 @@ class DiscordNotifier:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id = 0
         self.stats = NotifierStats()
+
+    @classmethod
+    def from_settings(
+        cls, settings: sections.DiscordSettings, *, redactor: redaction.Redactor
+    ) -> DiscordNotifier:
+        """A notifier for `[discord]` (its webhook URL must be set)."""
+        assert settings.webhook_url is not None
+        return cls(
+            settings.webhook_url.get_secret_value(),
+            events=settings.events,
+            redactor=redactor,
+            retry=retry_policy.for_discord(settings),
+        )
 
     def notify(self, notification: Notification) -> None:
         """Queue one notification (dropped when its kind is not enabled); never blocks, never raises."""
@@ -235,48 +250,63 @@ class DiscordNotifier:
                 await self._wake.wait()
                 continue
             item = self._inflight = self._queue.popleft()
-            delay = await self._deliver(webhook, item)
+            await self._send(webhook, item)
             self._inflight = None
-            if delay is not None:
-                self._queue.appendleft(item)  # retried first: order is kept
-                await asyncio.sleep(delay)
 
-    async def _deliver(self, webhook: discord.Webhook, item: _Item) -> float | None:
-        """Send one item; return a delay before retrying it, or None when it is done (sent or dropped)."""
-        item.attempts += 1
+    async def _send(self, webhook: discord.Webhook, item: _Item) -> None:
+        """Send one item, retrying what may work the next time; count it as sent or dropped."""
+        retrying = self._retry.retrying(
+            retry_policy.on_exception(_transient),
+            retry_after=_retry_after,
+            sleep=self._sleep,
+            before_retry=self._will_retry,
+        )
         try:
-            # discord.py sleeps through 429s inside send(): the timeout bounds a long Retry-After.
-            async with asyncio.timeout(self._send_timeout_s):
-                await webhook.send(
-                    embed=item.embed,
-                    username=self._username,
-                    allowed_mentions=discord.AllowedMentions.none(),
-                    wait=True,
-                )
+            await retrying(self._deliver, webhook, item)
         except discord.HTTPException as exc:
-            return self._failed(item, exc.status, _retry_after(exc), f"HTTP {exc.status}")
+            self._failed(item, exc.status, _describe(exc))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            return self._failed(item, 0, None, type(exc).__name__)
-        self.stats.sent += 1
-        self.stats.last_failure = ""
-        return None
+            self._failed(item, 0, _describe(exc))
+        else:
+            self.stats.sent += 1
+            self.stats.last_failure = ""
 
-    def _failed(self, item: _Item, status: int, retry_after: float | None, what: str) -> float | None:
+    async def _deliver(self, webhook: discord.Webhook, item: _Item) -> None:
+        item.attempts += 1
+        # discord.py sleeps through 429s inside send(): the timeout bounds a long Retry-After.
+        async with asyncio.timeout(self._send_timeout_s):
+            await webhook.send(
+                embed=item.embed,
+                username=self._username,
+                allowed_mentions=discord.AllowedMentions.none(),
+                wait=True,
+            )
+
+    def _will_retry(self, failure: BaseException | None, wait: float) -> None:
+        self.stats.retries += 1
+        self.stats.last_failure = _describe(failure)
+
+    def _failed(self, item: _Item, status: int, what: str) -> None:
         self.stats.last_failure = what
         if status in _GONE:
             log.error("discord: the webhook answered %s; notifications are off until its URL is fixed", what)
             self.stats.disabled = True
             self.stats.dropped_failed += 1 + len(self._queue)
             self._queue.clear()
-            return None
-        retryable = status == 0 or status == 429 or status >= 500
-        if not retryable or item.attempts >= self._max_attempts:
-            log.warning("discord: dropped a notification after %d attempts (%s)", item.attempts, what)
-            self.stats.dropped_failed += 1
-            return None
-        self.stats.retries += 1
-        backoff = self._retry_base_s * 2 ** (item.attempts - 1)
-        return min(self._retry_cap_s, retry_after if retry_after is not None else backoff)
+            return
+        log.warning("discord: dropped a notification after %d attempts (%s)", item.attempts, what)
+        self.stats.dropped_failed += 1
+
+
+def _transient(exc: BaseException) -> bool:
+    """No answer, or a status worth another try (an edge 429, a 5xx); never a gone webhook or a 4xx."""
+    if isinstance(exc, discord.HTTPException):
+        return retry_policy.transient_status(exc.status)
+    return isinstance(exc, aiohttp.ClientError | OSError | TimeoutError)
+
+
+def _describe(exc: BaseException | None) -> str:
+    return f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
 
 
 def parse_url(url: str) -> tuple[int, str]:
@@ -292,9 +322,9 @@ def parse_url(url: str) -> tuple[int, str]:
     return int(match["id"]), match["token"]
 
 
-def _retry_after(exc: discord.HTTPException) -> float | None:
+def _retry_after(exc: BaseException) -> float | None:
     """Seconds to wait after a 429 that discord.py did not wait out itself (no `Via`: an edge limit)."""
-    if exc.status != 429:
+    if not isinstance(exc, discord.HTTPException) or exc.status != 429:
         return None
     value = exc.response.headers.get("Retry-After")
     try:
