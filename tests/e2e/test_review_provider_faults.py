@@ -58,3 +58,20 @@ def test_a_failing_provider_falls_over_to_another_provider_of_the_fallback_list(
     assert len(down.chat_bodies()) == 1
     assert [b["model"] for b in other.chat_bodies()] == ["claude-sonnet-4-20250514"] * 2
     assert "sk-ant-test" not in run.out + run.err
+
+
+@pytest.mark.parametrize(("status", "requests"), [(503, 4), (400, 1)])
+def test_a_transient_failure_is_retried_and_a_4xx_is_not(fake_llm, quorum, feature_repo, status, requests):
+    fake = fake_llm("openai", lambda _: Reply(review_json("approve")))
+    fake.push(Reply(status=status, error_message="scripted"), Reply(status=status, error_message="scripted"))
+
+    run = quorum("review", str(feature_repo), "--format", "json", fake=fake, QUORUM_LLM__FALLBACK="[]")
+
+    out = run.json
+    assert len(fake.chat_bodies()) == requests
+    if status == 503:  # two 503s then answers: approved; the refused attempts cost nothing
+        assert (out["decision"], out["reason"], run.code) == ("approved", "consensus", 0), run.err
+        assert out["cost_usd"] == pytest.approx(2 * 0.0002)
+    else:  # the request was refused as sent: no second try, and the PR goes to a human
+        assert (out["decision"], out["reason"], run.code) == ("escalated", "provider_error", 3)
+        assert out["cost_usd"] == 0
