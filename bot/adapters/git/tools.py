@@ -41,7 +41,7 @@ from guardrails import workspace
 _KIB = 1024
 # Beyond the workspace isolation: no external diff or pager program, no blame ignore file from config.
 _EXTRA_CONFIG = ("-c", "diff.external=", "-c", "core.pager=cat", "-c", "blame.ignoreRevsFile=")
-_SEARCH_CHILD = "from bot.adapters import tree_search; tree_search.search_child()"
+_SEARCH_CHILD = "from bot.adapters.git import tree_search; tree_search.search_child()"
 _MAX_ENTRIES = 2000
 _ONLY_LINES = re.compile(r"has only (\d+) lines?")
 
