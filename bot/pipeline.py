@@ -28,6 +28,7 @@ from bot.errors import BudgetExceeded, DeadlineExceeded, UsageOverReservation
 from bot.ports import Progress
 from bot.review import chunking, diffparse, filters, gather
 from bot.review.rounds import Change, RoundAborted, RoundRunner
+from bot.review.tree_ahead import TreeAhead
 from guardrails import consensus, deadlines, workspace
 from guardrails.clock import Clock
 from guardrails.text import redaction, tripwire, validation
@@ -109,12 +110,24 @@ def redact_files(files: Sequence[FileDiff], redactor: redaction.Redactor) -> tup
 
 async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:
     """Resolve refs, diff merge-base...head in the mirror, and turn it into reviewable chunks."""
+    return await prepare_fetched(request, deps, await fetch_refs(request, deps))
+
+
+async def fetch_refs(request: ReviewRequest, deps: PrepareDeps) -> tuple[str, str]:
+    """The base and head SHAs, both fetched into the mirror."""
     ws = deps.workspaces
     deps.progress.step("resolving refs")
     base_ref = request.base or await ws.default_branch(request.source)
     base_sha = await ws.resolve(request.source, base_ref)
     head_sha = await ws.resolve(request.source, request.head)
     await ws.fetch(request.source, [base_sha, head_sha])
+    return base_sha, head_sha
+
+
+async def prepare_fetched(request: ReviewRequest, deps: PrepareDeps, shas: tuple[str, str]) -> Prepared:
+    """`prepare` once `fetch_refs` has resolved and fetched (base, head)."""
+    ws = deps.workspaces
+    base_sha, head_sha = shas
     deps.progress.step("computing the diff")
     merge_base, raw = await ws.diff(request.source, base_sha, head_sha)
     parsed = await asyncio.to_thread(diffparse.parse, raw)
@@ -211,8 +224,11 @@ async def decide(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
     extra: dict[str, str] = {}
     try:
         async with deadlines.enforce(job_deadline, deps.clock):
-            prepared = await prepare(request, deps.prep)
-            gate = await _rounds(request, deps, prepared, rounds, job_deadline, extra)
+            shas = await fetch_refs(request, deps.prep)
+            # The head is checked out while the diff is parsed, filtered, redacted and chunked.
+            async with TreeAhead(deps.prep.workspaces, request.source, shas[1], request.job_id) as tree:
+                prepared = await prepare_fetched(request, deps.prep, shas)
+                gate = await _rounds(request, deps, prepared, rounds, tree, job_deadline, extra)
     except DeadlineExceeded as exc:
         gate = consensus.GateResult(Decision.ESCALATED, Reason.TIMEOUT, 0, str(exc))
     if prepared is None:  # the job deadline passed before the diff was ready
@@ -226,6 +242,7 @@ async def _rounds(
     deps: ReviewDeps,
     prepared: Prepared,
     rounds: list[RoundResult],
+    ahead: TreeAhead,
     job_deadline: deadlines.Deadline,
     extra: dict[str, str],
 ) -> consensus.GateResult:
@@ -233,38 +250,38 @@ async def _rounds(
         return consensus.GateResult(
             Decision.ESCALATED, Reason.NOTHING_TO_REVIEW, 0, "no file of the change could be reviewed"
         )
-    async with deps.prep.workspaces.worktree(request.source, prepared.head_sha, request.job_id) as tree:
-        contexts: dict[int, str] = {}
-        if deps.context is not None:
-            found = await gather.gather(tree, prepared.chunks, deps.prep.redactor, deps.context)
-            contexts = found.texts
-            if found.cut:  # the diff itself is still reviewed whole; only the widened code is missing
-                extra["context_cut"] = ", ".join(found.cut)
-        change = Change(
-            request.source.name,
-            request.job_id,
-            prepared.chunks,
-            {f.path: f for f in prepared.files},
-            prepared.pr_text,
-            worktree=tree,
-            contexts=contexts,
-            head=prepared.head_sha,
+    deps.prep.progress.step("checking out the head")
+    tree = await ahead.path()
+    contexts: dict[int, str] = {}
+    if deps.context is not None:
+        deps.prep.progress.step("reading the code around the hunks")
+        found = await gather.gather(tree, prepared.chunks, deps.prep.redactor, deps.context)
+        contexts = found.texts
+        if found.cut:  # the diff itself is still reviewed whole; only the widened code is missing
+            extra["context_cut"] = ", ".join(found.cut)
+    change = Change(
+        request.source.name,
+        request.job_id,
+        prepared.chunks,
+        {f.path: f for f in prepared.files},
+        prepared.pr_text,
+        worktree=tree,
+        contexts=contexts,
+        head=prepared.head_sha,
+    )
+    while True:
+        still = rounds[-1].open_blockers if rounds else request.open_blockers
+        gate = consensus.decide(
+            [r.verdict for r in rounds],
+            deps.policy,
+            coverage_complete=prepared.coverage.complete,
+            open_blockers=len(still),
         )
-        while True:
-            still = rounds[-1].open_blockers if rounds else request.open_blockers
-            gate = consensus.decide(
-                [r.verdict for r in rounds],
-                deps.policy,
-                coverage_complete=prepared.coverage.complete,
-                open_blockers=len(still),
-            )
-            if gate.final:
-                return gate
-            aborted = await _next_rounds(
-                deps, change, rounds, gate.streak, _carried(still, rounds), job_deadline
-            )
-            if aborted is not None:
-                return aborted
+        if gate.final:
+            return gate
+        aborted = await _next_rounds(deps, change, rounds, gate.streak, _carried(still, rounds), job_deadline)
+        if aborted is not None:
+            return aborted
 
 
 async def _next_rounds(

@@ -10,6 +10,7 @@ anything else by `context_lines` around the change. No hunk ever gets more than 
 from __future__ import annotations
 
 import ast
+import functools
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
@@ -67,6 +68,9 @@ class ChangeOverview:
         return "\n".join(lines)
 
 
+_HOLDERS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
 def changed_span(hunk: Hunk) -> tuple[int, int]:
     """Head lines a hunk changes: its added lines, or for a pure deletion the line where it happened."""
     added = [line.new_no for line in hunk.lines if line.kind is LineKind.ADDED and line.new_no is not None]
@@ -76,20 +80,36 @@ def changed_span(hunk: Hunk) -> tuple[int, int]:
     return anchor, anchor
 
 
-def _python_block(source: str, first: int, last: int) -> tuple[int, int] | None:
-    """The innermost def/class (decorators included) holding lines `first`..`last`, or None."""
+@functools.lru_cache(maxsize=4)
+def _python_tree(source: str) -> ast.Module | None:
+    """The parsed file, once for all its hunks (read only)."""
     try:
-        tree = ast.parse(source)
+        return ast.parse(source)
     except (SyntaxError, ValueError):
         return None
+
+
+def _python_block(source: str, first: int, last: int) -> tuple[int, int] | None:
+    """The innermost def/class (decorators included) holding lines `first`..`last`, or None."""
+    tree = _python_tree(source)
+    if tree is None:
+        return None
     best: tuple[int, int] | None = None
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            continue
-        start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-        end = node.end_lineno or node.lineno
-        if start <= first and last <= end and (best is None or end - start < best[1] - best[0]):
-            best = (start, end)
+    # Only statements hold definitions, and a definition holding the lines sits inside statements that
+    # hold them too: the search descends into those alone, not the whole tree.
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.stmt):
+            decorators = getattr(node, "decorator_list", ())
+            start = min([node.lineno, *(d.lineno for d in decorators)])
+            end = node.end_lineno or node.lineno
+            if not (start <= first and last <= end):
+                continue
+            defines = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            if defines and (best is None or end - start < best[1] - best[0]):
+                best = (start, end)
+        pending.extend(c for c in ast.iter_child_nodes(node) if isinstance(c, _HOLDERS))
     return best
 
 

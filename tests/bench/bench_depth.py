@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class DepthFigures:
     busy_s: float
     calls: int
     decision: str
+    phases: dict[str, float] = field(default_factory=dict)  # idle seconds by step, largest first
 
     @property
     def depth(self) -> float:
@@ -57,10 +59,59 @@ class DepthFigures:
             f"overhead={self.overhead:.3f} calls={self.calls} decision={self.decision}"
         )
 
+    def phase_lines(self, top: int = 5) -> list[str]:
+        """The largest parts of the time no call was in flight (what `overhead` is made of)."""
+        return [
+            f"  {self.label} idle {seconds * 1000:6.1f} ms  {name}"
+            for name, seconds in list(self.phases.items())[:top]
+        ]
 
-class _Quiet:
+
+class _Steps:
+    """The review's progress steps, timed (the breakdown of the time no call is in flight)."""
+
+    def __init__(self) -> None:
+        self.at: list[tuple[float, str]] = []
+
     def step(self, message: str) -> None:
-        pass
+        self.at.append((time.monotonic(), message))
+
+
+_AFTER_ANSWER = "after an answer (read, validate, tally, next round or finish)"
+
+
+def _phase(message: str) -> str:
+    """A step's message without its numbers and names, so every round's share adds up under one label."""
+    head, part, _ = message.partition(": part")
+    return re.sub(r"\d+", "N", head + part)
+
+
+def breakdown(
+    steps: list[tuple[float, str]], requests: list[RecordedRequest], latency: float, span: tuple[float, float]
+) -> dict[str, float]:
+    """Seconds with no call in flight, by the step (or answer) that came last before them."""
+    start, end = span
+    posts = [r.received_at for r in requests if r.method == "POST"]
+    events = sorted([(start, "start"), *steps, *((t + latency, _AFTER_ANSWER) for t in posts)])
+    calls = sorted((t, t + latency) for t in posts)
+    totals: dict[str, float] = {}
+    for index, (at, message) in enumerate(events):
+        until = events[index + 1][0] if index + 1 < len(events) else end
+        idle = _idle(max(at, start), min(until, end), calls)
+        if idle > 0:
+            totals[_phase(message)] = totals.get(_phase(message), 0.0) + idle
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def _idle(lo: float, hi: float, calls: list[tuple[float, float]]) -> float:
+    """How much of [lo, hi] no call covers."""
+    covered, cursor = 0.0, lo
+    for begin, finish in calls:
+        a, b = max(begin, cursor), min(finish, hi)
+        if b > a:
+            covered += b - a
+            cursor = b
+    return max(0.0, hi - lo - covered)
 
 
 def build_change(root: Path, files: int, lines: int) -> GitRepo:
@@ -102,13 +153,17 @@ async def review_once(repo: Path, state: Path, latency: float, label: str, **ove
         request = pipeline.ReviewRequest(
             workspace.RepoSource(str(repo), repo.name), "HEAD", "HEAD~1", job_id=f"bench-{label}"
         )
-        async with review_root.local_review(settings, _Quiet()) as (deps, _observed):
-            started = time.perf_counter()
+        steps = _Steps()
+        async with review_root.local_review(settings, steps) as (deps, _observed):
+            steps.at.clear()  # building the dependencies is not part of the review's wall time
+            began, started = time.monotonic(), time.perf_counter()
             outcome = await pipeline.review(request, deps)
             wall = time.perf_counter() - started
+            ended = time.monotonic()
         posts = [r for r in server.requests if r.method == "POST"]
         busy = busy_time(posts, latency)
-        return DepthFigures(label, latency, wall, busy, len(posts), outcome.decision.value)
+        phases = breakdown(steps.at, posts, latency, (began, ended))
+        return DepthFigures(label, latency, wall, busy, len(posts), outcome.decision.value, phases)
 
 
 async def measure(root: Path, latency: float, files: int, lines: int) -> list[DepthFigures]:
@@ -133,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="quorum-depth-") as tmp:
         for figures in asyncio.run(measure(Path(tmp), args.latency, args.files, args.lines)):
             print(figures.line(), flush=True)
+            for line in figures.phase_lines():
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

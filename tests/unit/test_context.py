@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 from bot.domain import DiffLine, FileDiff, FileStatus, Hunk, LineKind
 from bot.review import context
 from bot.review.chunking import estimate_tokens
@@ -180,3 +182,59 @@ def test_redact_masks_code_and_keeps_line_numbers():
     assert "s3cr3tVALUEabc123" not in redacted.text_with_line_numbers
     assert "2: API_TOKEN=[REDACTED:" in redacted.text_with_line_numbers
     assert "3: safe = 1" in redacted.text_with_line_numbers
+
+
+NESTED = """import x
+
+
+@outer(
+    1,
+)
+class A:
+    @staticmethod
+    def m():
+        try:
+            def inner():
+                return 1
+        except E:
+            @dec
+            async def handler():
+                pass
+        match x:
+            case 1:
+                def in_case():
+                    with y:
+                        class Deep:
+                            def f(self):
+                                return [lambda: 2]
+            case _:
+                pass
+        return inner
+
+
+if x:
+    def top():
+        pass
+"""
+
+
+def _every_definition(source: str, first: int, last: int) -> tuple[int, int] | None:
+    """The innermost def/class holding the lines, by looking at every node of the tree."""
+    best = None
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            end = node.end_lineno or node.lineno
+            if start <= first and last <= end and (best is None or end - start < best[1] - best[0]):
+                best = (start, end)
+    return best
+
+
+def test_the_python_search_finds_what_a_search_of_every_node_finds():
+    count = NESTED.count("\n")
+    spans = [(first, last) for first in range(1, count + 1) for last in range(first, count + 1)]
+
+    found = {span: context._python_block(NESTED, *span) for span in spans}
+
+    assert found == {span: _every_definition(NESTED, *span) for span in spans}
+    assert found[(23, 23)] == (22, 23) and found[(16, 16)] == (14, 16) and found[(31, 31)] == (30, 31)

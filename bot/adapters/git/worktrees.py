@@ -65,6 +65,8 @@ class GitWorktrees:
         self._max_checkout_bytes = max_checkout_bytes
         self._timeout_s = git_timeout_s
         self._locks: dict[Path, asyncio.Lock] = {}
+        # Commits seen in a mirror: each is kept by a ref of its own, so it stays (no re-check per step).
+        self._present: dict[Path, set[str]] = {}
         # Removals still running after their waiter was cancelled a second time: kept, not forgotten.
         self._cleanups: set[asyncio.Future[None]] = set()
 
@@ -171,6 +173,9 @@ class GitWorktrees:
         wanted = [workspace.check_sha(sha) for sha in dict.fromkeys(shas)]
         location = self._location(source)
         mirror = self._mirror_path(source)
+        present = self._present.setdefault(mirror, set())
+        if present.issuperset(wanted):
+            return mirror
         async with self._locked(mirror):
             if not await asyncio.to_thread((mirror / "HEAD").exists):
                 # An empty template: no sample hooks or other files we did not choose.
@@ -185,6 +190,7 @@ class GitWorktrees:
             for sha in missing:
                 if not await self._has_commit(mirror, sha):
                     raise WorkspaceError(f"{source.name} has no commit {sha}")
+            present.update(wanted)
         return mirror
 
     async def diff(self, source: workspace.RepoSource, base_sha: str, head_sha: str) -> tuple[str, bytes]:
