@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from bot import errors, ports
+from bot.adapters.llm import pause as llm_pause
 from bot.ports import ToolCall
 
 MESSAGE_LIMIT = 300
@@ -213,7 +214,10 @@ async def post_json(
     headers: Mapping[str, str] | None = None,
     secrets: Sequence[str | None] = (),
 ) -> dict[str, Any]:
-    """POST `body` once, within `timeout_s` seconds in all, and return the JSON object of a 2xx answer."""
+    """POST `body` once, within `timeout_s` seconds in all, and return the JSON object of a 2xx answer.
+    Not sent while the endpoint is paused by a `Retry-After` (see `pause`)."""
+    gate = llm_pause.endpoint(url, headers or {})
+    llm_pause.PAUSES.check(gate, provider)
     try:
         # httpx timeouts bound each phase; asyncio.timeout bounds the whole exchange (a trickling body).
         async with asyncio.timeout(timeout_s):
@@ -227,5 +231,8 @@ async def post_json(
     except (httpx.HTTPError, TimeoutError) as exc:
         raise error_from_exception(exc, provider=provider, url=url, secrets=secrets) from exc
     if not response.is_success:
-        raise error_from_response(response, provider=provider, secrets=secrets)
+        error = error_from_response(response, provider=provider, secrets=secrets)
+        if error.status_code == 429 and error.retry_after:
+            llm_pause.PAUSES.hold(gate, error.retry_after)
+        raise error
     return parse_body(response, provider=provider)
