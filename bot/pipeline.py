@@ -118,8 +118,9 @@ async def fetch_refs(request: ReviewRequest, deps: PrepareDeps) -> tuple[str, st
     ws = deps.workspaces
     deps.progress.step("resolving refs")
     base_ref = request.base or await ws.default_branch(request.source)
-    base_sha = await ws.resolve(request.source, base_ref)
-    head_sha = await ws.resolve(request.source, request.head)
+    base_sha, head_sha = await asyncio.gather(
+        ws.resolve(request.source, base_ref), ws.resolve(request.source, request.head)
+    )
     await ws.fetch(request.source, [base_sha, head_sha])
     return base_sha, head_sha
 

@@ -270,8 +270,9 @@ class GitWorktrees:
         status, _, err = _git_sync(
             mirror, ("worktree", "remove", "--force", "--force", str(path)), timeout_s=self._timeout_s
         )
-        if status != 0 and path.exists():
-            _log.debug("git worktree remove failed, deleting the directory: %s", err.strip()[:200])
+        if status == 0 and not path.exists():
+            return  # removed with its record in the mirror: nothing left to prune
+        _log.debug("git worktree remove failed, deleting the directory: %s", err.strip()[:200])
         shutil.rmtree(path, ignore_errors=True)
         _git_sync(mirror, ("worktree", "prune"), timeout_s=self._timeout_s)
         if path.exists():
