@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 from pathlib import Path
 
@@ -419,3 +420,13 @@ async def test_read_blob_returns_the_first_bytes_of_a_file_and_none_for_the_rest
     assert await workspaces.read_blob(source, sha, "absent", max_bytes=5) is None
     assert await workspaces.read_blob(source, sha, "--output=x", max_bytes=5) is None
     assert await workspaces.read_blob(source, linked, "link", max_bytes=99) == b"a.txt"
+
+
+async def test_a_mirror_deleted_between_reviews_is_made_again(tmp_path, repo, source, workspaces):
+    repo.commit("base", {"a.txt": "one\n"})
+    head = repo.commit("head", {"a.txt": "two\n"})
+    mirror = await workspaces.fetch(source, [head])  # the commit is now known to be in the mirror
+    shutil.rmtree(mirror)
+
+    async with workspaces.worktree(source, head, "job-again") as path:
+        assert (path / "a.txt").read_text() == "two\n"

@@ -174,10 +174,11 @@ class GitWorktrees:
         location = self._location(source)
         mirror = self._mirror_path(source)
         present = self._present.setdefault(mirror, set())
-        if present.issuperset(wanted):
-            return mirror
+        if present.issuperset(wanted) and await asyncio.to_thread((mirror / "HEAD").exists):
+            return mirror  # (a mirror deleted meanwhile is made and fetched again below)
         async with self._locked(mirror):
             if not await asyncio.to_thread((mirror / "HEAD").exists):
+                present.clear()
                 # An empty template: no sample hooks or other files we did not choose.
                 await self._run(self._mirrors, "init", "--quiet", "--bare", "--template=", str(mirror))
             missing = [sha for sha in wanted if not await self._has_commit(mirror, sha)]
