@@ -251,25 +251,7 @@ async def _rounds(
         return consensus.GateResult(
             Decision.ESCALATED, Reason.NOTHING_TO_REVIEW, 0, "no file of the change could be reviewed"
         )
-    deps.prep.progress.step("checking out the head")
-    tree = await ahead.path()
-    contexts: dict[int, str] = {}
-    if deps.context is not None:
-        deps.prep.progress.step("reading the code around the hunks")
-        found = await gather.gather(tree, prepared.chunks, deps.prep.redactor, deps.context)
-        contexts = found.texts
-        if found.cut:  # the diff itself is still reviewed whole; only the widened code is missing
-            extra["context_cut"] = ", ".join(found.cut)
-    change = Change(
-        request.source.name,
-        request.job_id,
-        prepared.chunks,
-        {f.path: f for f in prepared.files},
-        prepared.pr_text,
-        worktree=tree,
-        contexts=contexts,
-        head=prepared.head_sha,
-    )
+    change = await _change(request, deps, prepared, ahead, extra)
     while True:
         still = rounds[-1].open_blockers if rounds else request.open_blockers
         gate = consensus.decide(
@@ -283,6 +265,31 @@ async def _rounds(
         aborted = await _next_rounds(deps, change, rounds, gate.streak, _carried(still, rounds), job_deadline)
         if aborted is not None:
             return aborted
+
+
+async def _change(
+    request: ReviewRequest, deps: ReviewDeps, prepared: Prepared, ahead: TreeAhead, extra: dict[str, str]
+) -> Change:
+    """The change as every round reviews it: the head checkout, and the code around the hunks."""
+    deps.prep.progress.step("checking out the head")
+    tree = await ahead.path()
+    contexts: dict[int, str] = {}
+    if deps.context is not None:
+        deps.prep.progress.step("reading the code around the hunks")
+        found = await gather.gather(tree, prepared.chunks, deps.prep.redactor, deps.context)
+        contexts = found.texts
+        if found.cut:  # the diff itself is still reviewed whole; only the widened code is missing
+            extra["context_cut"] = ", ".join(found.cut)
+    return Change(
+        request.source.name,
+        request.job_id,
+        prepared.chunks,
+        {f.path: f for f in prepared.files},
+        prepared.pr_text,
+        worktree=tree,
+        contexts=contexts,
+        head=prepared.head_sha,
+    )
 
 
 async def _next_rounds(

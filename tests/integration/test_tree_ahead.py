@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.git_worktrees import GitWorktrees
+from bot.adapters.git.worktrees import GitWorktrees
 from bot.errors import WorkspaceError
 from bot.review.tree_ahead import TreeAhead
 from guardrails.workspace import RepoSource
