@@ -1,4 +1,4 @@
-"""The GitHub adapter: `PullRequestReader` and `PullRequestWriter` over PyGithub's requester.
+"""The GitHub adapter: `PullRequestReader` and `PullRequestWriter` over GitHub's REST API.
 
 Built from plain values (`from_token`, `from_app`); every blocking call runs in a worker thread through
 `github_calls.Calls` (rate gate, bounded read retries, writes sent once). Only `bot.forge` values leave.
@@ -11,8 +11,6 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
-
-from github.Requester import Requester
 
 from bot import forge
 from bot.adapters.github import access as github_access
@@ -142,15 +140,15 @@ class GitHubClient(github_write.PullRequestWrites):
         headers = {"If-None-Match": cached[0]} if cached else {}
         what = f"open pulls of {repo}"
 
-        def work(requester: Requester) -> tuple[str, list[Any]] | None:
+        def work(session: github_http.Session) -> tuple[str, list[Any]] | None:
             url = f"/repos/{repo}/pulls"
             params = {"state": "open", "per_page": 100}
-            first = github_http.send(requester, "GET", url, what=what, params=params, headers=headers)
+            first = github_http.send(session, "GET", url, what=what, params=params, headers=headers)
             if first.status == 304:
                 return None
             found = list(first.check(what, write=False).data or ())
             if (next_url := first.next_url()) is not None:
-                for page in github_http.pages(requester, next_url, what=what):
+                for page in github_http.pages(session, next_url, what=what):
                     found.extend(page.data or ())
             return first.headers.get("etag", ""), found
 
@@ -168,14 +166,14 @@ class GitHubClient(github_write.PullRequestWrites):
         if not isinstance(credentials, github_auth.AppCredentials):
             return list(self._repositories)
 
-        def work(requester: Requester) -> list[str]:
+        def work(session: github_http.Session) -> list[str]:
             names: list[str] = []
-            for installation in github_http.items(requester, "/app/installations", what="installations"):
-                with credentials.lease_installation(int(installation["id"])) as inner:
-                    url, what = "/installation/repositories", "installation repositories"
-                    for item in github_http.items(inner, url, what=what, key="repositories"):
-                        credentials.remember(str(item["full_name"]), int(installation["id"]))
-                        names.append(str(item["full_name"]))
+            for installation in github_http.items(session, "/app/installations", what="installations"):
+                inner = credentials.installation_session(int(installation["id"]))
+                url, what = "/installation/repositories", "installation repositories"
+                for item in github_http.items(inner, url, what=what, key="repositories"):
+                    credentials.remember(str(item["full_name"]), int(installation["id"]))
+                    names.append(str(item["full_name"]))
             return names
 
         return await self._calls.read(None, "repositories", work)
@@ -234,10 +232,10 @@ class GitHubClient(github_write.PullRequestWrites):
         return forge.Permission.NONE if reply.status == 404 else github_convert.permission(reply.data)
 
     async def contributors(self, repo: str, *, cap: int) -> int:
-        def work(requester: Requester) -> int:
+        def work(session: github_http.Session) -> int:
             count = 0
             # The generator fetches pages lazily: paging stops once the count passes the cap.
-            for _ in github_http.items(requester, f"/repos/{repo}/contributors", what="contributors"):
+            for _ in github_http.items(session, f"/repos/{repo}/contributors", what="contributors"):
                 count += 1
                 if count > cap:
                     break

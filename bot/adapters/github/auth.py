@@ -1,72 +1,22 @@
 """Credentials for the GitHub adapter: a personal token, or a GitHub App with per-installation tokens.
 
-PyGithub's connection object keeps the pending request in attributes, so one requester must never serve
-two threads at once: each credential keeps a pool and every call leases a requester of its own. Every
-requester is built with `retry=None` (no blind retry of a write) and without PyGithub's sleeping throttle
-(the adapter's rate gate spaces writes across all threads).
+Every credential sends through one `github_http.Transport`, shared by all worker threads. From PyGithub,
+Quorum uses only what it documents as public: `github.Auth.AppAuth`, which signs the App's JWT.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from github import Auth
-from github.Requester import Requester
 
-from bot import errors, version
+from bot import errors
 from bot.adapters.github import http as github_http
 
-USER_AGENT = version.USER_AGENT
 REFRESH_MARGIN_S = 60.0  # renew an installation token this long before GitHub's `expires_at`
-
-
-class RequesterPool:
-    """Idle requesters for one credential; `lease()` hands one to the calling thread alone."""
-
-    def __init__(self, make: Callable[[], Requester]) -> None:
-        self._make = make
-        self._idle: list[Requester] = []
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def lease(self) -> Iterator[Requester]:
-        with self._lock:
-            requester = self._idle.pop() if self._idle else None
-        if requester is None:
-            requester = self._make()
-        try:
-            yield requester
-        finally:
-            with self._lock:
-                self._idle.append(requester)
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for requester in idle:
-            requester.close()
-
-
-def make_requester(base_url: str, auth: Auth.Auth, timeout_s: float) -> Requester:
-    """A PyGithub requester that never retries and never sleeps on its own."""
-    return Requester(
-        auth,
-        base_url.rstrip("/"),
-        max(1, math.ceil(timeout_s)),
-        USER_AGENT,
-        100,
-        True,
-        None,
-        None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-        lazy=True,
-    )
 
 
 class TokenCredentials:
@@ -75,43 +25,23 @@ class TokenCredentials:
     is_app = False
 
     def __init__(self, base_url: str, token: str, *, timeout_s: float) -> None:
-        auth = Auth.Token(token)
-        self._pool = RequesterPool(lambda: make_requester(base_url, auth, timeout_s))
+        self._transport = github_http.Transport(base_url, timeout_s=timeout_s)
+        header = f"token {token}"
+        self._session = github_http.Session(self._transport, lambda: header)
 
-    def lease(self, repo: str | None) -> contextlib.AbstractContextManager[Requester]:
-        """A requester for `repo` (any repository, or user-level calls when None)."""
-        return self._pool.lease()
+    def session(self, repo: str | None) -> github_http.Session:
+        """The session for `repo` (any repository, or user-level calls when None)."""
+        return self._session
 
     def close(self) -> None:
-        self._pool.close()
-
-
-class _InstallationToken(Auth.Auth):
-    """Authenticates as one installation with the shared, refreshed token of `AppCredentials`."""
-
-    def __init__(self, credentials: AppCredentials, installation_id: int) -> None:
-        self._credentials = credentials
-        self._installation_id = installation_id
-
-    @property
-    def token_type(self) -> str:
-        return "token"
-
-    @property
-    def token(self) -> str:
-        return self._credentials.installation_token(self._installation_id)
-
-    @property
-    def _masked_token(self) -> str:
-        return "token (removed)"
+        self._transport.close()
 
 
 class AppCredentials:
     """A GitHub App: a JWT for `/app` calls, and per repository the token of the installation holding it.
 
     Tokens live an hour; one per installation is shared by all threads and renewed `refresh_margin_s`
-    before it expires. PyGithub's `AppInstallationAuth` renews too, but it rebinds itself to whichever
-    requester adopts it last, which a pool of requesters cannot share safely.
+    before it expires (checked before each request, with the injectable clock `now`).
     """
 
     is_app = True
@@ -128,31 +58,25 @@ class AppCredentials:
     ) -> None:
         self.app_id = app_id
         self._now = now  # seconds since the epoch; injectable so expiry is tested without waiting
-        self._base_url = base_url
-        self._timeout_s = timeout_s
         self._margin = datetime.timedelta(seconds=refresh_margin_s)
-        jwt = Auth.AppAuth(app_id, private_key_pem)
-        self._app_pool = RequesterPool(lambda: make_requester(base_url, jwt, timeout_s))
-        self._pools: dict[int, RequesterPool] = {}
+        self._transport = github_http.Transport(base_url, timeout_s=timeout_s)
+        jwt = Auth.AppAuth(app_id, private_key_pem)  # a fresh JWT, valid minutes, for each request
+        self._app = github_http.Session(self._transport, lambda: f"Bearer {jwt.token}")
         self._installations: dict[str, int] = {}
         self._tokens: dict[int, tuple[str, datetime.datetime]] = {}
         self._lock = threading.Lock()
         self._token_lock = threading.Lock()
 
-    def lease(self, repo: str | None) -> contextlib.AbstractContextManager[Requester]:
-        """A requester for `repo`'s installation, or an App (JWT) requester when `repo` is None."""
+    def session(self, repo: str | None) -> github_http.Session:
+        """The session of `repo`'s installation, or the App's own (its JWT) when `repo` is None."""
         if repo is None:
-            return self._app_pool.lease()
-        return self.lease_installation(self.installation_of(repo))
+            return self._app
+        return self.installation_session(self.installation_of(repo))
 
-    def lease_installation(self, installation_id: int) -> contextlib.AbstractContextManager[Requester]:
-        with self._lock:
-            pool = self._pools.get(installation_id)
-            if pool is None:
-                auth = _InstallationToken(self, installation_id)
-                pool = RequesterPool(lambda: make_requester(self._base_url, auth, self._timeout_s))
-                self._pools[installation_id] = pool
-        return pool.lease()
+    def installation_session(self, installation_id: int) -> github_http.Session:
+        return github_http.Session(
+            self._transport, lambda: f"token {self.installation_token(installation_id)}"
+        )
 
     def remember(self, repo: str, installation_id: int) -> None:
         """Record which installation holds `repo` (learnt while listing repositories)."""
@@ -166,8 +90,7 @@ class AppCredentials:
         if known is not None:
             return known
         what = f"installation of {repo}"
-        with self._app_pool.lease() as requester:
-            reply = github_http.send(requester, "GET", f"/repos/{repo}/installation", what=what)
+        reply = github_http.send(self._app, "GET", f"/repos/{repo}/installation", what=what)
         if reply.status == 404:
             raise errors.GitHubError(f"the GitHub App is not installed on {repo}", status_code=404)
         installation_id = int(reply.check(what, write=False).data["id"])
@@ -183,19 +106,14 @@ class AppCredentials:
                 return cached[0]
             what = "installation token"
             url = f"/app/installations/{installation_id}/access_tokens"
-            with self._app_pool.lease() as requester:
-                # Minting a token changes nothing on GitHub, so a failed attempt may be repeated like a read.
-                data = github_http.send(requester, "POST", url, what=what).check(what, write=False).data
+            # Minting a token changes nothing on GitHub, so a failed attempt may be repeated like a read.
+            data = github_http.send(self._app, "POST", url, what=what).check(what, write=False).data
             expires = datetime.datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00"))
             self._tokens[installation_id] = (str(data["token"]), expires)
             return str(data["token"])
 
     def close(self) -> None:
-        self._app_pool.close()
-        with self._lock:
-            pools = list(self._pools.values())
-        for pool in pools:
-            pool.close()
+        self._transport.close()
 
 
 Credentials = TokenCredentials | AppCredentials

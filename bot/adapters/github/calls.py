@@ -12,8 +12,6 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from github.Requester import Requester
-
 from bot import errors
 from bot.adapters.github import auth as github_auth
 from bot.adapters.github import http as github_http
@@ -24,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class Calls:
-    """Runs blocking requester work for one set of credentials."""
+    """Runs blocking session work for one set of credentials."""
 
     def __init__(
         self,
@@ -39,16 +37,15 @@ class Calls:
         self._attempts = max(1, read_attempts)
         self._backoff_s = backoff_s
 
-    def _leased(self, repo: str | None, work: Callable[[Requester], T]) -> T:
-        with self.credentials.lease(repo) as requester:
-            return work(requester)
+    def _run(self, repo: str | None, work: Callable[[github_http.Session], T]) -> T:
+        return work(self.credentials.session(repo))
 
-    async def read(self, repo: str | None, what: str, work: Callable[[Requester], T]) -> T:
-        """Run `work` with a requester for `repo` (None: the App or user itself); retried when retryable."""
+    async def read(self, repo: str | None, what: str, work: Callable[[github_http.Session], T]) -> T:
+        """Run `work` with the session for `repo` (None: the App or user itself); retried when retryable."""
         for attempt in range(1, self._attempts + 1):
             await self.gate.before_read()
             try:
-                return await asyncio.to_thread(self._leased, repo, work)
+                return await asyncio.to_thread(self._run, repo, work)
             except errors.RateLimited as exc:
                 self.gate.block(exc.retry_after or github_rate.SECONDARY_DEFAULT_S)
                 raise
@@ -69,12 +66,12 @@ class Calls:
         the request could not complete (it may or may not have taken effect).
         """
 
-        def work(requester: Requester) -> github_http.Reply:
-            return github_http.send(requester, verb, url, what=what, body=body)
+        def work(session: github_http.Session) -> github_http.Reply:
+            return github_http.send(session, verb, url, what=what, body=body)
 
         async with self.gate.write_slot():
             try:
-                reply = await asyncio.to_thread(self._leased, repo, work)
+                reply = await asyncio.to_thread(self._run, repo, work)
             except errors.RateLimited as exc:  # met while looking up the installation or minting a token
                 self.gate.block(exc.retry_after or github_rate.SECONDARY_DEFAULT_S)
                 raise
@@ -94,8 +91,8 @@ class Calls:
     ) -> github_http.Reply:
         """GET one resource; statuses in `allow` (e.g. 404) come back as replies instead of errors."""
 
-        def work(requester: Requester) -> github_http.Reply:
-            reply = github_http.send(requester, "GET", url, what=what, params=params)
+        def work(session: github_http.Session) -> github_http.Reply:
+            reply = github_http.send(session, "GET", url, what=what, params=params)
             return reply if reply.status in allow else reply.check(what, write=False)
 
         return await self.read(repo, what, work)
