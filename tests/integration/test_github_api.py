@@ -1,4 +1,4 @@
-"""The GitHub adapter against the wire-level fake GitHub: real PyGithub requesters over 127.0.0.1."""
+"""The GitHub adapter against the wire-level fake GitHub: real HTTP over 127.0.0.1."""
 
 from __future__ import annotations
 

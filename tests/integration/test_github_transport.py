@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 
@@ -145,3 +146,25 @@ async def test_concurrent_reads_with_a_token_all_arrive_once(
 
     assert counts == [250] * 12
     assert sent(gh, "GET", "/contributors") == [200] * 36  # three pages each, none lost or repeated
+
+
+async def test_an_unreachable_github_is_a_retryable_read_and_an_ambiguous_write_without_the_token() -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = "ghp_" + "s3cr3t" * 6
+    client = github_api.GitHubClient.from_token(
+        f"http://127.0.0.1:{port}/api/v3", token, timeout_s=2, gate=_gate(), backoff_s=0.01
+    )
+    try:
+        with pytest.raises(errors.GitHubError) as read:
+            await client.pull(REPO, 1)
+        with pytest.raises(errors.GitHubError) as write:
+            await client.comment(REPO, 1, "hello")
+    finally:
+        await client.aclose()
+
+    assert (read.value.retryable, write.value.retryable) == (True, False)
+    for caught in (read, write):
+        assert token not in str(caught.value) and caught.value.__cause__ is None
+        assert "could not complete the request" in str(caught.value)
