@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from bot.domain import FileDiff, FileStatus, Hunk, LineKind, SkippedFile, SkipRe
 
 # Realistic tokens per UTF-8 byte for code with byte-level BPE tokenizers is ~1/3.5; 1/3 errs high.
 _BYTES_PER_TOKEN = 3
+_TEXT = operator.attrgetter("text")
 
 
 def estimate_tokens(text: str) -> int:
@@ -46,13 +48,20 @@ def render_hunk(hunk: Hunk) -> str:
     out = [
         f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@ {hunk.section}".rstrip()
     ]
-    for line in hunk.lines:
-        if line.kind is LineKind.REMOVED:
-            out.append(f"L{line.old_no} - {printable(line.text)}")
-        elif line.kind is LineKind.ADDED:
-            out.append(f"R{line.new_no} + {printable(line.text)}")
+    lines = hunk.lines
+    # Printable as it is when the hunk is ASCII without "\r" (no surrogates to replace): most hunks.
+    joined = "".join(map(_TEXT, lines))
+    clean = joined.isascii() and "\r" not in joined
+    texts = map(_TEXT, lines) if clean else map(printable, map(_TEXT, lines))
+    append = out.append
+    for line, text in zip(lines, texts, strict=True):
+        kind = line.kind
+        if kind is LineKind.REMOVED:
+            append(f"L{line.old_no} - {text}")
+        elif kind is LineKind.ADDED:
+            append(f"R{line.new_no} + {text}")
         else:
-            out.append(f"R{line.new_no}   {printable(line.text)}")
+            append(f"R{line.new_no}   {text}")
     return "\n".join(out)
 
 
@@ -70,21 +79,28 @@ class Chunk:
     tokens: int
 
 
-def _split_file(diff: FileDiff, budget: int, show: ShowPath) -> list[FileDiff] | None:
-    """Hunk groups of one file that each fit `budget`, or None when a single hunk does not."""
-    groups: list[list[Hunk]] = [[]]
+def _split_file(
+    diff: FileDiff, hunks: Sequence[str], budget: int, show: ShowPath
+) -> list[tuple[FileDiff, str]] | None:
+    """Hunk groups of one file (its hunks rendered as `hunks`) that each fit `budget`, rendered; None
+    when a single hunk does not fit."""
+    groups: list[list[int]] = [[]]
     header = estimate_tokens(_header(diff, show))
     used = header
-    for hunk in diff.hunks:
-        cost = estimate_tokens(render_hunk(hunk))
+    for index, text in enumerate(hunks):
+        cost = estimate_tokens(text)
         if cost + header > budget:
             return None
         if groups[-1] and used + cost > budget:
             groups.append([])
             used = header
-        groups[-1].append(hunk)
+        groups[-1].append(index)
         used += cost
-    return [dataclasses.replace(diff, hunks=tuple(group)) for group in groups]
+    parts = [dataclasses.replace(diff, hunks=tuple(diff.hunks[i] for i in group)) for group in groups]
+    return [
+        (part, "\n".join([_header(part, show), *(hunks[i] for i in group)]))
+        for part, group in zip(parts, groups, strict=True)
+    ]
 
 
 def build_chunks(
@@ -92,29 +108,48 @@ def build_chunks(
 ) -> tuple[list[Chunk], list[SkippedFile]]:
     """Pack files in order into chunks of at most `budget_tokens`; split a file too large for one chunk
     by hunks; skip (and report) a file with a hunk that fits no chunk. `show` renders file names."""
-    pieces: list[tuple[FileDiff, str, int]] = []
+    packer = _Packer(budget_tokens)
     skipped: list[SkippedFile] = []
     for diff in files:
-        text = render_file(diff, show)
+        hunks = [render_hunk(h) for h in diff.hunks]  # rendered once, also for a split
+        text = "\n".join([_header(diff, show), *hunks])
         tokens = estimate_tokens(text)
         if tokens <= budget_tokens:
-            pieces.append((diff, text, tokens))
+            packer.add(diff, text, tokens)
             continue
-        parts = _split_file(diff, budget_tokens, show)
+        parts = _split_file(diff, hunks, budget_tokens, show)
         if parts is None:
             skipped.append(SkippedFile(diff.path, SkipReason.EXCEEDS_CONTEXT))
             continue
-        pieces.extend((p, t, estimate_tokens(t)) for p in parts for t in [render_file(p, show)])
-    chunks: list[Chunk] = []
-    current: list[tuple[FileDiff, str, int]] = []
-    for piece in pieces:
-        if current and sum(p[2] for p in current) + piece[2] > budget_tokens:
-            chunks.append(_chunk(len(chunks), current))
-            current = []
-        current.append(piece)
-    if current:
-        chunks.append(_chunk(len(chunks), current))
-    return chunks, skipped
+        for part, part_text in parts:
+            packer.add(part, part_text, estimate_tokens(part_text))
+    return packer.finish(), skipped
+
+
+class _Packer:
+    """Fills chunks in order, joining each one's text as soon as it is full, so the rendered pieces of a
+    whole diff are never held twice."""
+
+    def __init__(self, budget_tokens: int) -> None:
+        self.budget = budget_tokens
+        self.chunks: list[Chunk] = []
+        self.current: list[tuple[FileDiff, str, int]] = []
+        self.used = 0
+
+    def add(self, diff: FileDiff, text: str, tokens: int) -> None:
+        if self.current and self.used + tokens > self.budget:
+            self._close()
+        self.current.append((diff, text, tokens))
+        self.used += tokens
+
+    def finish(self) -> list[Chunk]:
+        if self.current:
+            self._close()
+        return self.chunks
+
+    def _close(self) -> None:
+        self.chunks.append(_chunk(len(self.chunks), self.current))
+        self.current, self.used = [], 0
 
 
 def _chunk(index: int, pieces: list[tuple[FileDiff, str, int]]) -> Chunk:

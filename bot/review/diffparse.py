@@ -7,6 +7,7 @@ import gc
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 from bot import domain, errors
 
@@ -16,21 +17,37 @@ _HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)", r
 # The C escapes git's quote_c_style emits besides three-digit octal bytes.
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 _ADDED, _REMOVED, _CONTEXT = domain.LineKind.ADDED, domain.LineKind.REMOVED, domain.LineKind.CONTEXT
+# A DiffLine built field by field through its slots: the same object its frozen __init__ builds (which
+# sets each field through object.__setattr__), in half the time, on the parser's hottest line.
+_LINE_MAKER = (
+    object.__new__,
+    *(vars(domain.DiffLine)[field].__set__ for field in ("kind", "old_no", "new_no", "text")),
+)
 
 
 def parse(raw: bytes) -> list[domain.FileDiff]:
     """Parse the output of `git *DIFF_ARGS base head`; raise InputError naming the line if malformed."""
+    return parse_block(raw)
+
+
+def parse_block(raw: bytes | bytearray, first_line: int = 0, more: bool = False) -> list[domain.FileDiff]:
+    """Parse whole file sections of a diff: `raw` starts at its line `first_line` (0-based) and, when
+    `more`, ends just before another `diff --git` line, which the parser sees but leaves alone."""
     # One decode of the whole buffer: "\n" never occurs inside a UTF-8 sequence, so each line's text
     # encodes back (utf-8, surrogateescape) to exactly its original bytes, "\r" included.
     lines = raw.decode("utf-8", "surrogateescape").split("\n")
     if lines[-1] == "":
         lines.pop()
-    with _gc_paused():
-        return _Parser(lines).files()
+    stop = len(lines)
+    if more:
+        # Every look past a file's end tests only this prefix, so the next line need not have arrived.
+        lines.append(_GIT_HEADER)
+    with gc_paused():
+        return _Parser(lines, first_line).files(stop)
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Hold off the cyclic collector: a big diff allocates a million acyclic lines, and the collector's
     repeated passes over them would otherwise double the parse time."""
     was_enabled = gc.isenabled()
@@ -62,38 +79,23 @@ class _Header:
 class _Parser:
     """A cursor over the lines of one diff."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], first_line: int = 0) -> None:
         self.lines = lines
         self.pos = 0
+        self.first_line = first_line  # where `lines` starts in the whole diff, for error messages
         self.label = "before any file"
-        self.handlers: tuple[tuple[str, Callable[[_Header, str], None]], ...] = (
-            ("index ", self._index),
-            ("--- ", self._old_name),
-            ("new file mode ", self._new_file),
-            ("deleted file mode ", self._deleted_file),
-            ("old mode ", self._old_mode),
-            ("new mode ", self._new_mode),
-            ("similarity index ", self._similarity),
-            ("dissimilarity index ", _ignore),
-            ("rename from ", self._rename_from),
-            ("rename to ", self._rename_to),
-            ("copy from ", self._copy_from),
-            ("copy to ", self._copy_to),
-            ("Binary files ", self._binary),
-            ("GIT binary patch", self._binary_patch),
-        )
 
     def fail(self, message: str, line_index: int | None = None) -> errors.InputError:
         """Build the error for a malformed diff, naming the file and the 1-based line.
 
         Messages quote paths but never file content: a diff may hold secrets, and errors get logged.
         """
-        number = (self.pos if line_index is None else line_index) + 1
+        number = (self.pos if line_index is None else line_index) + self.first_line + 1
         return errors.InputError(f"malformed git diff at line {number}, {self.label}: {message}")
 
-    def files(self) -> list[domain.FileDiff]:
+    def files(self, stop: int) -> list[domain.FileDiff]:
         result = []
-        while self.pos < len(self.lines):
+        while self.pos < stop:
             line = self.lines[self.pos]
             if not line.startswith(_GIT_HEADER):
                 raise self.fail(f"expected a 'diff --git' line, got one starting {line[:1]!r}")
@@ -115,14 +117,14 @@ class _Parser:
         return self._build(header, tuple(hunks))
 
     def _headers(self, header: _Header) -> None:
-        lines, handlers = self.lines, self.handlers
+        lines, handlers = self.lines, self._HANDLERS
         while self.pos < len(lines):
             line = lines[self.pos]
             if line.startswith(("@@", _GIT_HEADER)):
                 return
             for prefix, handle in handlers:
                 if line.startswith(prefix):
-                    handle(header, line[len(prefix) :])
+                    handle(self, header, line[len(prefix) :])
                     break
             else:
                 raise self.fail(f"unknown header line starting {line.partition(' ')[0][:20]!r}")
@@ -266,6 +268,28 @@ class _Parser:
         while self.pos + 1 < len(self.lines) and not self.lines[self.pos + 1].startswith(_GIT_HEADER):
             self.pos += 1
 
+    def _ignore(self, header: _Header, value: str) -> None:
+        """Accept a header line that tells nothing the domain keeps."""
+
+    # Plain functions, not bound methods: a parser holding its own bound methods would be a reference
+    # cycle, keeping its lines alive until the (paused) collector ran.
+    _HANDLERS: ClassVar[tuple[tuple[str, Callable[[_Parser, _Header, str], None]], ...]] = (
+        ("index ", _index),
+        ("--- ", _old_name),
+        ("new file mode ", _new_file),
+        ("deleted file mode ", _deleted_file),
+        ("old mode ", _old_mode),
+        ("new mode ", _new_mode),
+        ("similarity index ", _similarity),
+        ("dissimilarity index ", _ignore),
+        ("rename from ", _rename_from),
+        ("rename to ", _rename_to),
+        ("copy from ", _copy_from),
+        ("copy to ", _copy_to),
+        ("Binary files ", _binary),
+        ("GIT binary patch", _binary_patch),
+    )
+
     def _hunk(self) -> domain.Hunk:
         match = _HUNK_HEADER.fullmatch(self.lines[self.pos])
         if match is None:
@@ -291,7 +315,7 @@ class _Parser:
         lines, i = self.lines, self.pos
         header_index = i - 1
         body: list[domain.DiffLine] = []
-        append, make = body.append, domain.DiffLine
+        append, new, set_kind, set_old, set_new, set_text = body.append, *_LINE_MAKER
         while old_no < old_end or new_no < new_end:
             try:
                 line = lines[i]
@@ -299,26 +323,30 @@ class _Parser:
                 raise self.fail("the diff ends inside this hunk", header_index) from None
             tag = line[:1]
             if tag == " ":
-                append(make(_CONTEXT, old_no, new_no, line[1:]))
+                kind, old, new_ = _CONTEXT, old_no, new_no
                 old_no += 1
                 new_no += 1
             elif tag == "-":
-                append(make(_REMOVED, old_no, None, line[1:]))
+                kind, old, new_ = _REMOVED, old_no, None
                 old_no += 1
             elif tag == "+":
-                append(make(_ADDED, None, new_no, line[1:]))
+                kind, old, new_ = _ADDED, None, new_no
                 new_no += 1
             elif tag == "\\" and body:
                 markers.append(body[-1].kind)
+                i += 1
+                continue
             else:
                 self.pos = i
                 raise self.fail(f"unexpected line starting {tag!r} inside a hunk")
+            item = new(domain.DiffLine)
+            set_kind(item, kind)
+            set_old(item, old)
+            set_new(item, new_)
+            set_text(item, line[1:])
+            append(item)
             i += 1
         self.pos = i
         if old_no != old_end or new_no != new_end or not body:
             raise self.fail("hunk line counts do not match its header", i - 1)
         return tuple(body)
-
-
-def _ignore(header: _Header, value: str) -> None:
-    """Accept a header line that tells nothing the domain keeps."""

@@ -9,6 +9,7 @@ content, is `nul_in_text`, not `binary`. Every skip is listed, and none merges w
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ DEFAULT_VENDORED: tuple[str, ...] = ("**/vendor/**", "**/third_party/**", "**/no
 # Markers that tools write at the top of what they generate (Go's convention, `@generated`, prose).
 _GENERATED_MARKER = re.compile(r"@generated\b|Code generated .* DO NOT EDIT|(?i:\bauto-?generated\b)")
 _MARKER_DEPTH = 20  # only near the top of the file, where tools put the marker
+_KIND, _TEXT = operator.attrgetter("kind"), operator.attrgetter("text")
 SUBMODULE_MODE = "160000"
 SYMLINK_MODE = "120000"
 # Names that are text whatever their bytes: a NUL in one of them is suspicious, not "binary".
@@ -141,8 +143,10 @@ def _has_base_marker(diff: FileDiff) -> bool:
     is the PR's claim, and the PR does not decide what is reviewed)."""
     for hunk in diff.hunks:
         for line in hunk.lines:
-            if line.new_no is None or line.new_no > _MARKER_DEPTH:
+            if line.new_no is None:
                 continue
+            if line.new_no > _MARKER_DEPTH:
+                break  # a hunk numbers its new side in increasing order: the rest are deeper still
             if line.kind is LineKind.CONTEXT and _GENERATED_MARKER.search(line.text):
                 return True
     return False
@@ -180,10 +184,14 @@ def _glob_reason(path: str, policy: FilterPolicy, base: BaseFacts) -> SkipReason
 
 
 def _too_large(diff: FileDiff, policy: FilterPolicy) -> bool:
-    if diff.added + diff.removed > policy.max_file_lines:
-        return True
-    size = sum(len(line.text) for hunk in diff.hunks for line in hunk.lines)
-    return size > policy.max_file_bytes
+    # Added + removed is every line but the context ones; counted and measured by C loops (map), as
+    # this runs over every line of the diff.
+    changed = size = 0
+    for hunk in diff.hunks:
+        lines = hunk.lines
+        changed += len(lines) - list(map(_KIND, lines)).count(LineKind.CONTEXT)
+        size += sum(map(len, map(_TEXT, lines)))
+    return changed > policy.max_file_lines or size > policy.max_file_bytes
 
 
 def apply(
