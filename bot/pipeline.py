@@ -26,7 +26,7 @@ from bot.domain import (
 )
 from bot.errors import BudgetExceeded, DeadlineExceeded, UsageOverReservation
 from bot.ports import Progress
-from bot.review import chunking, diffparse, filters, gather
+from bot.review import chunking, diffstream, filters, gather
 from bot.review.rounds import Change, RoundAborted, RoundRunner
 from bot.review.tree_ahead import TreeAhead
 from guardrails import consensus, deadlines, workspace
@@ -130,8 +130,7 @@ async def prepare_fetched(request: ReviewRequest, deps: PrepareDeps, shas: tuple
     ws = deps.workspaces
     base_sha, head_sha = shas
     deps.progress.step("computing the diff")
-    merge_base, raw = await ws.diff(request.source, base_sha, head_sha)
-    parsed = await asyncio.to_thread(diffparse.parse, raw)
+    merge_base, parsed = await ws.diff_stream(request.source, base_sha, head_sha, diffstream.parse_all)
     base = await base_facts(ws, request.source, (base_sha, merge_base, head_sha), parsed)
     kept, skipped = filters.apply(parsed, deps.filter_policy, base)
     redacted, redactions = redact_files(kept, deps.redactor)

@@ -10,13 +10,15 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.errors import WorkspaceError
+
+T = TypeVar("T")
 
 # Overrides for every git process. A repository under review is hostile: anything git could be made to
 # execute from a config, an attribute file or a hook must be switched off or pinned by us.
@@ -259,6 +261,13 @@ class Workspaces(Protocol):
 
     async def diff(self, source: RepoSource, base_sha: str, head_sha: str) -> tuple[str, bytes]:
         """The merge base of the two commits and the raw `git diff` from it to `head_sha`."""
+        ...
+
+    async def diff_stream(
+        self, source: RepoSource, base_sha: str, head_sha: str, consume: Callable[[Iterator[bytes]], T]
+    ) -> tuple[str, T]:
+        """The merge base, and what `consume` (run in a thread) makes of the raw `git diff` from it to
+        `head_sha`, handed over in pieces while git writes it."""
         ...
 
     async def read_blob(self, source: RepoSource, sha: str, path: str, *, max_bytes: int) -> bytes | None:

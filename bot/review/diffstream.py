@@ -21,6 +21,11 @@ def parse_stream(pieces: Iterable[bytes]) -> Iterator[domain.FileDiff]:
         yield from _sections(pieces)
 
 
+def parse_all(pieces: Iterable[bytes]) -> list[domain.FileDiff]:
+    """Every file of the streamed diff (`parse_stream` to the end), for a caller that keeps them all."""
+    return list(parse_stream(pieces))
+
+
 def _sections(pieces: Iterable[bytes]) -> Iterator[domain.FileDiff]:
     pending = bytearray()
     first_line = 0

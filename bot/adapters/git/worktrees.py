@@ -13,16 +13,19 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar, cast
 
 import git
 
+from bot.adapters.git import streaming
 from bot.errors import WorkspaceError
 from bot.ports import DIFF_ARGS
 from guardrails import workspace
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _LOCK_POLL_S = 0.05
 _STDERR_CHARS = 800
@@ -196,15 +199,38 @@ class GitWorktrees:
 
     async def diff(self, source: workspace.RepoSource, base_sha: str, head_sha: str) -> tuple[str, bytes]:
         """The merge base of base and head, and the raw diff from it to head (three-dot semantics)."""
+        mirror, merge_base = await self._merge_base(source, base_sha, head_sha)
+        raw = await self._run(mirror, *DIFF_ARGS, merge_base, head_sha)
+        return merge_base, raw
+
+    async def diff_stream(
+        self,
+        source: workspace.RepoSource,
+        base_sha: str,
+        head_sha: str,
+        consume: Callable[[Iterator[bytes]], T],
+    ) -> tuple[str, T]:
+        """The merge base, and what `consume` (run in a thread) makes of the diff from it to head, handed
+        over in pieces while git writes it."""
+        mirror, merge_base = await self._merge_base(source, base_sha, head_sha)
+        args = (*DIFF_ARGS, merge_base, head_sha)
+        status, result, err = await asyncio.to_thread(
+            streaming.run, mirror, args, consume, timeout_s=self._timeout_s
+        )
+        if status != 0:
+            raise _failure(args, status, err)
+        return merge_base, cast(T, result)
+
+    async def _merge_base(
+        self, source: workspace.RepoSource, base_sha: str, head_sha: str
+    ) -> tuple[Path, str]:
         mirror = await self.fetch(source, [base_sha, head_sha])
         status, out, err = await self._exec(mirror, "merge-base", base_sha, head_sha)
         if status != 0:
             if status == 1 and not out.strip():
                 raise WorkspaceError(f"{base_sha} and {head_sha} share no history in {source.name}")
             raise _failure(("merge-base", base_sha, head_sha), status, err)
-        merge_base = out.decode().strip()
-        raw = await self._run(mirror, *DIFF_ARGS, merge_base, head_sha)
-        return merge_base, raw
+        return mirror, out.decode().strip()
 
     async def read_blob(
         self, source: workspace.RepoSource, sha: str, path: str, *, max_bytes: int
