@@ -1,10 +1,22 @@
 """Benchmark: parse + filter + chunk of a large diff, as a ratio to `git diff` producing it.
 
-    python -m tests.bench.bench_diff [--files 3000] [--lines 120] [--quick]
+    python -m tests.bench.bench_diff [--files 3000] [--lines 120] [--rounds 5] [--quick]
 
 Builds a repository in a temporary directory (thousands of files, hundreds of thousands of changed
-lines), times `git diff` and then Quorum's parse, filter and chunk steps on its output in the same run,
-and prints one line of figures. Peak memory is measured in a second pass under tracemalloc.
+lines). In the same run, and interleaved so that a busy machine slows each alike, it times:
+
+- `git diff` alone, its output read from the pipe and dropped (the baseline);
+- the streamed path the daemon takes: the diff parsed while git writes it, then filtered and chunked;
+- the whole-text path: git's output read whole, then parsed, filtered and chunked.
+
+Each figure is the median of `--rounds`. A path's ratio is the time it adds to `git diff` alone, over
+that time: (path - git) / git. On a machine with a core to spare the streamed path overlaps git; on a
+busy one it cannot, so the CPU time this process spends on the streamed path is printed too, beside
+git's own (cpu_to_git_cpu: what the ratio would be with no overlap at all).
+
+Peak memory is measured in a second pass under tracemalloc, from the
+start of the git call, so it counts what the process holds of the diff (whole text, pieces, parsed
+files, chunks), and is given over the diff's size.
 """
 
 from __future__ import annotations
@@ -12,16 +24,25 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
+import statistics
 import subprocess
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from bot.adapters.git import streaming
+from bot.domain import FileDiff
 from bot.ports import DIFF_ARGS
-from bot.review import chunking, diffparse, filters
+from bot.review import chunking, diffparse, diffstream, filters
 
 GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+ARGS = (*DIFF_ARGS, "HEAD~1", "HEAD")
+BUDGET_TOKENS = 6000
+TIMEOUT_S = 600.0
 POLICY = filters.FilterPolicy(
     exclude=(),
     lock_files=("package-lock.json",),
@@ -68,40 +89,122 @@ def build(repo: Path, files: int, lines: int, rng: random.Random) -> None:
     git(repo, "commit", "-qam", "head")
 
 
-def pipeline(raw: bytes, budget_tokens: int) -> tuple[int, int]:
-    parsed = diffparse.parse(raw)
+def _git_output(repo: Path, consume: Callable[[Iterator[bytes]], object]) -> object:
+    """What `consume` makes of the output of the daemon's own `git diff` command, run as it runs it."""
+    status, result, err = streaming.run(repo, ARGS, consume, timeout_s=TIMEOUT_S)
+    if status != 0:
+        raise RuntimeError(f"git diff failed: {err}")
+    return result
+
+
+def _filter_and_chunk(parsed: Sequence[FileDiff]) -> tuple[int, int]:
     kept, _ = filters.apply(parsed, POLICY)
-    chunks, _ = chunking.build_chunks(kept, budget_tokens)
+    chunks, _ = chunking.build_chunks(kept, BUDGET_TOKENS)
     return len(parsed), len(chunks)
+
+
+def git_alone(repo: Path) -> object:
+    return _git_output(repo, lambda pieces: sum(map(len, pieces)))
+
+
+def streamed(repo: Path) -> tuple[int, int]:
+    parsed = _git_output(repo, lambda pieces: list(diffstream.parse_stream(pieces)))
+    assert isinstance(parsed, list)
+    return _filter_and_chunk(parsed)
+
+
+def whole_text(repo: Path) -> tuple[int, int]:
+    raw = _git_output(repo, b"".join)
+    assert isinstance(raw, bytes)
+    return _filter_and_chunk(diffparse.parse(raw))
+
+
+@dataclass(frozen=True)
+class Figures:
+    diff_bytes: int
+    diff_lines: int
+    files: int
+    chunks: int
+    seconds: dict[str, float]  # path -> median wall time
+    cpu: dict[str, tuple[float, float]]  # path -> median CPU seconds of (this process, git)
+    peaks: dict[str, int]  # path -> peak traced bytes
+
+    def ratio(self, path: str) -> float:
+        """The time `path` adds to `git diff` alone, over the time of `git diff` alone."""
+        return (self.seconds[path] - self.seconds["git"]) / self.seconds["git"]
+
+    def peak_ratio(self, path: str) -> float:
+        return self.peaks[path] / max(self.diff_bytes, 1)
+
+    def line(self) -> str:
+        git_s, stream_s, whole_s = (self.seconds[p] for p in ("git", "streamed", "whole"))
+        return (
+            f"bench_diff files={self.files} diff_lines={self.diff_lines} "
+            f"diff_mb={self.diff_bytes / 2**20:.1f} chunks={self.chunks} git_diff_s={git_s:.3f} "
+            f"streamed_s={stream_s:.3f} whole_text_s={whole_s:.3f} "
+            f"ratio_to_git_diff={self.ratio('streamed'):.2f} "
+            f"whole_text_ratio={self.ratio('whole'):.2f} "
+            f"cpu_s={self.cpu['streamed'][0]:.3f} git_cpu_s={self.cpu['git'][1]:.3f} "
+            f"cpu_to_git_cpu={self.cpu['streamed'][0] / max(self.cpu['git'][1], 1e-9):.2f} "
+            f"peak_mb={self.peaks['streamed'] / 2**20:.1f} "
+            f"peak_to_diff_size={self.peak_ratio('streamed'):.1f} "
+            f"whole_text_peak_to_diff_size={self.peak_ratio('whole'):.1f}"
+        )
+
+
+def measure(repo: Path, rounds: int) -> Figures:
+    """Time the three paths `rounds` times each, interleaved, then trace each path's peak memory once."""
+    paths: dict[str, Callable[[Path], object]] = {"git": git_alone, "streamed": streamed, "whole": whole_text}
+    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, run in paths.items():
+            times[name].append(_timed(run, repo))
+    peaks = {name: _peak(paths[name], repo) for name in ("streamed", "whole")}
+    raw = _git_output(repo, b"".join)
+    assert isinstance(raw, bytes)
+    files, chunks = streamed(repo)
+    assert (files, chunks) == whole_text(repo), "the two paths disagree"
+    seconds = {name: statistics.median(v[0] for v in values) for name, values in times.items()}
+    cpu = {
+        name: (statistics.median(v[1] for v in values), statistics.median(v[2] for v in values))
+        for name, values in times.items()
+    }
+    return Figures(len(raw), raw.count(b"\n"), files, chunks, seconds, cpu, peaks)
+
+
+def _timed(run: Callable[[Path], object], repo: Path) -> tuple[float, float, float]:
+    """Wall seconds, this process's CPU seconds and git's CPU seconds of one run."""
+    wall, ours, git_cpu = time.perf_counter(), time.process_time(), _children_cpu()
+    run(repo)
+    return time.perf_counter() - wall, time.process_time() - ours, _children_cpu() - git_cpu
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _peak(run: Callable[[Path], object], repo: Path) -> int:
+    tracemalloc.start()
+    try:
+        run(repo)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=3000)
     parser.add_argument("--lines", type=int, default=120)
-    parser.add_argument("--quick", action="store_true", help="a smaller repository, for CI")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="the 120k-line diff, for CI")
     args = parser.parse_args()
     files, lines = (800, 100) if args.quick else (args.files, args.lines)
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         build(repo, files, lines, random.Random(1))
-        started = time.perf_counter()
-        raw = git(repo, *DIFF_ARGS, "HEAD~1", "HEAD")
-        git_s = time.perf_counter() - started
-    started = time.perf_counter()
-    parsed_files, chunk_count = pipeline(raw, 6000)
-    ours_s = time.perf_counter() - started
-    tracemalloc.start()
-    pipeline(raw, 6000)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    diff_lines = raw.count(b"\n")
-    print(
-        f"bench_diff files={parsed_files} diff_lines={diff_lines} diff_mb={len(raw) / 2**20:.1f} "
-        f"chunks={chunk_count} git_diff_s={git_s:.3f} parse_filter_chunk_s={ours_s:.3f} "
-        f"ratio_to_git_diff={ours_s / git_s:.2f} peak_mb={peak / 2**20:.1f} "
-        f"peak_to_diff_size={peak / max(len(raw), 1):.1f}"
-    )
+        print(measure(repo, args.rounds).line())
 
 
 if __name__ == "__main__":

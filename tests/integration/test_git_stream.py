@@ -62,7 +62,7 @@ def test_a_consumer_error_is_raised_when_git_succeeded(tmp_path: Path) -> None:
 
 
 def test_git_is_killed_at_its_timeout_while_the_consumer_stalls(tmp_path: Path) -> None:
-    big = b"".join(b"line %d\n" % n for n in range(40_000))  # more than a pipe holds: git must wait
+    big = b"".join(b"line %d\n" % n for n in range(200_000))  # more than the pipe holds: git waits
     diffparse_git.diff(tmp_path / "repo", {"a.txt": b""}, {"a.txt": big})
 
     def stall(pieces: Iterator[bytes]) -> int:

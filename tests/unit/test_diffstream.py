@@ -4,6 +4,7 @@ and errors, however git's output is cut into pieces."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.support import diffparse_git, varied_diff
 
 Status = domain.FileStatus
 SIZES = (1, 2, 3, 7, 12, 13, 64, 997, 4096, 1 << 16)
+BLOCKS = (1, 13, 200, 4096, 1 << 16)  # the smallest block parsed: a boundary per file, up to one block
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,9 @@ def test_every_split_parses_to_the_same_files(raw: bytes) -> None:
     whole = diffparse.parse(raw)
 
     for pieces in splits(raw):
-        assert list(diffstream.parse_stream(pieces)) == whole, [len(p) for p in pieces[:5]]
+        for block_bytes in BLOCKS:
+            streamed = list(diffstream.parse_stream(pieces, block_bytes))
+            assert streamed == whole, (block_bytes, [len(p) for p in pieces[:5]])
 
 
 def test_filters_coverage_and_chunks_agree_with_the_whole_text_path(raw: bytes) -> None:
@@ -69,7 +73,7 @@ def test_filters_coverage_and_chunks_agree_with_the_whole_text_path(raw: bytes) 
     base = filters.BaseFacts(textual=frozenset({"image.bin"}))
 
     for pieces in splits(raw)[::4]:
-        streamed = list(diffstream.parse_stream(pieces))
+        streamed = list(diffstream.parse_stream(pieces, block_bytes=1))
         kept, skipped = filters.apply(streamed, policy, base)
 
         assert (kept, skipped) == filters.apply(whole, policy, base)
@@ -125,9 +129,25 @@ def test_a_malformed_diff_fails_with_the_same_error_however_it_arrives(raw: byte
             pytest.fail(f"malformed diff {number} parsed")
 
         for pieces in (cut(bad, [size]) for size in (1, 13, 4096, len(bad))):
-            with pytest.raises(errors.InputError) as streamed:
-                list(diffstream.parse_stream(pieces))
-            assert str(streamed.value) == str(whole.value)
+            for block_bytes in BLOCKS:
+                with pytest.raises(errors.InputError) as streamed:
+                    list(diffstream.parse_stream(pieces, block_bytes))
+                assert str(streamed.value) == str(whole.value)
+
+
+def test_files_are_yielded_before_the_stream_ends(raw: bytes) -> None:
+    pieces = cut(raw, [500])
+    delivered: list[int] = []
+
+    def source() -> Iterator[bytes]:
+        for n, piece in enumerate(pieces):
+            delivered.append(n)
+            yield piece
+
+    first = next(diffstream.parse_stream(source(), block_bytes=1000))
+
+    assert first == diffparse.parse(raw)[0]
+    assert len(delivered) < len(pieces) // 2
 
 
 def test_parsed_lines_equal_lines_built_the_ordinary_way(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import subprocess
@@ -16,7 +18,8 @@ import git
 from guardrails import workspace
 
 T = TypeVar("T")
-_PIECE_BYTES = 1 << 16  # one pipe's worth: git is never held up waiting for the reader to make room
+_PIECE_BYTES = 1 << 16
+_PIPE_BYTES = 1 << 20  # room for git to write ahead while the reader parses (Linux's default cap)
 
 
 def run(
@@ -35,6 +38,7 @@ def run(
         proc = subprocess.Popen(
             command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
         )
+        _widen(proc.stdout)
         expired = threading.Event()
 
         def expire() -> None:
@@ -68,6 +72,14 @@ def _consume(stdout: IO[bytes], consume: Callable[[Iterator[bytes]], T]) -> tupl
         for _ in pieces:
             pass  # drained, so that git ends by itself and its status means what it says
         return None, exc
+
+
+def _widen(stdout: IO[bytes] | None) -> None:
+    """Give git a larger pipe where the system allows it (Linux), so it seldom waits for the reader."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if stdout is not None and set_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(stdout.fileno(), set_size, _PIPE_BYTES)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
