@@ -11,7 +11,10 @@ from bot.domain import FileDiff, FileStatus, Hunk, LineKind, SkippedFile, SkipRe
 
 # Realistic tokens per UTF-8 byte for code with byte-level BPE tokenizers is ~1/3.5; 1/3 errs high.
 _BYTES_PER_TOKEN = 3
-_TEXT = operator.attrgetter("text")
+_TEXT, _KIND = operator.attrgetter("text"), operator.attrgetter("kind")
+# How render_hunk shows a line of each kind, and which of its numbers the handle carries.
+_LINE = {LineKind.REMOVED: "L%s - %s", LineKind.ADDED: "R%s + %s", LineKind.CONTEXT: "R%s   %s"}
+_NUMBER = {LineKind.REMOVED: "old_no", LineKind.ADDED: "new_no", LineKind.CONTEXT: "new_no"}
 
 
 def estimate_tokens(text: str) -> int:
@@ -33,7 +36,8 @@ def _as_is(path: str) -> str:
 
 
 def _header(diff: FileDiff, show: ShowPath = _as_is) -> str:
-    parts = [f"=== FILE {show(diff.path)} ({diff.status.value}, +{diff.added} -{diff.removed}) ==="]
+    added, removed = _counts(diff)
+    parts = [f"=== FILE {show(diff.path)} ({diff.status.value}, +{added} -{removed}) ==="]
     if diff.status in (FileStatus.RENAMED, FileStatus.COPIED) and diff.old_path:
         parts.append(f"({diff.status.value} from {show(diff.old_path)})")
     if diff.old_mode and diff.new_mode and diff.old_mode != diff.new_mode:
@@ -43,25 +47,31 @@ def _header(diff: FileDiff, show: ShowPath = _as_is) -> str:
     return "\n".join(parts)
 
 
+def _counts(diff: FileDiff) -> tuple[int, int]:
+    """`diff.added` and `diff.removed` in one pass over the lines."""
+    added = removed = 0
+    for hunk in diff.hunks:
+        kinds = list(map(_KIND, hunk.lines))
+        added += kinds.count(LineKind.ADDED)
+        removed += kinds.count(LineKind.REMOVED)
+    return added, removed
+
+
 def render_hunk(hunk: Hunk) -> str:
     """A hunk whose every line starts with its handle: R<n> (head line n) or L<n> (base line n)."""
     out = [
         f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@ {hunk.section}".rstrip()
     ]
     lines = hunk.lines
+    texts = list(map(_TEXT, lines))
+    joined = "".join(texts)
     # Printable as it is when the hunk is ASCII without "\r" (no surrogates to replace): most hunks.
-    joined = "".join(map(_TEXT, lines))
-    clean = joined.isascii() and "\r" not in joined
-    texts = map(_TEXT, lines) if clean else map(printable, map(_TEXT, lines))
-    append = out.append
-    for line, text in zip(lines, texts, strict=True):
-        kind = line.kind
-        if kind is LineKind.REMOVED:
-            append(f"L{line.old_no} - {text}")
-        elif kind is LineKind.ADDED:
-            append(f"R{line.new_no} + {text}")
-        else:
-            append(f"R{line.new_no}   {text}")
+    if not joined.isascii() or "\r" in joined:
+        texts = list(map(printable, texts))
+    # Line by line in C (map): the handle's side and number, then the text, per the line's kind.
+    kinds = list(map(_KIND, lines))
+    numbers = map(getattr, lines, map(_NUMBER.__getitem__, kinds))
+    out += map(operator.mod, map(_LINE.__getitem__, kinds), zip(numbers, texts, strict=True))
     return "\n".join(out)
 
 

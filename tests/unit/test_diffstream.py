@@ -106,6 +106,25 @@ def test_chunks_are_the_rendered_files_packed_in_order(raw: bytes) -> None:
     assert len(big) > 1  # the large file was split by hunks
 
 
+def _rendered(line: domain.DiffLine) -> str:
+    text = chunking.printable(line.text)
+    if line.kind is domain.LineKind.REMOVED:
+        return f"L{line.old_no} - {text}"
+    return f"R{line.new_no} {'+' if line.kind is domain.LineKind.ADDED else ' '} {text}"
+
+
+def test_hunks_render_each_line_as_its_handle_and_printable_text(raw: bytes) -> None:
+    hunks = [h for f in diffparse.parse(raw) for h in f.hunks]
+
+    for hunk in hunks:
+        lines = chunking.render_hunk(hunk).split("\n")
+
+        assert lines[0].startswith(f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},")
+        assert lines[1:] == [_rendered(ln) for ln in hunk.lines]
+    assert any("\ufffd" in chunking.render_hunk(h) for h in hunks)  # latin-1 bytes shown replaced
+    assert any(ln.old_no != ln.new_no for h in hunks for ln in h.lines if ln.kind is domain.LineKind.CONTEXT)
+
+
 def _malformed(raw: bytes) -> list[bytes]:
     lines = raw.split(b"\n")
     at_plus = next(i for i, line in enumerate(lines) if line.startswith(b"+++ "))
