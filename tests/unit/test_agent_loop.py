@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from bot.adapters.memory.review_ports import InMemoryBudgetLedger, ScriptedModel
+from bot.adapters.memory.review_ports import InMemoryBudgetLedger
+from bot.adapters.memory.scripted_model import ScriptedModel
 from bot.domain import Coverage, Decision, Reason, ReviewOutcome, Verdict
 from bot.entrypoints import report
 from bot.errors import BudgetExceeded, ProviderError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.memory.review_ports import ScriptedModel
+from bot.adapters.memory.scripted_model import ScriptedModel
 from bot.domain import Finding, OpenFinding, Severity, Side, Verdict
 from bot.ports import Completion
 from bot.review import carried, prompts

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from bot.adapters.memory.review_ports import InMemoryBudgetLedger, ScriptedModel
+from bot.adapters.memory.review_ports import InMemoryBudgetLedger
+from bot.adapters.memory.scripted_model import ScriptedModel
 from bot.errors import BudgetExceeded, DeadlineExceeded, ProviderError
 from bot.ports import ChatMessage, Completion, CompletionRequest
 from bot.retry_policy import RetryPolicy

@@ -8,7 +8,8 @@ import random
 import pytest
 
 from bot.adapters.memory.breakers import InMemoryCircuitBreakers
-from bot.adapters.memory.review_ports import InMemoryBudgetLedger, ScriptedModel
+from bot.adapters.memory.review_ports import InMemoryBudgetLedger
+from bot.adapters.memory.scripted_model import ScriptedModel
 from bot.errors import BreakerOpen, ProviderError, UsageOverReservation
 from bot.ports import ChatMessage, Completion, CompletionRequest
 from bot.retry_policy import RetryPolicy
