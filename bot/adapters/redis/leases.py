@@ -11,6 +11,7 @@ import logging
 import redis.asyncio as aioredis
 
 from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import lease_scripts
 from bot.adapters.redis import lua as redis_lua
 from guardrails import lease
 
@@ -27,11 +28,11 @@ class RedisLeases:
         self._queue = redis_lua.queue_keys(keys)
         self._publish_key = self._queue[redis_lua.QUEUE_PARTS.index("q:publish")]
         self._policy = policy or lease.LeasePolicy()
-        self._renew = redis_lua.register(redis, redis_lua.RENEW)
-        self._gate = redis_lua.register(redis, redis_lua.GATE)
-        self._mark = redis_lua.register(redis, redis_lua.MARK_PUBLISHED)
-        self._confirm = redis_lua.register(redis, redis_lua.CONFIRM_WRITE)
-        self._settle = redis_lua.register(redis, redis_lua.SETTLE_REVIEW)
+        self._renew = redis_lua.register(redis, lease_scripts.RENEW)
+        self._gate = redis_lua.register(redis, lease_scripts.GATE)
+        self._mark = redis_lua.register(redis, lease_scripts.MARK_PUBLISHED)
+        self._confirm = redis_lua.register(redis, lease_scripts.CONFIRM_WRITE)
+        self._settle = redis_lua.register(redis, lease_scripts.SETTLE_REVIEW)
 
     async def renew(self, held: lease.Lease) -> bool:
         args = [held.job_id, held.token, held.fence, round(self._policy.ttl_s * 1000)]

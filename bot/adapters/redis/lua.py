@@ -1,4 +1,4 @@
-"""The coordination scripts (Redis 6.2 Lua) and the helpers that run them and fail closed.
+"""The queue scripts (Redis 6.2 Lua), the prelude they share with the lease scripts, and how to run them.
 
 Every queue script receives the same fixed keys (`queue_keys`), all under one hash tag, plus at most one
 key made from a client id (claim id, token, delivery id) so a re-sent script is a no-op. Times come from
@@ -227,19 +227,6 @@ end
 return {0, wake}
 """
 
-# ARGV: job, token, fence, lease_ms
-RENEW = r"""
-local job, token, fence, lease_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-if redis.call('HGET', K_FENCE, job) ~= fence then return {0, 'stale_fence'} end
-if lget(job, 'token') ~= token then return {0, 'not_held'} end
-local _, ms = clock()
-local deadline = tonumber(lget(job, 'deadline'))
-if deadline <= ms then return {0, 'deadline'} end
-if tonumber(redis.call('ZSCORE', K_RUNNING, job) or '0') <= ms then return {0, 'expired'} end
-redis.call('ZADD', K_RUNNING, 'XX', math.min(ms + lease_ms, deadline), job)
-return {1, 'ok'}
-"""
-
 # ARGV: job, token, fence, outcome, error, delay_ms, max_attempts, scan_n, audit_cap
 FINISH = r"""
 local job, token, fence, outcome, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -316,84 +303,4 @@ for _, f in ipairs(JOB_FIELDS) do jdel(job, f) end
 audit(us, cap, 'event', 'cancel', 'job', job, 'was', was, 'token', token, 'actor', actor)
 if was == 'running' then return 'revoked' end
 return 'removed'
-"""
-
-# ARGV: job, token, fence, head
-GATE = r"""
-local job, token, fence, head = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local current, known = redis.call('HGET', K_FENCE, job) or '0', jget(job, 'head') or ''
-local _, ms = clock()
-local reason = nil
-if current ~= fence then reason = 'stale_fence'
-elseif lget(job, 'token') ~= token then reason = 'not_held'
-elseif tonumber(lget(job, 'deadline')) <= ms then reason = 'deadline'
-elseif tonumber(redis.call('ZSCORE', K_RUNNING, job) or '0') <= ms then reason = 'expired'
-elseif known ~= head then reason = 'head_moved' end
-if reason then return {0, reason, current, known} end
-redis.call('HSET', K_PUB, job .. '|publishing', fence)
-return {1, 'ok', current, known}
-"""
-
-# ARGV: job, fence, marker
-MARK_PUBLISHED = r"""
-local job, fence = ARGV[1], ARGV[2]
-if redis.call('HGET', K_FENCE, job) ~= fence then return 0 end
-redis.call('HSET', K_PUB, job .. '|published', ARGV[3])
-return 1
-"""
-
-# ARGV: job, token, fence. Expiry alone is no refusal (see `lease.write_refusal`).
-CONFIRM_WRITE = r"""
-local job, token, fence = ARGV[1], ARGV[2], ARGV[3]
-local current = redis.call('HGET', K_FENCE, job) or '0'
-if current ~= fence then return {0, 'stale_fence', current} end
-if lget(job, 'token') ~= token then return {0, 'not_held', current} end
-return {1, 'ok', current}
-"""
-
-# ARGV: job, review id, claim, fence. The first claim on a review stands (`lease.settle`).
-SETTLE_REVIEW = r"""
-local job, id, claim, fence = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if claim == 'adopted' and redis.call('HGET', K_FENCE, job) ~= fence then return '' end
-local field = job .. '|settled'
-local stored = redis.call('HGET', K_PUB, field)
-if stored then
-  local sid, verb = string.match(stored, '^(%d+):(%a+)$')
-  if sid == id then return verb end
-end
-redis.call('HSET', K_PUB, field, id .. ':' .. claim)
-return claim
-"""
-
-# KEYS: fence hash, record hash. ARGV: job, expected_version, fence, then field/value pairs.
-SAVE_RECORD = r"""
-local job, expected, fence = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-if (redis.call('HGET', KEYS[1], job) or '0') ~= fence then return 0 end
-local version = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
-local same = redis.call('HGET', KEYS[2], 'fence') == fence
-for i = 4, #ARGV, 2 do
-  if redis.call('HGET', KEYS[2], ARGV[i]) ~= ARGV[i + 1] then same = false end
-end
-if version == expected + 1 and same then return 1 end
-if version ~= expected then return 0 end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-redis.call('HSET', KEYS[2], 'version', expected + 1, 'fence', fence)
-return 1
-"""
-
-# KEYS: fence hash, audit list. ARGV: job, fence, entry, cap
-APPEND_AUDIT = r"""
-if (redis.call('HGET', KEYS[1], ARGV[1]) or '0') ~= ARGV[2] then return 0 end
-if redis.call('LINDEX', KEYS[2], -1) == ARGV[3] then return 1 end
-redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
-return 1
-"""
-
-# KEYS: audit list. ARGV: entry, cap. An unfenced note (`StateStore.append_note`).
-APPEND_NOTE = r"""
-if redis.call('LINDEX', KEYS[1], -1) == ARGV[1] then return 1 end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-return 1
 """

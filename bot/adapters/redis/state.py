@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 
 from bot.adapters.redis import conn as redis_conn
 from bot.adapters.redis import lua as redis_lua
+from bot.adapters.redis import record_scripts
 from statemachine import records
 
 
@@ -17,9 +18,9 @@ class RedisStateStore:
         self._keys = keys
         self._fence = keys("fence")
         self._audit_cap = audit_cap
-        self._save = redis.register_script(redis_lua.SAVE_RECORD)
-        self._append = redis.register_script(redis_lua.APPEND_AUDIT)
-        self._note = redis.register_script(redis_lua.APPEND_NOTE)
+        self._save = redis.register_script(record_scripts.SAVE_RECORD)
+        self._append = redis.register_script(record_scripts.APPEND_AUDIT)
+        self._note = redis.register_script(record_scripts.APPEND_NOTE)
 
     async def load(self, job_id: str) -> records.PullRequestRecord | None:
         async with redis_lua.guarded("load_record"):
