@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from bot.domain import FileDiff, Finding, LineKind, Severity, Side, TripwireHit
+from guardrails.text import tripwire_rules
 
 _MAX_EXCERPT = 80
 _MAX_HITS = 50  # per scan: enough to show the pattern, not a wall of findings
@@ -21,97 +22,6 @@ _MAX_LISTED = 20
 FINDING_PREFIX = "Tripwire ("  # how a tripwire's own review comment begins
 _TREE_TOOLS = frozenset({"tool read_file", "tool search", "tool list_dir"})
 _MARK = "[REDACTED:"  # redaction changed the text: it cannot be compared, so the hit stands
-
-_AI = r"(?:ai|a\.i\.|automated|automatic|llm|language[- ]model|gpt|bot|robot|machine)"
-_WORK = r"(?:change|pr|pull[- ]request|patch|diff|commit|code|merge|mr)s?"
-_I = re.IGNORECASE
-
-# The table: (rule, pattern); a rule may have several rows. Each row is about a reader who decides, never
-# about the code's own subject, so `approve(order)`, "the manager must approve refunds" or a Reviewed-by
-# trailer pass (tests/unit/test_tripwire.py holds the hits and near-misses).
-RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
-        "addressed_to_ai",
-        re.compile(
-            rf"\b{_AI}[- ](?:code[- ])?(?:reviewers?|assistants?|agents?)\s*(?:[:,]|must|should|shall|"
-            r"need|are required|have to|will|please)",
-            _I,
-        ),
-    ),
-    (
-        "addressed_to_ai",
-        re.compile(
-            r"\b(?:dear|hey|hello|attention|note (?:to|for))\s+(?:the\s+)?(?:ai|llm|assistant|model|"
-            r"language model|reviewers?|bot)\b"
-            r"|\bthe (?:assistant|llm|ai) (?:must|should|shall|will|has to|is required to)\b"
-            r"|\byou are (?:an? )?(?:ai|assistant|large language model|language model|llm|code reviewer)\b",
-            _I,
-        ),
-    ),
-    (
-        "ignore_instructions",
-        re.compile(
-            r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,30}\b(?:previous|prior|above|earlier|all|"
-            r"any|your|system)\b[^.\n]{0,20}\b(?:instructions?|prompts?|rules|guidelines|directions)\b",
-            _I,
-        ),
-    ),
-    (
-        "instruction_to_approve",
-        re.compile(
-            rf"\b(?:must|should|shall|please|now|only)\s+(?:now\s+|only\s+|simply\s+|just\s+)?"
-            rf"(?:approve|lgtm|sign off on)\s+(?:this|the|these|my)\s+{_WORK}\b"
-            r"|\bplease\s+approve\b"
-            rf"|(?:^|[.!:;#*/]\s*)approve\s+(?:this|these|my)\s+{_WORK}\b"
-            r"|\b(?:reply|respond|answer|output|return)\s+(?:only\s+)?with\s+(?:an?\s+|the\s+)?"
-            r"(?:verdict|approval|approve|lgtm|empty findings|no findings)"
-            r"|\bverdict\s+(?:is\s+)?[\"'`]?approve"
-            r"|\b(?:do not|don't|must not|never|not to)\s+(?:report|flag)\s+(?:anything|any\b|findings|"
-            r"issues|problems|this)",
-            _I | re.MULTILINE,
-        ),
-    ),
-    (
-        "claims_approval",
-        re.compile(
-            r"\bpre-?approved\b|\bverified safe\b|\bhas been (?:audited|pre-?reviewed|signed off)\b"
-            r"|\b(?:approved|signed off|cleared|audited|whitelisted)\s+by\s+(?:the\s+)?(?:security|"
-            r"maintainers?|admins?|compliance)\b"
-            r"|\breviewed[- ]by\b[^\n]{0,60}\bapproved\b"
-            r"|\b(?:the\s+)?(?:code\s+)?review (?:is|was|has been) (?:complete|done|finished)\b",
-            _I,
-        ),
-    ),
-    (
-        "verdict_json",
-        re.compile(
-            r"[\"']verdict[\"']\s*:\s*[\"'](?:approve|request_changes|comment)[\"']"
-            r"|[\"']findings[\"']\s*:\s*\[\s*\]",
-            _I,
-        ),
-    ),
-    (
-        "prompt_marker",
-        re.compile(
-            r"</?untrusted-[\w-]*>|<\|(?:im_start|im_end|system|user|assistant|endoftext)\|>"
-            r"|<</?SYS>>|</?(?:system|system-prompt|instructions)>"
-            r"|^\W{0,4}#{1,4}\s*(?:system|instructions?|response)\s*:?\s*$"
-            r"|\bsystem (?:notice|prompt|message|override)\b",
-            _I | re.MULTILINE,
-        ),
-    ),
-    # Chat role labels and Llama's [INST] count in upper case only: `system:` is an everyday YAML key.
-    ("prompt_marker", re.compile(r"(?:^|[\"'`#/*]\s*)(?:SYSTEM|ASSISTANT)\s*:|\[/?INST\]")),
-)
-
-# Every row above needs one of these words (lowercased) or a non-ASCII character: a line with none is
-# skipped without running the rows. Keep this list in step with the table (the table test checks it).
-_WORDS = (
-    "review", "assistant", "agent", "dear", "hey", "hello", "attention", "note", "the llm", "the ai",
-    "you are", "instruction", "prompt", "rules", "guideline", "direction", "approv", "lgtm", "sign off",
-    "signed off", "verdict", "finding", "report", "flag", "verified", "has been", "cleared", "audited",
-    "whitelisted", "untrusted", "<|", "sys>>", "system", "response", "[inst", "[/inst",
-)  # fmt: skip
 
 # Hidden or reordering characters: zero-width, invisible operators, bidi embeddings/overrides/isolates
 # (CVE-2021-42574, "Trojan Source") and Unicode tag characters (invisible ASCII).
@@ -149,10 +59,10 @@ def scan_line(text: str, source: str, path: str = "", line: int = 0) -> list[Tri
     """Every rule `text` trips (one hit per rule)."""
     if text.isascii():
         lowered = text.lower()
-        if not any(word in lowered for word in _WORDS):
+        if not any(word in lowered for word in tripwire_rules.WORDS):
             return []
     hits: list[TripwireHit] = []
-    for rule, pattern in RULES:
+    for rule, pattern in tripwire_rules.RULES:
         match = pattern.search(text) if rule not in {h.rule for h in hits} else None
         if match is not None:
             hits.append(TripwireHit(source, rule, _excerpt(text, *match.span()), path, line, match[0]))
