@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guardrails.text import redaction
 from guardrails.text.redaction import Redactor
 
 # Test values are assembled from parts so that no file in the repository looks like a leaked credential.
@@ -226,12 +225,6 @@ def test_line_count_is_preserved():
 
     assert len(redacted) == len(lines)
     assert redacted[0] == "one" and redacted[3] == "three"
-
-
-def test_looks_random_separates_keys_from_names():
-    assert redaction.looks_random(_B64_KEY)
-    assert not redaction.looks_random("getUserAccountSettingsForTenant2")
-    assert not redaction.looks_random("a" * 40)
 
 
 _TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
