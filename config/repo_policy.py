@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, ValidationError
 
-from config import sections
+from config import fields, sections
 
 FILE_NAME = ".quorum.toml"
 MAX_FILE_CHARS = 64 * 1024
@@ -32,21 +32,21 @@ Name = Annotated[
 ]
 
 
-class PathInstruction(sections.Section):
+class PathInstruction(fields.Section):
     """Review instructions for the files matching `glob`."""
 
     glob: Glob
     text: str = Field(min_length=1, max_length=MAX_PATH_INSTRUCTION_CHARS)
 
 
-class PathsPolicy(sections.Section):
+class PathsPolicy(fields.Section):
     """`[paths]`: files left out of the review, and instructions scoped to paths."""
 
     exclude: list[Glob] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
     instructions: list[PathInstruction] = Field(default_factory=list, max_length=50)
 
 
-class RepoPolicy(sections.Section):
+class RepoPolicy(fields.Section):
     """The schema of `.quorum.toml`; every field is optional and None/empty means "as the server says"."""
 
     instructions: str = Field(default="", max_length=MAX_INSTRUCTIONS_CHARS)

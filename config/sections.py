@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 
+from config import fields
 from config.protected import PROTECTED_PATHS
-
-KIB = 1024
-MIB = 1024 * KIB
-GIB = 1024 * MIB
 
 Provider = Literal["local", "openai", "ollama", "anthropic"]
 DiscordEvent = Literal[
@@ -39,91 +32,14 @@ TOOL_CALLING_PROVIDERS = frozenset({"openai", "ollama", "anthropic"})
 MergeMethod = Literal["merge", "squash", "rebase"]
 LogFormat = Literal["auto", "json", "text"]
 
-_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
-_NAMESPACE = re.compile(r"[a-z0-9_]{1,100}")
 
-
-def _blank_is_none(value: Any) -> Any:
-    """Treat an empty or blank value (an empty secret file, `key = ""`) as not set."""
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _http_url(value: str) -> str:
-    """Accept only absolute http(s) URLs; the message never repeats the value (it may hold a token)."""
-    try:
-        parts = urlsplit(value)
-    except ValueError as exc:
-        raise ValueError("must be an http:// or https:// URL") from exc
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http:// or https:// URL")
-    return value
-
-
-def _http_url_or_none(value: str | None) -> str | None:
-    """Like `_http_url`, for an optional URL."""
-    return None if value is None else _http_url(value)
-
-
-def _redis_url(value: str) -> str:
-    """Accept the URL schemes the Redis client understands."""
-    if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError("must be a redis://, rediss:// or unix:// URL")
-    return value
-
-
-def _repository(value: str) -> str:
-    """Accept `owner/name` only."""
-    if not _REPOSITORY.fullmatch(value):
-        raise ValueError("must be a repository as owner/name")
-    return value
-
-
-def _namespace(value: str) -> str:
-    """Accept a data stream namespace: Elasticsearch wants it lowercase, without '-', at most 100 bytes."""
-    if not _NAMESPACE.fullmatch(value):
-        raise ValueError(
-            "must be 1 to 100 lowercase letters, digits or underscores (a data stream namespace)"
-        )
-    return value
-
-
-OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]
-OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
-OptionalHttpUrl = Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(_http_url_or_none)]
-UserPath = Annotated[Path, AfterValidator(Path.expanduser)]
-
-
-def default_state_dir() -> Path:
-    """Where Quorum keeps mirrors and worktrees: systemd's StateDirectory, else the XDG state home."""
-    systemd = os.environ.get("STATE_DIRECTORY", "")
-    if systemd:
-        # systemd joins several StateDirectory= entries with ':'; the first is ours.
-        return Path(systemd.split(":", 1)[0])
-    xdg = os.environ.get("XDG_STATE_HOME", "")
-    # The XDG spec says relative values are invalid and must be ignored.
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "quorum"
-    return Path.home() / ".local" / "state" / "quorum"
-
-
-class Section(BaseModel):
-    """Base of every section: immutable, unknown keys are errors, inputs never echoed in errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False)
-
-
-class FallbackModel(Section):
+class FallbackModel(fields.Section):
     """One more model of the fallback chain, possibly behind another provider (not `local`)."""
 
     provider: Literal["openai", "ollama", "anthropic"]
     model: str = Field(min_length=1)
-    base_url: OptionalHttpUrl = None
-    api_key: OptionalSecret = None
+    base_url: fields.OptionalHttpUrl = None
+    api_key: fields.OptionalSecret = None
     price_input_per_mtok: float | None = Field(default=None, ge=0)
     price_output_per_mtok: float | None = Field(default=None, ge=0)
 
@@ -134,13 +50,13 @@ class FallbackModel(Section):
         return self.base_url if self.base_url is not None else default
 
 
-class LlmSettings(Section):
+class LlmSettings(fields.Section):
     """The language model provider, its limits, retry policy, fallback chain and circuit breakers."""
 
     provider: Provider = "local"
-    base_url: OptionalHttpUrl = None
-    model: OptionalText = None
-    api_key: OptionalSecret = None
+    base_url: fields.OptionalHttpUrl = None
+    model: fields.OptionalText = None
+    api_key: fields.OptionalSecret = None
     price_input_per_mtok: float | None = Field(default=None, ge=0)
     price_output_per_mtok: float | None = Field(default=None, ge=0)
     max_output_tokens: int = Field(default=1024, gt=0)
@@ -154,7 +70,7 @@ class LlmSettings(Section):
     fallback: list[FallbackModel] = Field(default_factory=list)
     breaker_failures: int = Field(default=5, ge=1)
     breaker_cooldown_s: float = Field(default=300.0, gt=0)
-    model_path: UserPath | None = None
+    model_path: fields.UserPath | None = None
     local_threads: int | None = Field(default=None, ge=1)
     local_startup_timeout_s: float = Field(default=120.0, gt=0)
 
@@ -167,61 +83,18 @@ class LlmSettings(Section):
         return self.model if self.model is not None else PROVIDER_DEFAULTS[self.provider][1]
 
 
-class BudgetSettings(Section):
-    """Spending caps in USD."""
-
-    per_pr_usd: float = Field(default=8.00, ge=0)
-    per_round_usd: float = Field(default=2.00, ge=0)
-    per_repo_daily_usd: float = Field(default=50.00, ge=0)
-    daily_usd: float = Field(default=200.00, ge=0)
-    alert_percents: list[Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=lambda: [50, 80, 100])
-    pr_ledger_days: int = Field(default=30, ge=1)
-
-
-class TimeoutSettings(Section):
-    """Deadlines and periods in seconds."""
-
-    llm_call_s: float = Field(default=1800.0, gt=0)
-    round_s: float = Field(default=2700.0, gt=0)
-    review_job_s: float = Field(default=3600.0, gt=0)
-    pr_lock_ttl_s: float = Field(default=3600.0, gt=0)
-    monitor_interval_s: float = Field(default=15.0, gt=0)
-
-
-class ConcurrencySettings(Section):
-    """Limits on reviews running at once, across all replicas."""
-
-    max_concurrent_agents: int = Field(default=6, ge=1)
-    max_per_repo: int = Field(default=2, ge=1)
-
-
-class ConsensusSettings(Section):
-    """How many approving rounds a merge needs, and how many rounds before escalating."""
-
-    min_approvals: int = Field(default=2, ge=1)
-    max_rounds: int = Field(default=5, ge=1)
-    # Start the rounds the streak still needs together instead of one after another.
-    speculative_rounds: bool = False
-
-    @model_validator(mode="after")
-    def _rounds_allow_consensus(self) -> ConsensusSettings:
-        if self.max_rounds < self.min_approvals:
-            raise ValueError("max_rounds must be at least min_approvals, or consensus can never be reached")
-        return self
-
-
-class Reviewer(Section):
+class Reviewer(fields.Section):
     """One reviewer of a round: a persona and, optionally, its own model."""
 
     persona: str = Field(min_length=1)
-    model: OptionalText = None
+    model: fields.OptionalText = None
 
 
 def _default_reviewers() -> list[Reviewer]:
     return [Reviewer(persona=name) for name in ("correctness", "security", "maintainability")]
 
 
-class ReviewSettings(Section):
+class ReviewSettings(fields.Section):
     """What is reviewed, size caps, and the reviewers of each round."""
 
     exclude: list[str] = Field(default_factory=list)
@@ -242,7 +115,7 @@ class ReviewSettings(Section):
     vendored: list[str] = Field(default_factory=lambda: ["vendor/**", "third_party/**", "node_modules/**"])
     max_files: int = Field(default=300, ge=1)
     max_file_lines: int = Field(default=3000, ge=1)
-    max_file_bytes: int = Field(default=512 * KIB, ge=1)
+    max_file_bytes: int = Field(default=512 * fields.KIB, ge=1)
     max_comments: int = Field(default=25, ge=0)
     require_full_coverage: bool = True
     prompt_version: str = Field(default="review-v1", min_length=1)
@@ -251,19 +124,19 @@ class ReviewSettings(Section):
     parallel_calls: int = Field(default=4, ge=1)
 
 
-class WorkspaceSettings(Section):
+class WorkspaceSettings(fields.Section):
     """Where mirrors and worktrees live, and how much may be checked out or read."""
 
-    state_dir: UserPath = Field(default_factory=default_state_dir)
-    max_checkout_bytes: int = Field(default=2 * GIB, gt=0)
-    max_read_bytes: int = Field(default=1 * MIB, gt=0)
+    state_dir: fields.UserPath = Field(default_factory=fields.default_state_dir)
+    max_checkout_bytes: int = Field(default=2 * fields.GIB, gt=0)
+    max_read_bytes: int = Field(default=1 * fields.MIB, gt=0)
 
 
-class RedisSettings(Section):
+class RedisSettings(fields.Section):
     """The shared Redis holding queues, leases, budgets and state."""
 
-    url: Annotated[str, AfterValidator(_redis_url)] = "redis://127.0.0.1:6379/0"
-    password: OptionalSecret = None
+    url: fields.RedisUrl = "redis://127.0.0.1:6379/0"
+    password: fields.OptionalSecret = None
     key_prefix: str = Field(default="quorum", min_length=1)
     lease_ttl_s: float = Field(default=90.0, gt=0)
     socket_timeout_s: float = Field(default=5.0, gt=0)
@@ -272,16 +145,16 @@ class RedisSettings(Section):
     job_retry_cap_s: float = Field(default=900.0, gt=0)
 
 
-class GitHubSettings(Section):
+class GitHubSettings(fields.Section):
     """GitHub API access: a token or a GitHub App, the webhook secret, the repositories to watch."""
 
-    base_url: HttpUrl = "https://api.github.com"
-    token: OptionalSecret = None
+    base_url: fields.HttpUrl = "https://api.github.com"
+    token: fields.OptionalSecret = None
     app_id: int | None = Field(default=None, ge=1)
-    private_key: OptionalSecret = None
-    webhook_secret: OptionalSecret = None
+    private_key: fields.OptionalSecret = None
+    webhook_secret: fields.OptionalSecret = None
     clone_url_template: str = "https://github.com/{repo}.git"
-    repositories: list[Annotated[str, AfterValidator(_repository)]] = Field(default_factory=list)
+    repositories: list[fields.Repository] = Field(default_factory=list)
     check_name: str = Field(default="quorum", min_length=1)
     request_timeout_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=300.0, gt=0)
@@ -293,13 +166,13 @@ class GitHubSettings(Section):
         return self
 
 
-class ElasticsearchSettings(Section):
+class ElasticsearchSettings(fields.Section):
     """Metrics shipping; no hosts means metrics are off."""
 
-    hosts: list[HttpUrl] = Field(default_factory=list)
-    api_key: OptionalSecret = None
-    kibana_url: OptionalHttpUrl = None
-    environment: Annotated[str, AfterValidator(_namespace)] = "default"
+    hosts: list[fields.HttpUrl] = Field(default_factory=list)
+    api_key: fields.OptionalSecret = None
+    kibana_url: fields.OptionalHttpUrl = None
+    environment: fields.Namespace = "default"
     buffer_size: int = Field(default=10_000, ge=1)
     batch_size: int = Field(default=500, ge=1)
     flush_interval_s: float = Field(default=2.0, gt=0)
@@ -309,24 +182,24 @@ class ElasticsearchSettings(Section):
     retry_max_s: float = Field(default=30.0, gt=0)
 
 
-class DiscordSettings(Section):
+class DiscordSettings(fields.Section):
     """Notifications through a Discord webhook; no URL means they are off."""
 
-    webhook_url: OptionalSecret = None
+    webhook_url: fields.OptionalSecret = None
     events: list[DiscordEvent] = Field(default_factory=lambda: list(DISCORD_EVENTS))
     max_attempts: int = Field(default=5, ge=1)
     retry_base_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)
 
 
-class ServerSettings(Section):
+class ServerSettings(fields.Section):
     """The webhook and health HTTP server."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    max_body_bytes: int = Field(default=25 * MIB, gt=0)
+    max_body_bytes: int = Field(default=25 * fields.MIB, gt=0)
     # Body bytes all deliveries may hold at once; beyond it a delivery gets 503 before it is read.
-    max_body_bytes_in_flight: int = Field(default=50 * MIB, gt=0)
+    max_body_bytes_in_flight: int = Field(default=50 * fields.MIB, gt=0)
     # Jobs this process works on at once. A job holds a slot of [concurrency] only until its model work
     # ends; it publishes and merges without one, so workers above the process's share of the slots keep
     # them busy meanwhile.
@@ -336,15 +209,15 @@ class ServerSettings(Section):
     backoff_cap_s: float = Field(default=60.0, gt=0)
 
 
-class AgentSettings(Section):
+class AgentSettings(fields.Section):
     """The agent loop of a round: read-only tools inside the worktree, and their bounds."""
 
     enabled: AgentMode = "auto"
     max_tool_calls: int = Field(default=12, ge=0)
     max_turns: int = Field(default=8, ge=1)
     max_input_tokens: int = Field(default=200_000, ge=1)
-    max_read_bytes: int = Field(default=256 * KIB, ge=1)
-    max_result_bytes: int = Field(default=16 * KIB, ge=256)
+    max_read_bytes: int = Field(default=256 * fields.KIB, ge=1)
+    max_result_bytes: int = Field(default=16 * fields.KIB, ge=256)
     max_wall_s: float = Field(default=600.0, gt=0)
     tool_protocol: ToolProtocol = "auto"
     context_lines: int = Field(default=20, ge=0)
@@ -358,7 +231,7 @@ class AgentSettings(Section):
         return self.enabled
 
 
-class MergeSettings(Section):
+class MergeSettings(fields.Section):
     """The merge policy: when Quorum may merge, and what always needs a human."""
 
     enabled: bool = False
@@ -373,7 +246,7 @@ class MergeSettings(Section):
     ignore_labels: list[str] = Field(default_factory=lambda: ["quorum:skip"])
 
 
-class EvalSettings(Section):
+class EvalSettings(fields.Section):
     """`quorum eval --baseline`: how much worse than the baseline a run may be before it fails."""
 
     max_accuracy_drop: float = Field(default=0.05, ge=0, le=1)

@@ -25,7 +25,7 @@ from pydantic_settings import (
 )
 
 from bot import errors
-from config import sections
+from config import limits, sections
 from config.render import render
 
 __all__ = ["ENV_PREFIX", "Settings", "env_name", "load_settings", "render"]
@@ -64,10 +64,10 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     log_format: sections.LogFormat = "auto"
     llm: sections.LlmSettings = Field(default_factory=sections.LlmSettings)
-    budget: sections.BudgetSettings = Field(default_factory=sections.BudgetSettings)
-    timeouts: sections.TimeoutSettings = Field(default_factory=sections.TimeoutSettings)
-    concurrency: sections.ConcurrencySettings = Field(default_factory=sections.ConcurrencySettings)
-    consensus: sections.ConsensusSettings = Field(default_factory=sections.ConsensusSettings)
+    budget: limits.BudgetSettings = Field(default_factory=limits.BudgetSettings)
+    timeouts: limits.TimeoutSettings = Field(default_factory=limits.TimeoutSettings)
+    concurrency: limits.ConcurrencySettings = Field(default_factory=limits.ConcurrencySettings)
+    consensus: limits.ConsensusSettings = Field(default_factory=limits.ConsensusSettings)
     review: sections.ReviewSettings = Field(default_factory=sections.ReviewSettings)
     workspace: sections.WorkspaceSettings = Field(default_factory=sections.WorkspaceSettings)
     redis: sections.RedisSettings = Field(default_factory=sections.RedisSettings)
