@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.adapters.memory import leases as memory_leases
 from bot.adapters.memory import queue_views as memory_queue_views
 from bot.adapters.memory import state as memory_state
 from guardrails import admission, lease
@@ -130,10 +131,10 @@ class InMemoryScheduler(memory_queue_views.QueueViews):
         self._backoff = backoff or admission.Backoff()
         self._random = random or stdlib_random.random
         self._max_block_s = max_block_s
-        self._leases = InMemoryLeases(board, policy=self._policy)
+        self._leases = memory_leases.InMemoryLeases(board, policy=self._policy)
 
     @property
-    def leases(self) -> InMemoryLeases:
+    def leases(self) -> memory_leases.InMemoryLeases:
         """The lease manager and publish gate over the same board."""
         return self._leases
 
@@ -323,65 +324,6 @@ class InMemoryScheduler(memory_queue_views.QueueViews):
         if self._promote():
             self._board.bell.set()
         return expired
-
-
-class InMemoryLeases:
-    """A `LeaseManager` and `PublishGate` over a `Board`."""
-
-    def __init__(self, board: Board, *, policy: lease.LeasePolicy | None = None) -> None:
-        self._board = board
-        self._policy = policy or lease.LeasePolicy()
-
-    def _view(self, job_id: str) -> lease.HeldState | None:
-        current = self._board.running.get(job_id)
-        return lease.HeldState(current.token, current.expires_at, current.deadline) if current else None
-
-    async def renew(self, held: lease.Lease) -> bool:
-        board, now = self._board, self._board.clock.now()
-        if lease.lease_refusal(held, self._view(held.job_id), board.fences.get(held.job_id, 0), now):
-            return False
-        current = board.running[held.job_id]
-        current.expires_at = min(now + self._policy.ttl_s, current.deadline)
-        return True
-
-    async def check_publish(self, held: lease.Lease, head_sha: str) -> lease.GateDecision:
-        board = self._board
-        state = board.jobs.get(held.job_id)
-        decision = lease.decide_publish(
-            held,
-            head_sha,
-            self._view(held.job_id),
-            board.fences.get(held.job_id, 0),
-            state.head if state else "",
-            board.clock.now(),
-        )
-        if decision.allowed:
-            board.publishing[held.job_id] = held.fence
-        return decision
-
-    async def mark_published(self, held: lease.Lease, marker: str) -> bool:
-        if self._board.fences.get(held.job_id, 0) != held.fence:
-            return False
-        self._board.published[held.job_id] = marker
-        return True
-
-    async def publication(self, job_id: str) -> lease.Publication:
-        return lease.Publication(self._board.publishing.get(job_id), self._board.published.get(job_id))
-
-    async def confirm_write(self, held: lease.Lease) -> lease.GateDecision:
-        fence = self._board.fences.get(held.job_id, 0)
-        reason = lease.write_refusal(held, self._view(held.job_id), fence)
-        return lease.GateDecision(reason is None, reason, fence)
-
-    async def settle_review(
-        self, held: lease.Lease, review_id: int, claim: lease.ReviewClaim
-    ) -> lease.ReviewClaim | None:
-        board = self._board
-        if claim is lease.ReviewClaim.ADOPTED and board.fences.get(held.job_id, 0) != held.fence:
-            return None
-        standing, stored = lease.settle(board.settled.get(held.job_id), review_id, claim)
-        board.settled[held.job_id] = stored
-        return standing
 
 
 # Kept here under its old name; it lives in its own module.
