@@ -9,30 +9,16 @@ anything else by `context_lines` around the change. No hunk ever gets more than 
 
 from __future__ import annotations
 
-import ast
-import functools
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from bot.domain import FileDiff, FileStatus, Hunk, LineKind
+from bot.review import blocks
 from bot.review.chunking import estimate_tokens
 from guardrails.text.redaction import Redactor
 
-_PYTHON = (".py", ".pyi")
-_BRACES = (
-    ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".java", ".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx",
-    ".go", ".rs", ".cs", ".kt", ".kts", ".swift", ".php", ".scala", ".dart", ".m", ".mm", ".groovy", ".css",
-)  # fmt: skip
-# A block header that is a definition, not an `if`/`for`: what a reader means by "the enclosing function".
-_DEFINITION = re.compile(
-    r"\b(?:function|func|fn|def|class|struct|enum|interface|trait|impl|module|namespace|object)\b"
-    # A C-family signature: `type name(args) [const] [-> T] [throws X] {`.
-    r"|^\s*(?!(?:else|if|for|while|switch|return|catch|do|try)\b)"
-    r"(?:[\w<>\[\],*&:~]+\s+)+[\w:~]+\s*\([^;]*\)\s*(?:const\s*)?(?:->\s*\S+\s*)?"
-    r"(?:throws [\w., ]+)?\{?\s*$"
-)
 _NUMBERED = re.compile(r"^(\s*\d+: )(.*)$")
 _MAX_NEIGHBOURS = 50
 
@@ -68,9 +54,6 @@ class ChangeOverview:
         return "\n".join(lines)
 
 
-_HOLDERS = (ast.stmt, ast.excepthandler, ast.match_case)
-
-
 def changed_span(hunk: Hunk) -> tuple[int, int]:
     """Head lines a hunk changes: its added lines, or for a pure deletion the line where it happened."""
     added = [line.new_no for line in hunk.lines if line.kind is LineKind.ADDED and line.new_no is not None]
@@ -78,108 +61,6 @@ def changed_span(hunk: Hunk) -> tuple[int, int]:
         return min(added), max(added)
     anchor = max(hunk.new_start, 1)
     return anchor, anchor
-
-
-@functools.lru_cache(maxsize=4)
-def _python_tree(source: str) -> ast.Module | None:
-    """The parsed file, once for all its hunks (read only)."""
-    try:
-        return ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
-
-
-def _python_block(source: str, first: int, last: int) -> tuple[int, int] | None:
-    """The innermost def/class (decorators included) holding lines `first`..`last`, or None."""
-    tree = _python_tree(source)
-    if tree is None:
-        return None
-    best: tuple[int, int] | None = None
-    # Only statements hold definitions, and a definition holding the lines sits inside statements that
-    # hold them too: the search descends into those alone, not the whole tree.
-    pending: list[ast.AST] = [tree]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.stmt):
-            decorators = getattr(node, "decorator_list", ())
-            start = min([node.lineno, *(d.lineno for d in decorators)])
-            end = node.end_lineno or node.lineno
-            if not (start <= first and last <= end):
-                continue
-            defines = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            if defines and (best is None or end - start < best[1] - best[0]):
-                best = (start, end)
-        pending.extend(c for c in ast.iter_child_nodes(node) if isinstance(c, _HOLDERS))
-    return best
-
-
-def _brace_blocks(lines: Sequence[str]) -> list[tuple[int, int]]:
-    """(header line, closing line), 1-based, of every `{…}` block; strings and comments are not parsed."""
-    blocks: list[tuple[int, int]] = []
-    stack: list[int] = []
-    for number, line in enumerate(lines, start=1):
-        for char in line:
-            if char == "{":
-                stack.append(number)
-            elif char == "}" and stack:
-                blocks.append((stack.pop(), number))
-    return blocks
-
-
-def _header_line(lines: Sequence[str], opened: int) -> int:
-    """The line a block's header starts on: a lone `{` belongs to the line above it."""
-    if lines[opened - 1].strip() == "{" and opened > 1:
-        return opened - 1
-    return opened
-
-
-def _brace_block(lines: Sequence[str], first: int, last: int) -> tuple[int, int] | None:
-    """The innermost enclosing block whose header is a definition, else the outermost enclosing block."""
-    holding = []
-    for opened, closed in _brace_blocks(lines):
-        header = _header_line(lines, opened)
-        if header <= first and last <= closed and closed > opened:
-            holding.append((header, closed))
-    if not holding:
-        return None
-    holding.sort(key=lambda block: block[1] - block[0])
-    for header, closed in holding:
-        if _DEFINITION.search(lines[header - 1]):
-            return header, closed
-    return holding[-1]
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _indent_block(lines: Sequence[str], first: int, last: int) -> tuple[int, int] | None:
-    """The nearest less-indented line above the change and the lines below it that stay indented more."""
-    changed = [lines[n - 1] for n in range(first, last + 1) if n <= len(lines) and lines[n - 1].strip()]
-    if not changed:
-        return None
-    level = min(_indent(line) for line in changed)
-    header = next(
-        (n for n in range(first - 1, 0, -1) if lines[n - 1].strip() and _indent(lines[n - 1]) < level), None
-    )
-    if header is None:
-        return None
-    outer = _indent(lines[header - 1])
-    end = last
-    for n in range(last + 1, len(lines) + 1):
-        if lines[n - 1].strip() and _indent(lines[n - 1]) <= outer:
-            break
-        end = n
-    return header, end
-
-
-def _enclosing(path: str, source: str, lines: Sequence[str], span: tuple[int, int]) -> tuple[int, int] | None:
-    first, last = span
-    if path.endswith(_PYTHON):
-        return _python_block(source, first, last) or _indent_block(lines, first, last)
-    if path.endswith(_BRACES):
-        return _brace_block(lines, first, last)
-    return _indent_block(lines, first, last)
 
 
 def widen(
@@ -192,7 +73,7 @@ def widen(
         lines.pop()
     total = max(len(lines), 1)
     first, last = min(span[0], total), min(span[1], total)
-    block = _enclosing(path, source, lines, (first, last))
+    block = blocks.enclosing(path, source, lines, (first, last))
     if block is None or block[1] - block[0] + 1 > max_context_lines:
         block = (max(1, first - context_lines), min(total, last + context_lines))
     start, end = block

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from bot.domain import DiffLine, FileDiff, FileStatus, Hunk, LineKind
-from bot.review import context
+from bot.review import blocks, context
 from bot.review.chunking import estimate_tokens
 from guardrails.text.redaction import Redactor
 
@@ -234,7 +234,7 @@ def test_the_python_search_finds_what_a_search_of_every_node_finds():
     count = NESTED.count("\n")
     spans = [(first, last) for first in range(1, count + 1) for last in range(first, count + 1)]
 
-    found = {span: context._python_block(NESTED, *span) for span in spans}
+    found = {span: blocks._python_block(NESTED, *span) for span in spans}
 
     assert found == {span: _every_definition(NESTED, *span) for span in spans}
     assert found[(23, 23)] == (22, 23) and found[(16, 16)] == (14, 16) and found[(31, 31)] == (30, 31)
