@@ -13,7 +13,7 @@ import logging
 from typing import Protocol
 
 from bot import forge
-from bot.action import replay
+from bot.action import hidden
 from bot.errors import GitHubError
 from statemachine import records
 
@@ -49,7 +49,7 @@ class OnceWriter:
 
     async def post_review(self, repo: str, number: int, draft: forge.ReviewDraft) -> forge.PostResult:
         record = await self._store.load(f"{repo}#{number}")
-        tags = (replay.blockers_tag(record.open_blockers), replay.shown_tag(record.seen)) if record else ()
+        tags = (hidden.blockers_tag(record.open_blockers), hidden.shown_tag(record.seen)) if record else ()
         carried = "\n".join(t for t in tags if t)
         if carried:
             draft = dataclasses.replace(draft, body=f"{draft.body}\n{carried}")
@@ -63,11 +63,11 @@ class OnceWriter:
 
     async def comment(self, repo: str, number: int, body: str) -> int:
         posted = await self._comments.comment_bodies(repo, number, author=self._login)
-        if body.strip() in {replay.without_seen(b) for b in posted}:
+        if body.strip() in {hidden.without_seen(b) for b in posted}:
             log.info("%s#%d: this comment is already on the PR; not repeated", repo, number)
             return 0
         record = await self._store.load(f"{repo}#{number}")
-        seen = replay.seen_tag(record.commands_seen, record.human_approved_sha) if record is not None else ""
+        seen = hidden.seen_tag(record.commands_seen, record.human_approved_sha) if record is not None else ""
         return await self._writer.comment(repo, number, f"{body}\n{seen}" if seen else body)
 
     async def delete_comment(self, repo: str, comment_id: int) -> None:

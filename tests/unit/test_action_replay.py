@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot import forge
-from bot.action import replay
+from bot.action import hidden, replay
 from bot.domain import Finding, OpenFinding, Severity, Side
 from bot.errors import InputError
 from guardrails import lease, review_coverage
@@ -61,7 +61,7 @@ def test_no_decision_leaves_the_pr_open() -> None:
 def test_open_blockers_ride_along_in_the_review_and_come_back_as_the_record_had_them() -> None:
     finding = Finding("calc.py", 2, Side.RIGHT, Severity.MAJOR, "n-1 --> wrong")
     encoded = records.encode_blockers([OpenFinding(finding, OLD, "e3b0c442", True)])
-    review = _review(9, HEAD, "changes_requested", tail="\n" + replay.blockers_tag(encoded))
+    review = _review(9, HEAD, "changes_requested", tail="\n" + hidden.blockers_tag(encoded))
 
     record = replay.rebuild(PR, [review])
 
@@ -71,7 +71,7 @@ def test_open_blockers_ride_along_in_the_review_and_come_back_as_the_record_had_
 
 def test_what_the_rounds_were_shown_rides_along_and_comes_back_for_the_merge_gate() -> None:
     seen = review_coverage.Seen(HEAD, frozenset({"calc.py", "old.py"}), (("vendor/x.js", "vendored"),))
-    review = _review(9, HEAD, "approved", tail="\n" + replay.shown_tag(seen.to_json()))
+    review = _review(9, HEAD, "approved", tail="\n" + hidden.shown_tag(seen.to_json()))
 
     record = replay.rebuild(PR, [review])
 
@@ -88,7 +88,7 @@ def test_a_missing_or_unreadable_shown_block_reads_as_nothing_shown(tail) -> Non
 def test_a_shown_record_too_large_for_a_review_is_left_out() -> None:
     huge = review_coverage.Seen(HEAD, frozenset(f"src/f{i}.py" for i in range(3000)))
 
-    assert replay.shown_tag(huge.to_json()) == ""
+    assert hidden.shown_tag(huge.to_json()) == ""
 
 
 def test_an_unreadable_blockers_block_stops_the_run_rather_than_dropping_them() -> None:
@@ -99,9 +99,9 @@ def test_an_unreadable_blockers_block_stops_the_run_rather_than_dropping_them() 
 
 
 def test_handled_commands_come_from_the_newest_comment_that_says_which() -> None:
-    comments = ["x\n" + replay.seen_tag("11 12", OLD), "no tag", "y\n" + replay.seen_tag("11 12 40", HEAD)]
+    comments = ["x\n" + hidden.seen_tag("11 12", OLD), "no tag", "y\n" + hidden.seen_tag("11 12 40", HEAD)]
 
     record = replay.rebuild(PR, [], comments)
 
     assert (record.commands_seen, record.human_approved_sha) == ("11 12 40", HEAD)
-    assert replay.without_seen(comments[2]) == "y"
+    assert hidden.without_seen(comments[2]) == "y"
