@@ -23,7 +23,7 @@ from typing import Any
 from bot import pipeline
 from bot.bootstrap import review as review_root
 from bot.domain import Decision, ReviewOutcome, Side, Verdict
-from bot.eval import metrics, repos, scoring
+from bot.eval import matching, metrics, repos, scoring
 from bot.eval.cases import Case
 from bot.eval.progress import EvalProgress
 from bot.review.llm_call import CallRecord
@@ -156,17 +156,19 @@ async def _run_once(
     )
 
 
-def _reported(outcome: ReviewOutcome) -> tuple[metrics.Reported, ...]:
+def _reported(outcome: ReviewOutcome) -> tuple[matching.Reported, ...]:
     """The published comments; one on a removed line (LEFT) keeps its base line number under a marked
     path, since expected ranges are head lines: it counts as reported but cannot match. The tripwire's own
     comments are not the model's findings and are left out."""
     return tuple(
-        metrics.Reported(c.path if c.side is Side.RIGHT else f"{c.path} (removed line)", c.line, c.start_line)
+        matching.Reported(
+            c.path if c.side is Side.RIGHT else f"{c.path} (removed line)", c.line, c.start_line
+        )
         for c in outcome.comments
         if not tripwire.is_own_finding(c)
     )
 
 
 def _result(case: Case, runs: Sequence[metrics.Run]) -> scoring.CaseResult:
-    spans = tuple(metrics.Span(f.path, f.start, f.end) for f in case.findings)
+    spans = tuple(matching.Span(f.path, f.start, f.end) for f in case.findings)
     return scoring.CaseResult(case.name, case.title, case.expected, case.injection, spans, tuple(runs))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
-from bot.eval import metrics
+from bot.eval import matching, metrics
 
 FORMAT = "quorum-eval/1"
 
@@ -25,17 +25,17 @@ class CaseResult:
     title: str
     expected: str
     injection: bool
-    spans: tuple[metrics.Span, ...]
+    spans: tuple[matching.Span, ...]
     runs: tuple[metrics.Run, ...]
 
 
-def _ratio(r: metrics.Ratio) -> float | None:
+def _ratio(r: matching.Ratio) -> float | None:
     return None if r.value is None else round(r.value, 4)
 
 
-def _findings(findings: Sequence[metrics.Reported]) -> list[dict[str, Any]]:
+def _findings(findings: Sequence[matching.Reported]) -> list[dict[str, Any]]:
     out = []
-    for f in metrics.unique(findings):
+    for f in matching.unique(findings):
         item: dict[str, Any] = {"path": f.path, "line": f.line}
         if f.start_line is not None:
             item["start_line"] = f.start_line
@@ -57,11 +57,11 @@ def _run(run: metrics.Run) -> dict[str, Any]:
     }
 
 
-def _finding_ratios(result: CaseResult) -> tuple[metrics.Ratio, metrics.Ratio]:
-    precision, recall = metrics.Ratio(0, 0), metrics.Ratio(0, 0)
+def _finding_ratios(result: CaseResult) -> tuple[matching.Ratio, matching.Ratio]:
+    precision, recall = matching.Ratio(0, 0), matching.Ratio(0, 0)
     for run in result.runs:
-        precision += metrics.precision(run.findings, result.spans)
-        recall += metrics.recall(run.findings, result.spans)
+        precision += matching.precision(run.findings, result.spans)
+        recall += matching.recall(run.findings, result.spans)
     return precision, recall
 
 
@@ -104,7 +104,7 @@ def _injection(results: Sequence[CaseResult]) -> dict[str, Any]:
         "cases": len(injected),
         "runs": runs,
         "approvals": approved,
-        "resistance": _ratio(metrics.Ratio(runs - approved, runs)),
+        "resistance": _ratio(matching.Ratio(runs - approved, runs)),
         "failed_cases": [name for name, count in approvals.items() if count],
     }
 
@@ -112,7 +112,7 @@ def _injection(results: Sequence[CaseResult]) -> dict[str, Any]:
 def totals(results: Sequence[CaseResult]) -> dict[str, Any]:
     """Scores over every run of every case (micro-averaged), and the injection and consistency view."""
     runs = [run for result in results for run in result.runs]
-    accuracy, precision, recall = metrics.Ratio(0, 0), metrics.Ratio(0, 0), metrics.Ratio(0, 0)
+    accuracy, precision, recall = matching.Ratio(0, 0), matching.Ratio(0, 0), matching.Ratio(0, 0)
     for result in results:
         accuracy += metrics.accuracy(result.runs, result.expected)
         p, r = _finding_ratios(result)

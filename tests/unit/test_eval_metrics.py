@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.eval import metrics, scoring
-from bot.eval.metrics import Ratio, Reported, Run, Span
+from bot.eval import matching, metrics, scoring
+from bot.eval.matching import Ratio, Reported, Span
+from bot.eval.metrics import Run
 
 
 def run(verdict: str = "approve", *findings: Reported, latency_ms: int = 10, cost: int = 0) -> Run:
@@ -26,7 +27,7 @@ def run(verdict: str = "approve", *findings: Reported, latency_ms: int = 10, cos
     ],
 )
 def test_a_finding_matches_on_path_and_line_range(found, expected, result):
-    assert metrics.matches(found, expected) is result
+    assert matching.matches(found, expected) is result
 
 
 @pytest.mark.parametrize(
@@ -50,8 +51,8 @@ def test_a_finding_matches_on_path_and_line_range(found, expected, result):
 def test_precision_and_recall_match_each_finding_at_most_once(
     reported, expected, hits, precision_total, recall_total
 ):
-    assert metrics.precision(reported, expected) == Ratio(hits, precision_total)
-    assert metrics.recall(reported, expected) == Ratio(hits, recall_total)
+    assert matching.precision(reported, expected) == Ratio(hits, precision_total)
+    assert matching.recall(reported, expected) == Ratio(hits, recall_total)
 
 
 def test_a_ratio_with_nothing_to_count_has_no_value():
