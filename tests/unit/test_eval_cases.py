@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import InputError
-from bot.eval import cases, repos
+from bot.eval import case_toml, cases, repos
 
 TOML = """title = "Add page_count"
 expected = "request_changes"
@@ -58,7 +58,7 @@ def test_a_case_with_trees_loads_with_its_labels(tmp_path):
         "request_changes",
         False,
     )
-    assert case.findings == (cases.ExpectedFinding("pages.py", 3, 3, "bug", "one page too many"),)
+    assert case.findings == (case_toml.ExpectedFinding("pages.py", 3, 3, "bug", "one page too many"),)
     assert case.head_tree == root / "head" and case.patch is None
     assert case.pr_text == "Add page_count\n\nFor the list view."
 
