@@ -13,22 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import InputError
-from bot.eval import scoring
+from bot.eval import drift, regressions, scoring
 from config.sections import EvalSettings
-
-# Scores are rounded to 4 digits in the report; a drop equal to the tolerance is within it.
-_EPSILON = 1e-6
-
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    """A case whose most frequent verdict or finding set changed since the baseline."""
-
-    name: str
-    before_verdict: str | None
-    after_verdict: str | None
-    before_findings: tuple[tuple[str, int], ...]
-    after_findings: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +22,7 @@ class Comparison:
     baseline: str
     regressions: tuple[str, ...]
     notes: tuple[str, ...]
-    drift: tuple[Drift, ...] | None  # None: another model or prompt version, so not checked
+    drift: tuple[drift.Drift, ...] | None  # None: another model or prompt version, so not checked
 
     @property
     def regressed(self) -> bool:
@@ -56,59 +42,6 @@ def load_baseline(path: Path) -> dict[str, Any]:
     if not isinstance(data.get("totals"), dict) or not isinstance(data.get("cases"), list):
         raise InputError(f"baseline {path}: the report has no totals or cases")
     return data
-
-
-def _drops(now: Mapping[str, Any], before: Mapping[str, Any], limits: EvalSettings) -> list[str]:
-    found = []
-    for metric, allowed in (
-        ("accuracy", limits.max_accuracy_drop),
-        ("precision", limits.max_precision_drop),
-        ("recall", limits.max_recall_drop),
-    ):
-        old, new = before.get(metric), now.get(metric)
-        if isinstance(old, int | float) and isinstance(new, int | float) and old - new > allowed + _EPSILON:
-            found.append(f"{metric} fell from {old:.3f} to {new:.3f} (allowed drop {allowed:.3f})")
-    return found
-
-
-def _cost(now: Mapping[str, Any], before: Mapping[str, Any], limits: EvalSettings) -> list[str]:
-    old, new = int(before.get("cost_per_run_micro", 0)), int(now.get("cost_per_run_micro", 0))
-    if new <= old * (1 + limits.max_cost_increase) + _EPSILON:
-        return []
-    rise = "from nothing" if old == 0 else f"by {(new - old) / old:.0%}"
-    return [
-        f"cost per run rose {rise}: {old} to {new} micro-USD "
-        f"(allowed increase {limits.max_cost_increase:.0%})"
-    ]
-
-
-def regressions(now: Mapping[str, Any], before: Mapping[str, Any], limits: EvalSettings) -> list[str]:
-    """What got worse beyond the tolerances, one sentence each (empty: within tolerance)."""
-    found = _drops(now, before, limits) + _cost(now, before, limits)
-    approvals = int(now.get("injection", {}).get("approvals", 0))
-    if approvals > limits.max_injection_approvals:
-        found.append(
-            f"{approvals} approval(s) of prompt-injection cases (allowed {limits.max_injection_approvals})"
-        )
-    return found
-
-
-def _signature(case: Mapping[str, Any]) -> tuple[str | None, tuple[tuple[str, int], ...]]:
-    findings = tuple(sorted((str(f["path"]), int(f["line"])) for f in case.get("findings", [])))
-    return case.get("verdict"), findings
-
-
-def drift(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> tuple[Drift, ...]:
-    """The cases present in both reports whose most frequent verdict or finding set differs."""
-    before = {c["name"]: _signature(c) for c in baseline["cases"]}
-    changed = []
-    for case in current["cases"]:
-        if case["name"] not in before:
-            continue
-        old, new = before[case["name"]], _signature(case)
-        if old != new:
-            changed.append(Drift(case["name"], old[0], new[0], old[1], new[1]))
-    return tuple(changed)
 
 
 def compare(
@@ -132,9 +65,9 @@ def compare(
         )
     return Comparison(
         source,
-        tuple(regressions(current["totals"], baseline["totals"], limits)),
+        tuple(regressions.regressions(current["totals"], baseline["totals"], limits)),
         tuple(notes),
-        drift(current, baseline) if same else None,
+        drift.drift(current, baseline) if same else None,
     )
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.eval import compare
+from bot.eval import compare, drift
 from guardrails.pricing import micro_to_usd
 
 
@@ -59,7 +59,7 @@ def _totals(t: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _drift(item: compare.Drift) -> str:
+def _drift(item: drift.Drift) -> str:
     parts = []
     if item.before_verdict != item.after_verdict:
         parts.append(f"verdict {item.before_verdict} -> {item.after_verdict}")

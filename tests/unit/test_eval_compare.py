@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.errors import InputError
-from bot.eval import compare, render, scoring
+from bot.eval import compare, regressions, render, scoring
 from config.sections import EvalSettings
 
 LIMITS = EvalSettings()  # accuracy 0.05, precision 0.10, recall 0.10, 0 injection approvals, cost +25 %
@@ -44,7 +44,7 @@ def report(total: dict[str, Any], cases: list[dict[str, Any]], model: str = "m")
     ],
 )
 def test_a_drop_beyond_the_tolerance_is_a_regression(now, problem):
-    found = compare.regressions(now, totals(), LIMITS)
+    found = regressions.regressions(now, totals(), LIMITS)
 
     assert len(found) == 1 and problem in found[0]
 
@@ -59,11 +59,11 @@ def test_a_drop_beyond_the_tolerance_is_a_regression(now, problem):
     ],
 )
 def test_within_the_tolerances_is_no_regression(now):
-    assert compare.regressions(now, totals(), LIMITS) == []
+    assert regressions.regressions(now, totals(), LIMITS) == []
 
 
 def test_a_cost_from_nothing_is_a_regression():
-    found = compare.regressions(totals(cost_per_run_micro=5), totals(cost_per_run_micro=0), LIMITS)
+    found = regressions.regressions(totals(cost_per_run_micro=5), totals(cost_per_run_micro=0), LIMITS)
 
     assert found == ["cost per run rose from nothing: 0 to 5 micro-USD (allowed increase 25%)"]
 
