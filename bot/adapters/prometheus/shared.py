@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.adapters.prometheus import gauges
 from bot.errors import CoordinationUnavailable
 from guardrails import admission, breaker, budget
 from guardrails.clock import Clock, utc_day
 
 log = logging.getLogger(__name__)
-_MICRO = 1_000_000
 _MAX_REPOS = 50
 
 
@@ -85,60 +85,8 @@ class SharedStateCollector(Collector):
         up = GaugeMetricFamily("quorum_shared_state_up", "1 when this scrape read the shared state in Redis.")
         up.add_metric([], 0 if snap is None else 1)
         yield up
-        yield self._limits_family()
+        yield gauges.limits(self._limits)
         if snap is not None:
-            yield from _queue_families(snap.counts)
-            yield _spent_family(snap.spent)
-            yield _breaker_family(snap.breakers)
-
-    def _limits_family(self) -> GaugeMetricFamily:
-        limits = GaugeMetricFamily(
-            "quorum_budget_limit_usd", "Each cap's configured limit, in USD.", labels=["cap"]
-        )
-        caps = self._limits
-        pairs = (("round", caps.per_round), ("pr", caps.per_pr), ("repo_day", caps.per_repo_day))
-        for cap, micro in (*pairs, ("day", caps.per_day)):
-            limits.add_metric([cap], micro / _MICRO)
-        return limits
-
-
-def _queue_families(counts: admission.QueueCounts) -> Iterator[GaugeMetricFamily]:
-    queued = GaugeMetricFamily(
-        "quorum_queue_jobs", "Jobs waiting for a slot (delayed: backing off).", labels=["state"]
-    )
-    queued.add_metric(["waiting"], counts.waiting)
-    queued.add_metric(["delayed"], counts.delayed)
-    yield queued
-    yield GaugeMetricFamily(
-        "quorum_jobs_running", "Jobs holding a lease, on every replica.", value=counts.running
-    )
-    per_repo = GaugeMetricFamily(
-        "quorum_jobs_running_by_repo", "Jobs holding a lease, per repository.", labels=["repo"]
-    )
-    for repo, running in counts.running_per_repo:
-        per_repo.add_metric([repo], running)
-    yield per_repo
-    yield GaugeMetricFamily("quorum_dead_letters", "Jobs that failed for good.", value=counts.dead)
-
-
-def _spent_family(spent: Sequence[tuple[str, str, int]]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(
-        "quorum_budget_spent_usd",
-        "Spent plus reserved USD against a cap: today's (all, per configured repository), each running PR's.",
-        labels=["cap", "scope"],
-    )
-    for cap, scope, micro in spent:
-        family.add_metric([cap, scope], micro / _MICRO)
-    return family
-
-
-def _breaker_family(states: Sequence[breaker.BreakerStatus]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(
-        "quorum_breaker_state",
-        "1 for each model breaker's current state, 0 for the others.",
-        labels=["breaker", "state"],
-    )
-    for status in states:
-        for state in breaker.State:
-            family.add_metric([status.name, state.value], 1 if status.state is state else 0)
-    return family
+            yield from gauges.queue(snap.counts)
+            yield gauges.spent(snap.spent)
+            yield gauges.breakers(snap.breakers)
