@@ -15,7 +15,7 @@ from guardrails.text import tripwire
 
 ROOT = Path(__file__).resolve().parents[2]
 # Our own files that quote hostile text on purpose: the rules themselves, the prompts, the injection cases.
-_QUOTING = ("guardrails/text/tripwire.py", "bot/review/prompts/", "bot/eval/golden/")
+_QUOTING = ("guardrails/text/tripwire", "bot/review/prompts/", "bot/eval/golden/")  # tripwire.py, its rules
 
 
 def _added_lines(case: cases.Case) -> list[str]:
