@@ -13,8 +13,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from bot.adapters.redis import breaker_scripts
 from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis.scripts import breakers as breaker_scripts
 from guardrails import breaker
 
 

@@ -25,8 +25,8 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from bot import errors
-from bot.adapters.redis import budget_scripts
 from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis.scripts import budget as budget_scripts
 from guardrails import budget
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ import logging
 import redis.asyncio as aioredis
 
 from bot.adapters.redis import conn as redis_conn
-from bot.adapters.redis import lease_scripts
 from bot.adapters.redis import lua as redis_lua
+from bot.adapters.redis.scripts import leases as lease_scripts
 from guardrails import lease
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import redis.asyncio as aioredis
 
 from bot.adapters.redis import conn as redis_conn
 from bot.adapters.redis import lua as redis_lua
-from bot.adapters.redis import record_scripts
+from bot.adapters.redis.scripts import state as record_scripts
 from statemachine import records
 
 
