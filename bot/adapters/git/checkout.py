@@ -24,6 +24,8 @@ class CheckoutWorkspaces(GitWorktrees):
     def __init__(self, checkout: Path, state_dir: Path, *, max_checkout_bytes: int) -> None:
         super().__init__(state_dir, max_checkout_bytes=max_checkout_bytes)
         self._checkout = checkout.resolve()
+        # Base and head are resolved at once: one completion at a time, or two `--unshallow` fetches race.
+        self._completing = asyncio.Lock()
 
     async def resolve(self, source: workspace.RepoSource, ref: str) -> str:
         """A full SHA (what a PR names) is fetched into the checkout when missing; other refs as usual."""
@@ -52,6 +54,10 @@ class CheckoutWorkspaces(GitWorktrees):
 
     async def _complete_checkout(self, shas: Sequence[str]) -> None:
         """Fetch into the checkout whatever of `shas` it lacks, with full history (a merge base needs it)."""
+        async with self._completing:
+            await self._complete_checkout_now(shas)
+
+    async def _complete_checkout_now(self, shas: Sequence[str]) -> None:
         missing = [sha for sha in shas if not await self._has_commit(self._checkout, sha)]
         shallow = (await self._run(self._checkout, "rev-parse", "--is-shallow-repository")).strip() == b"true"
         if not missing and not shallow:
