@@ -23,6 +23,7 @@ from bot.adapters import metered_ledger
 from bot.adapters.discord import notifier as discord_notifier
 from bot.adapters.elastic import metrics as elastic_metrics
 from bot.adapters.github import api as github_api
+from bot.adapters.github import rate as github_rate
 from bot.adapters.prometheus import shared as prometheus_shared
 from bot.adapters.redis import breakers as redis_breakers
 from bot.adapters.redis import budget as redis_budget
@@ -30,6 +31,7 @@ from bot.adapters.redis import cache as redis_cache
 from bot.adapters.redis import conn as redis_conn
 from bot.adapters.redis import inbox as redis_inbox
 from bot.adapters.redis import listings as redis_listings
+from bot.adapters.redis import pacer as redis_pacer
 from bot.adapters.redis import scheduler as redis_scheduler
 from bot.adapters.redis import state as redis_state
 from bot.bootstrap import health as health_root
@@ -47,7 +49,7 @@ from bot.errors import ConfigError
 from bot.ports import MetricsSink, Notification, Notifier, Progress
 from bot.review.llm_call import CallRecord
 from config.settings import Settings
-from guardrails import admission, budget, lease
+from guardrails import admission, budget, lease, pacing
 from guardrails.clock import Clock, SystemClock
 from guardrails.text import redaction
 
@@ -76,13 +78,21 @@ class Runtime:
         return JobHandler(self.make_deps(self.link.identity))
 
 
-def github_client(settings: Settings) -> github_api.GitHubClient:
-    """The code-host client: a GitHub App when `app_id` and `private_key` are set, else a token."""
+def github_client(
+    settings: Settings, redis: aioredis.Redis | None = None, keys: redis_conn.Keys | None = None
+) -> github_api.GitHubClient:
+    """The code-host client: a GitHub App when `app_id` and `private_key` are set, else a token. With
+    `redis`, its writes are paced together with every other replica's using the same credential."""
     gh = settings.github
+    pacer = None
+    if redis is not None and keys is not None:
+        policy = pacing.PacingPolicy(hold_s=2 * gh.request_timeout_s + 15)
+        pacer = redis_pacer.RedisWritePacer(redis, keys, _credential(settings), policy)
+    gate = github_rate.RateGate(pacer=pacer)
     if gh.app_id is not None and gh.private_key is not None:
         return github_api.GitHubClient.from_app(
             gh.base_url, gh.app_id, gh.private_key.get_secret_value(),
-            timeout_s=gh.request_timeout_s, check_name=gh.check_name,
+            timeout_s=gh.request_timeout_s, check_name=gh.check_name, gate=gate,
         )  # fmt: skip
     if gh.token is None:
         raise ConfigError(
@@ -91,8 +101,17 @@ def github_client(settings: Settings) -> github_api.GitHubClient:
         )
     return github_api.GitHubClient.from_token(
         gh.base_url, gh.token.get_secret_value(), timeout_s=gh.request_timeout_s,
-        check_name=gh.check_name, repositories=gh.repositories,
+        check_name=gh.check_name, repositories=gh.repositories, gate=gate,
     )  # fmt: skip
+
+
+def _credential(settings: Settings) -> str:
+    """What GitHub counts writes against: the App (all its installations, the cautious reading) or the
+    token. The pacer keys it by a hash."""
+    gh = settings.github
+    if gh.app_id is not None and gh.private_key is not None:
+        return f"app|{gh.base_url}|{gh.app_id}"
+    return f"token|{gh.base_url}|{gh.token.get_secret_value() if gh.token else ''}"
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -188,7 +207,7 @@ async def runtime(
         if metrics is not None:
             ledger = metered_ledger.MeteredBudgetLedger(ledger, metrics, clock.now, job_context.current)
         breakers = redis_breakers.RedisCircuitBreakers(redis, keys, review_root.breaker_policy(settings))
-        gh = github_client(settings)
+        gh = github_client(settings, redis, keys)
         stack.push_async_callback(gh.aclose)
         client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
         progress = progress or _LogProgress()

@@ -6,12 +6,15 @@ client did. `with FakeGitHub(tmp_path) as gh:` then `github.Github(base_url=gh.a
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
 import json
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -32,6 +35,19 @@ APP_PERMISSIONS = {
     "pull_requests": "write",
     "statuses": "write",
 }
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")  # GitHub's content-creating requests
+
+
+class Arrival(NamedTuple):
+    """One request as it reached the server, before anything was read or held: when (wall clock), the
+    method, the path without the API prefix, and a fingerprint of its Authorization header."""
+
+    at: float
+    method: str
+    path: str
+    credential: str
+
+
 APP_EVENTS = [
     "check_run",
     "check_suite",
@@ -73,6 +89,8 @@ class FakeGitHub(Seeding, GateSeeding):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        self._arrivals: list[Arrival] = []
+        self._arrivals_lock = threading.Lock()
 
     @property
     def app_private_key_pem(self) -> str:
@@ -185,8 +203,25 @@ class FakeGitHub(Seeding, GateSeeding):
 
     # the wire
 
+    @property
+    def arrivals(self) -> list[Arrival]:
+        """Every request in the order it arrived, with its arrival time (kept through `clear_requests`)."""
+        with self._arrivals_lock:
+            return list(self._arrivals)
+
+    def write_gaps(self) -> dict[str, list[float]]:
+        """Per credential, the seconds between consecutive arrivals of content-creating requests."""
+        times: dict[str, list[float]] = {}
+        for arrival in self.arrivals:
+            if arrival.method in WRITE_METHODS:
+                times.setdefault(arrival.credential, []).append(arrival.at)
+        return {who: [b - a for a, b in itertools.pairwise(at)] for who, at in times.items()}
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        credential = hashlib.sha256(request.headers.get("Authorization", "").encode()).hexdigest()[:12]
+        with self._arrivals_lock:
+            self._arrivals.append(Arrival(time.time(), request.method, path[len(API_PREFIX) :], credential))
         raw = await request.read()
         if self.faults.unavailable:
             if self._dispatcher is not None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
+
 import pytest
 
 from bot import errors
 from bot.adapters.github import rate as github_rate
+from bot.adapters.memory import pacer as memory_pacer
+from guardrails import pacing
 
 NOW = 1_000_000.0
 
@@ -25,8 +30,22 @@ class FakeClock:
         self.now += seconds
 
 
-def gate(clock: FakeClock, **kwargs: float) -> github_rate.RateGate:
-    return github_rate.RateGate(now=clock.time, sleep=clock.sleep, **kwargs)
+def gate(clock: FakeClock, pacer: pacing.WritePacer | None = None, **kwargs: float) -> github_rate.RateGate:
+    return github_rate.RateGate(now=clock.time, sleep=clock.sleep, pacer=pacer, **kwargs)
+
+
+class DownPacer:
+    """A shared pacer whose store is unreachable."""
+
+    def __init__(self) -> None:
+        self.claims = 0
+
+    async def claim(self, token: str) -> float:
+        self.claims += 1
+        raise errors.CoordinationUnavailable("GitHub write pacing: Redis failed (refused)", retryable=True)
+
+    async def release(self, token: str) -> None:
+        raise AssertionError("nothing was claimed")
 
 
 @pytest.mark.parametrize(
@@ -114,3 +133,49 @@ def test_a_shorter_limit_never_shortens_a_longer_one() -> None:
     limits.block(5)
 
     assert limits.remaining() == 60
+
+
+async def test_two_gates_sharing_a_pacer_space_their_writes_from_the_end_of_the_other_ones() -> None:
+    clock = FakeClock()
+    shared = memory_pacer.InMemoryWritePacer(pacing.PacingPolicy(interval_s=1.0), now=clock.time)
+    replicas = [gate(clock, shared), gate(clock, shared)]
+    started: list[float] = []
+
+    for i in range(4):
+        async with replicas[i % 2].write_slot():
+            started.append(clock.now)
+            clock.now += 0.25
+
+    assert [b - a for a, b in itertools.pairwise(started)] == [1.25, 1.25, 1.25]
+
+
+async def test_writes_past_the_minute_cap_wait_for_the_window() -> None:
+    clock = FakeClock()
+    limits = gate(clock, write_interval_s=0, writes_per_minute=3)
+
+    for _ in range(4):
+        async with limits.write_slot():
+            pass
+
+    assert clock.slept == [60.0]
+
+
+async def test_a_pacer_that_is_down_never_fails_a_write_paces_locally_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, down = FakeClock(), DownPacer()
+    limits = gate(clock, down, write_interval_s=1.0)
+    sent = 0
+
+    with caplog.at_level(logging.WARNING, logger=github_rate.__name__):
+        for _ in range(3):
+            async with limits.write_slot():
+                sent += 1
+        clock.now += github_rate.PACER_RETRY_S
+        async with limits.write_slot():
+            sent += 1
+
+    assert sent == 4
+    assert clock.slept == [1.0, 1.0]
+    assert down.claims == 2  # skipped while known down, asked again after the retry period
+    assert len([r for r in caplog.records if "pacing" in r.getMessage()]) == 1

@@ -3,18 +3,27 @@
 Primary limit: 403/429 with `X-RateLimit-Remaining: 0`, wait until `X-RateLimit-Reset` (epoch seconds).
 Secondary limit: 403/429 with `Retry-After`, or a "secondary rate limit" message, wait `Retry-After`
 (60 s when absent). https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+Writes are paced by `guardrails.pacing`: in this process always, and across replicas through a shared pacer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from bot import errors
+from guardrails import pacing
+
+log = logging.getLogger(__name__)
 
 SECONDARY_DEFAULT_S = 60.0
+WRITE_INTERVAL_S = 1.0  # GitHub: "wait at least one second between each request" that creates content
+WRITES_PER_MINUTE = 80  # GitHub's cap on content-creating requests
+PACER_RETRY_S = 30.0  # after the shared pacer failed, how long writes are paced in this process only
 _SECONDARY_HINTS = ("secondary rate limit", "please retry your request again later", "wait a few minutes")
 
 
@@ -45,27 +54,33 @@ def _number(value: str | None) -> float | None:
 
 
 class RateGate:
-    """Holds every call back while a rate limit lasts, and spaces writes.
+    """Holds every call back while a rate limit lasts, and paces writes.
 
     Reads wait for the limit to pass when it ends within `max_read_wait_s`, else raise `RateLimited`;
     writes raise `RateLimited` at once without sending. Writes go one at a time, at least
-    `write_interval_s` apart, as GitHub asks of content-creating requests.
+    `write_interval_s` apart and at most `writes_per_minute`, as GitHub asks of content-creating requests:
+    in this process, and through `pacer` (shared by every replica using the credential) as well. A pacer
+    that fails is skipped for `PACER_RETRY_S`, logged once: a write never fails because the pacer is down.
     """
 
     def __init__(
         self,
         *,
         max_read_wait_s: float = 30.0,
-        write_interval_s: float = 1.0,
+        write_interval_s: float = WRITE_INTERVAL_S,
+        writes_per_minute: int = WRITES_PER_MINUTE,
+        pacer: pacing.WritePacer | None = None,
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._max_read_wait_s = max_read_wait_s
-        self._write_interval_s = write_interval_s
+        self._policy = pacing.PacingPolicy(write_interval_s, writes_per_minute)
         self._now = now
         self._sleep = sleep
         self._blocked_until = 0.0
-        self._last_write = 0.0
+        self._local = pacing.Pace()
+        self._pacer = pacer
+        self._pacer_down_until: float | None = None  # set while the shared pacer is skipped
         self._write_lock = asyncio.Lock()
 
     @property
@@ -101,13 +116,54 @@ class RateGate:
 
     @contextlib.asynccontextmanager
     async def write_slot(self) -> AsyncIterator[None]:
-        """One write at a time, spaced by `write_interval_s`; the limit is checked once the slot is ours."""
+        """One write at a time, paced here and across replicas; the limit is checked once the slot is ours.
+
+        The interval starts when the write was answered, so two writes never overlap on GitHub's side.
+        """
+        token = uuid.uuid4().hex
         async with self._write_lock:
-            gap = self._last_write + self._write_interval_s - self._now()
-            if gap > 0:
-                await self._sleep(gap)
-            self.before_write()
+            while (wait := pacing.claim(self._local, token, self._now(), self._policy)) > 0:
+                await self._sleep(wait)
+            shared = await self._claim_shared(token)
             try:
+                self.before_write()
                 yield
             finally:
-                self._last_write = self._now()
+                pacing.release(self._local, token, self._now(), self._policy)
+                if shared:
+                    await self._release_shared(token)
+
+    async def _claim_shared(self, token: str) -> bool:
+        """Wait for the shared pacer's turn; False (pace locally only) when there is none or it failed."""
+        if self._pacer is None or (self._pacer_down_until or 0.0) > self._now():
+            return False
+        # While another replica's write is in flight the wait is its hold: ask again each interval.
+        poll_s = max(self._policy.interval_s, 0.05)
+        try:
+            while (wait := await self._pacer.claim(token)) > 0:
+                await self._sleep(min(wait, poll_s))
+        except errors.CoordinationUnavailable as exc:
+            self._pacer_failed(exc)
+            return False
+        if self._pacer_down_until is not None:
+            self._pacer_down_until = None
+            log.info("GitHub write pacing is shared across replicas again")
+        return True
+
+    async def _release_shared(self, token: str) -> None:
+        assert self._pacer is not None
+        try:
+            await self._pacer.release(token)
+        except errors.CoordinationUnavailable as exc:
+            # Unreleased, the claim holds the other replicas back until its hold ends: safe, only slower.
+            self._pacer_failed(exc)
+
+    def _pacer_failed(self, exc: errors.CoordinationUnavailable) -> None:
+        if self._pacer_down_until is None:
+            log.warning(
+                "GitHub write pacing across replicas is unavailable (%s): pacing this process's writes only, "
+                "retrying in %.0f s",
+                exc,
+                PACER_RETRY_S,
+            )
+        self._pacer_down_until = self._now() + PACER_RETRY_S
