@@ -22,4 +22,10 @@ async def test_every_pr_is_decided_and_merged_and_the_figures_add_up(tmp_path: P
     assert figures.held_s >= figures.calls * 0.3 - 0.05
     assert figures.outside_s >= 0 and figures.idle_claims == 0
     assert figures.writes >= 4 * 2  # at least a review and a merge per PR
+    # Both replicas use one token: GitHub saw its writes one interval apart at least, and the write floor
+    # is a true floor of the time to the last write.
+    assert figures.min_write_gap_s >= bench_throughput.WRITE_INTERVAL_S
+    assert figures.makespan_s <= figures.done_s
+    assert 0 < figures.write_floor_s <= figures.done_s
+    assert figures.efficiency <= figures.efficiency_vs_bound <= 1
     assert figures.line().startswith("efficiency=")
