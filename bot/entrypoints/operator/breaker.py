@@ -13,9 +13,7 @@ import time
 from typing import TextIO
 
 from bot import errors
-from bot.adapters.redis import breakers as redis_breakers
-from bot.adapters.redis import conn as redis_conn
-from bot.bootstrap import serve as serve_root
+from bot.bootstrap import operator as operator_root
 from config.settings import Settings
 from guardrails import breaker
 
@@ -36,16 +34,12 @@ def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = No
 
 
 async def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    redis = serve_root.redis_client(settings)
-    try:
-        breakers = redis_breakers.RedisCircuitBreakers(redis, redis_conn.Keys(settings.redis.key_prefix))
+    async with operator_root.opened(settings) as ports:
         if args.action == "reset":
-            closed = await breakers.reset(args.name)
+            closed = await ports.breakers.reset(args.name)
             out.write(f"{args.name}: {'closed' if closed else 'was not open (nothing to do)'}\n")
             return EXIT_OK if closed else EXIT_FAILED
-        states = await breakers.states()
-    finally:
-        await redis.aclose()
+        states = await ports.breakers.states()
     now = time.time()
     for status in states:
         out.write(breaker.describe(status, now) + f", opened {status.opened} time(s)\n")

@@ -48,15 +48,12 @@ def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = No
 
 
 async def _report(settings: Settings, now: float) -> dict[str, Any]:
-    from bot.adapters.redis import budget as redis_budget
-    from bot.adapters.redis import conn as redis_conn
+    from bot.bootstrap import operator as operator_root
     from bot.bootstrap import review as review_root
 
     day = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
-    limits = review_root.limits(settings)
-    async with operator_cli.redis(settings) as client:
-        ledger = redis_budget.RedisBudgetLedger(client, redis_conn.Keys(settings.redis.key_prefix))
-        return await spend(ledger, limits, day)
+    async with operator_root.opened(settings) as ports:
+        return await spend(ports.ledger, review_root.limits(settings), day)
 
 
 async def spend(ledger: budget.BudgetLedger, limits: budget.BudgetLimits, day: str) -> dict[str, Any]:

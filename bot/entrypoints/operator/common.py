@@ -1,6 +1,7 @@
-"""What the operator commands (`jobs`, `budget`, `pr`) share: their options, a Redis connection, output.
+"""What the operator commands (`jobs`, `budget`, `pr`) share: their options, the audit actor, output.
 
-Imports stay light at module level so `quorum --help` does not load Redis or the review pipeline.
+Imports stay light at module level so `quorum --help` does not load Redis or the review pipeline; the
+ports the commands work on come from `bot.bootstrap.operator`, opened inside each command.
 """
 
 from __future__ import annotations
@@ -10,15 +11,9 @@ import getpass
 import json
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
-
-if TYPE_CHECKING:
-    import redis.asyncio as aioredis
-
-    from config.settings import Settings
+from typing import Any, TextIO
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -32,20 +27,6 @@ def common(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
     parser.add_argument(
         "--config", type=Path, metavar="FILE", default=None if top else keep, help="a TOML settings file"
     )
-
-
-@asynccontextmanager
-async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """A client of the configured Redis, checked and closed after use."""
-    from bot.adapters.redis import conn as redis_conn
-    from bot.bootstrap import serve as serve_root
-
-    client = serve_root.redis_client(settings)
-    try:
-        await redis_conn.check_server(client)
-        yield client
-    finally:
-        await client.aclose()
 
 
 def actor() -> str:

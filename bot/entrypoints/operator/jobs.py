@@ -70,10 +70,10 @@ def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = No
 
 
 async def _run(settings: Settings, action: str, args: argparse.Namespace, out: TextIO | None) -> int:
-    from bot.bootstrap import serve as serve_root
+    from bot.bootstrap import operator as operator_root
 
-    async with operator_cli.redis(settings) as client:
-        scheduler = serve_root.scheduler(settings, client)
+    async with operator_root.opened(settings) as ports:
+        scheduler = ports.scheduler
         if action == "cancel":
             return await _cancel(scheduler, args.job_id, args.format, out)
         if action == "requeue":

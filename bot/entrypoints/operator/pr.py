@@ -55,14 +55,11 @@ def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = No
 
 
 async def _show(settings: Settings, job_id: str) -> dict[str, Any]:
-    from bot.adapters.redis import conn as redis_conn
-    from bot.adapters.redis import state as redis_state
-    from bot.bootstrap import serve as serve_root
+    from bot.bootstrap import operator as operator_root
 
-    async with operator_cli.redis(settings) as client:
-        store = redis_state.RedisStateStore(client, redis_conn.Keys(settings.redis.key_prefix))
-        record, trail = await store.load(job_id), await store.audit(job_id)
-        queue = await _queue_state(serve_root.scheduler(settings, client), job_id)
+    async with operator_root.opened(settings) as ports:
+        record, trail = await ports.records.load(job_id), await ports.records.audit(job_id)
+        queue = await _queue_state(ports.scheduler, job_id)
     return {
         "job_id": job_id,
         "record": None if record is None else {name: getattr(record, name) for name in _SHOWN},
