@@ -5,6 +5,7 @@ QuorumError                      retryable: may the same operation succeed if tr
 ├── InputError                   bad input from a user, a webhook or a repository
 │   └── WorkspaceError           git or worktree trouble, an unsafe path
 ├── CoordinationUnavailable      the shared store (Redis) failed; guarded work fails closed
+├── ProvisionError               setting up Elasticsearch or Kibana failed (`quorum provision`)
 ├── GuardrailError               a guardrail stopped the operation
 │   ├── BudgetExceeded           no reservation fits under a cap, or the cost is unbounded
 │   ├── UsageOverReservation     a provider billed more than the call's reservation allowed
@@ -57,6 +58,10 @@ class CoordinationUnavailable(QuorumError):
     """
 
     retryable = True
+
+
+class ProvisionError(QuorumError):
+    """A step of provisioning Elasticsearch or Kibana failed; the message names the step and what to check."""
 
 
 class GuardrailError(QuorumError):

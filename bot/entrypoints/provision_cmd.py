@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from typing import TextIO
 
-import httpx
-
-from bot import errors, version
-from bot.adapters.elastic import metrics as elastic_metrics
-from bot.adapters.elastic import provision as elastic_provision
+from bot import errors
+from bot.bootstrap import provision as provision_root
 from bot.bootstrap import review as review_root
 from bot.entrypoints import cli_args
 from config.settings import Settings, load_settings
@@ -36,7 +34,7 @@ def run(
     redactor = redaction.Redactor(review_root.known_secrets(settings))
     try:
         asyncio.run(_provision(settings, args, out))
-    except elastic_provision.ProvisionError as exc:
+    except errors.ProvisionError as exc:
         # Messages name steps and settings, never values; the redactor is the belt to those braces.
         err.write("quorum: provision failed: " + redactor.redact(exc.message)[0] + "\n")
         return EXIT_FAILED
@@ -44,29 +42,17 @@ def run(
 
 
 async def _provision(settings: Settings, args: argparse.Namespace, out: TextIO) -> None:
-    es = settings.elasticsearch
-    dry_run = bool(args.dry_run)
-    assets = elastic_provision.load_assets(es.environment, es.retention_days)
-    client = elastic_metrics.connect(es, request_timeout_s=30.0)
-    try:
-        for step in await elastic_provision.provision_elasticsearch(client, assets, dry_run=dry_run):
+    wait_s = float(getattr(args, "kibana_wait", 60.0))
+    run = provision_root.provision(settings, dry_run=bool(args.dry_run), kibana_wait_s=wait_s)
+    # Closed here even when printing fails, so the clients close on this loop, not at garbage collection.
+    async with contextlib.aclosing(run) as steps:
+        async for step in steps:
             _print(out, step)
-    finally:
-        await client.close()
-    if es.kibana_url is None:
+    if settings.elasticsearch.kibana_url is None:
         out.write("kibana         skipped: elasticsearch.kibana_url is not set\n")
-        return
-    data = elastic_provision.KIBANA_OBJECTS.read_bytes()
-    headers = {**version.HEADERS, "kbn-xsrf": "true"}
-    if es.api_key is not None:
-        headers["Authorization"] = "ApiKey " + es.api_key.get_secret_value()
-    async with httpx.AsyncClient(base_url=es.kibana_url, headers=headers, timeout=30.0) as http:
-        if not dry_run:
-            await elastic_provision.wait_for_kibana(http, wait_s=float(getattr(args, "kibana_wait", 60.0)))
-        _print(out, await elastic_provision.import_kibana(http, data, dry_run=dry_run))
 
 
-def _print(out: TextIO, step: elastic_provision.Step) -> None:
+def _print(out: TextIO, step: provision_root.Step) -> None:
     out.write(f"{step.target:<14} {step.what:<52} {step.result}\n")
     out.flush()
 

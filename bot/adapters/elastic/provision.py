@@ -35,10 +35,6 @@ _PRIVILEGES_HINT = (
 T = TypeVar("T")
 
 
-class ProvisionError(errors.QuorumError):
-    """A provisioning step failed; the message names the step and what to check."""
-
-
 @dataclass(frozen=True, slots=True)
 class Step:
     """One thing provisioning did (or, in a dry run, would do)."""
@@ -91,7 +87,7 @@ def load_assets(environment: str, retention_days: int, assets: Traversable = ASS
 
 
 async def _es(what: str, call: Callable[[], Awaitable[T]]) -> T:
-    """Run one Elasticsearch call, turning its failures into a ProvisionError that says what to fix."""
+    """Run one Elasticsearch call, turning its failures into a `ProvisionError` that says what to fix."""
     try:
         return await call()
     except NotFoundError:
@@ -99,9 +95,9 @@ async def _es(what: str, call: Callable[[], Awaitable[T]]) -> T:
     except ApiError as exc:
         status, kind = exc.meta.status, _error_type(exc.body)
         hint = f": {_PRIVILEGES_HINT}" if status in (401, 403) else ""
-        raise ProvisionError(f"Elasticsearch refused {what} ({status} {kind}){hint}") from exc
+        raise errors.ProvisionError(f"Elasticsearch refused {what} ({status} {kind}){hint}") from exc
     except TransportError as exc:
-        raise ProvisionError(
+        raise errors.ProvisionError(
             f"Elasticsearch is unreachable ({type(exc).__name__}) during {what}: "
             "check elasticsearch.hosts and that the server runs",
             retryable=True,
@@ -232,9 +228,9 @@ def parse_saved_objects(data: bytes, source: str = "quorum.ndjson") -> list[dict
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ProvisionError(f"{source}:{number}: not a JSON object") from exc
+                raise errors.ProvisionError(f"{source}:{number}: not a JSON object") from exc
             if not isinstance(obj, dict):
-                raise ProvisionError(f"{source}:{number}: not a JSON object")
+                raise errors.ProvisionError(f"{source}:{number}: not a JSON object")
             objects.append(obj)
     return objects
 
@@ -252,7 +248,7 @@ async def wait_for_kibana(http: httpx.AsyncClient, *, wait_s: float, pause_s: fl
         except httpx.HTTPError as exc:
             last = type(exc).__name__
         if time.monotonic() + pause_s > deadline:
-            raise ProvisionError(
+            raise errors.ProvisionError(
                 f"Kibana is not available ({last}): check elasticsearch.kibana_url", retryable=True
             )
         await asyncio.sleep(pause_s)
@@ -271,15 +267,15 @@ async def import_kibana(
     try:
         response = await http.post("/api/saved_objects/_import", params={"overwrite": "true"}, files=files)
     except httpx.HTTPError as exc:
-        raise ProvisionError(f"Kibana is unreachable ({type(exc).__name__})", retryable=True) from exc
+        raise errors.ProvisionError(f"Kibana is unreachable ({type(exc).__name__})", retryable=True) from exc
     if response.status_code in (401, 403):
-        raise ProvisionError(f"Kibana refused the import ({response.status_code}): check the API key")
+        raise errors.ProvisionError(f"Kibana refused the import ({response.status_code}): check the API key")
     if response.status_code != 200:
-        raise ProvisionError(f"Kibana refused the import ({response.status_code})")
+        raise errors.ProvisionError(f"Kibana refused the import ({response.status_code})")
     body = response.json()
     if not body.get("success"):
         failed = ", ".join(
             f"{e.get('type')} {e.get('id')}: {e.get('error', {}).get('type')}" for e in body.get("errors", [])
         )
-        raise ProvisionError(f"Kibana did not import every object: {failed}")
+        raise errors.ProvisionError(f"Kibana did not import every object: {failed}")
     return Step("kibana", what, f"imported {body.get('successCount', 0)} objects")
