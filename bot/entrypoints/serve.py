@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot import health, telemetry
-from bot.adapters import systemd_notify
-from bot.adapters.prometheus import metrics as prometheus_metrics
+from bot.bootstrap import outlets as outlets_root
 from bot.bootstrap import serve as serve_root
 from bot.daemon.worker import Worker
 from bot.entrypoints import metrics_route, webhook
@@ -51,9 +50,11 @@ def _drop_git_environment() -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Outlets:
-    """What `serve` hands the running parts besides the sinks: the /metrics exporter, the /readyz probes."""
+    """What `serve` hands the running parts besides the sinks: the service manager it reports to, the
+    /metrics exporter, the /readyz probes."""
 
-    exporter: prometheus_metrics.PrometheusMetrics
+    supervisor: outlets_root.Supervisor
+    exporter: outlets_root.Exporter
     probes: dict[str, health.Probe]
 
 
@@ -62,13 +63,13 @@ async def serve(settings: Settings, *, poll: bool, stopping: asyncio.Event | Non
     stopping = stopping or _on_signals()
     probes: dict[str, health.Probe] = {}
     async with contextlib.AsyncExitStack() as outlets:
-        await outlets.enter_async_context(systemd_notify.watchdog_task())
+        supervisor = await outlets.enter_async_context(outlets_root.supervised())
         shipper = await outlets.enter_async_context(serve_root.metrics(settings, probes))
         notifier = await outlets.enter_async_context(serve_root.notifier(settings, probes))
         # Every document goes to Elasticsearch (when configured) and is counted for /metrics.
-        exporter = prometheus_metrics.PrometheusMetrics()
-        sink = telemetry.FanOutSink(shipper, exporter)
-        await _run(settings, poll, stopping, sink, notifier, _Outlets(exporter, probes))
+        exporter = outlets_root.Exporter()
+        sink = telemetry.FanOutSink(shipper, exporter.sink)
+        await _run(settings, poll, stopping, sink, notifier, _Outlets(supervisor, exporter, probes))
     log.info("stopped")
 
 
@@ -87,14 +88,14 @@ async def _run(
             asyncio.create_task(rt.reconciler.run(stopping), name="reconciler"),
             asyncio.create_task(rt.monitor.run(), name="monitor"),
         ]
-        working = asyncio.create_task(_work(settings, rt, outlets.exporter, stopping), name="workers")
+        working = asyncio.create_task(_work(settings, rt, outlets, stopping), name="workers")
         log.info("quorum serve %s%s", rt.instance, ": polling only" if poll else "")
         # READY: Redis answered and webhooks are taken; GitHub and the rest may still be down.
-        systemd_notify.ready("polling" if poll else "webhooks accepted")
+        outlets.supervisor.ready("polling" if poll else "webhooks accepted")
         await stopping.wait()
         log.info("stopping: no new deliveries; running reviews get %.0f s", settings.server.shutdown_grace_s)
-        systemd_notify.stopping("finishing running reviews")
-        systemd_notify.extend_timeout(settings.server.shutdown_grace_s + 30)
+        outlets.supervisor.stopping("finishing running reviews")
+        outlets.supervisor.extend_timeout(settings.server.shutdown_grace_s + 30)
         await runner.cleanup()
         await working
         for task in background:
@@ -105,14 +106,14 @@ async def _run(
 async def _work(
     settings: Settings,
     rt: serve_root.Runtime,
-    exporter: prometheus_metrics.PrometheusMetrics,
+    outlets: _Outlets,
     stopping: asyncio.Event,
 ) -> None:
     """Run the workers once GitHub first answered, until `stopping`; then drain them."""
     if not await rt.link.wait_up(stopping):
         return
     handler = rt.handler()
-    leases = exporter.metered(rt.scheduler.leases)  # renewals counted for /metrics
+    leases = outlets.exporter.metered(rt.scheduler.leases)  # renewals counted for /metrics
     backoff = (settings.server.backoff_base_s, settings.server.backoff_cap_s)
     workers = [
         Worker(
@@ -124,7 +125,7 @@ async def _work(
     ]  # fmt: skip
     working = [asyncio.create_task(w.run(stopping), name=w.name) for w in workers]
     log.info("GitHub answered as %s: %d workers", rt.link.identity.login, len(workers))
-    systemd_notify.status(f"{len(workers)} workers")
+    outlets.supervisor.status(f"{len(workers)} workers")
     await stopping.wait()
     await _drain(working, settings.server.shutdown_grace_s)
 
@@ -132,7 +133,7 @@ async def _work(
 async def _start_http(
     settings: Settings,
     rt: serve_root.Runtime,
-    exporter: prometheus_metrics.PrometheusMetrics,
+    exporter: outlets_root.Exporter,
     *,
     poll: bool,
 ) -> web.AppRunner:
@@ -142,7 +143,7 @@ async def _start_http(
     async def ready() -> health.Report:
         return await health.report(rt.probes, timeout_s=1.5)
 
-    extend = metrics_route.installer(exporter, serve_root.shared_state(settings, rt))
+    extend = metrics_route.installer(exporter.page(settings, rt))
     secret = settings.github.webhook_secret
     if poll or secret is None:
         app = webhook.make_health_app(ready=ready, extend=extend)
