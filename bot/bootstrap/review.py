@@ -1,4 +1,6 @@
-"""The one composition root: every adapter is built here from `Settings`, and nowhere else."""
+"""The review pipeline's composition root: the models behind their guards, git worktrees, filters,
+redaction and the agent, built from `Settings`; `quorum review` and `quorum eval` run it over in-memory
+ports, and the serve and action roots build on it."""
 
 from __future__ import annotations
 

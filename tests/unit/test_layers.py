@@ -76,7 +76,7 @@ def test_our_package_names_resolve_to_this_project(name):
 
 
 # Each layer, lowest first, as the module prefixes it holds; a module may import its own layer and those
-# listed for it, nothing else. Entry points and eval only parse input and call the composition root.
+# listed for it, nothing else. Entry points and eval only parse input and call a composition root.
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("bot.errors", "bot.version", "bot.domain", "bot.forge", "bot.events", "bot.ports",
              "bot.retry_policy", "config", "guardrails", "statemachine"),
@@ -95,8 +95,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "adapters": {"core", "services"},
     # The jobs drive ports; which adapter stands behind a port is the root's business.
     "jobs": {"core", "review", "services"},
+    # Only the composition roots build adapters; entry points get what they need from a root.
     "root": {"core", "review", "services", "adapters", "jobs"},
-    "apps": {"core", "review", "services", "adapters", "jobs", "root"},
+    "apps": {"core", "review", "services", "jobs", "root"},
 }
 MAX_MODULES_PER_FOLDER = 15
 MAX_MEDIAN_LINES = 120
