@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import httpx
 import redis.asyncio as aioredis
 
-from bot import forge
+from bot import forge, version
 from bot.adapters.discord import notifier as discord_notifier
 from bot.adapters.github.api import GitHubClient
 from bot.adapters.llm import local as llm_local
@@ -116,6 +117,12 @@ async def github(settings: Settings, timeout_s: float) -> AsyncIterator[GitHubPr
     finally:
         if client is not None:
             await client.aclose()
+
+
+def http_client(timeout_s: float) -> httpx.AsyncClient:
+    """The client of the plain HTTP probes (model server, Elasticsearch, Kibana, Discord); it follows no
+    redirect, so each row is about the configured address itself."""
+    return httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, headers=version.HEADERS)
 
 
 def local_model_file(settings: Settings) -> Path:

@@ -15,9 +15,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, replace
 from typing import TextIO
 
-import httpx
-
-from bot import errors, version
+from bot import errors
 from bot.bootstrap import doctor as doctor_root
 from bot.entrypoints import cli_args
 from bot.entrypoints.doctor import checks as doctor_checks
@@ -50,9 +48,7 @@ def _redacted(row: Check, redactor: redaction.Redactor) -> Check:
 async def collect(settings: Settings, *, poll: bool, timeout_s: float) -> list[Check]:
     """Every row, in a fixed order; the service checks run concurrently, each under `timeout_s`."""
     rows = doctor_config.configuration(settings, poll=poll)
-    async with httpx.AsyncClient(
-        timeout=timeout_s, follow_redirects=False, headers=version.HEADERS
-    ) as client:
+    async with doctor_root.http_client(timeout_s) as client:
         named: list[tuple[str, Awaitable[Check]]] = [
             ("redis", doctor_checks.redis(settings, timeout_s)),
             ("breakers", doctor_checks.breakers(settings, timeout_s)),
