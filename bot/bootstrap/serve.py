@@ -44,6 +44,7 @@ from bot.daemon.intake import QueueIntake
 from bot.daemon.monitor import LocalJobs, Monitor
 from bot.daemon.reconciler import Reconciler
 from bot.daemon.review_job import ReviewJob
+from bot.daemon.worker import Worker
 from bot.domain import Step
 from bot.errors import ConfigError
 from bot.ports import MetricsSink, Notification, Notifier, Progress
@@ -76,6 +77,19 @@ class Runtime:
     def handler(self) -> JobHandler:
         """The job handler, once GitHub answered (`link.wait_up`): it needs Quorum's identity there."""
         return JobHandler(self.make_deps(self.link.identity))
+
+    def workers(self, leases: lease.LeaseManager) -> list[Worker]:
+        """`server.workers` workers sharing one handler (so, like it, once GitHub answered), each with a
+        backoff of its own; `leases` is the scheduler's, possibly metered."""
+        s, handler = self.settings, self.handler()
+        return [
+            Worker(
+                f"{self.instance}-w{i}", self.scheduler, leases, handler, self.jobs,
+                max_attempts=s.redis.job_max_attempts, escalate=handler.escalate_failed,
+                link=self.link, backoff=health.Backoff(s.server.backoff_base_s, s.server.backoff_cap_s),
+            )
+            for i in range(s.server.workers)
+        ]  # fmt: skip
 
 
 def github_client(

@@ -21,7 +21,6 @@ from aiohttp import web
 from bot import health, telemetry
 from bot.bootstrap import outlets as outlets_root
 from bot.bootstrap import serve as serve_root
-from bot.daemon.worker import Worker
 from bot.entrypoints import metrics_route, webhook
 from bot.errors import ConfigError, QuorumError
 from bot.ports import MetricsSink, Notifier
@@ -112,17 +111,7 @@ async def _work(
     """Run the workers once GitHub first answered, until `stopping`; then drain them."""
     if not await rt.link.wait_up(stopping):
         return
-    handler = rt.handler()
-    leases = outlets.exporter.metered(rt.scheduler.leases)  # renewals counted for /metrics
-    backoff = (settings.server.backoff_base_s, settings.server.backoff_cap_s)
-    workers = [
-        Worker(
-            f"{rt.instance}-w{i}", rt.scheduler, leases, handler, rt.jobs,
-            max_attempts=settings.redis.job_max_attempts, escalate=handler.escalate_failed,
-            link=rt.link, backoff=health.Backoff(*backoff),
-        )
-        for i in range(settings.server.workers)
-    ]  # fmt: skip
+    workers = rt.workers(outlets.exporter.metered(rt.scheduler.leases))  # renewals counted for /metrics
     working = [asyncio.create_task(w.run(stopping), name=w.name) for w in workers]
     log.info("GitHub answered as %s: %d workers", rt.link.identity.login, len(workers))
     outlets.supervisor.status(f"{len(workers)} workers")
