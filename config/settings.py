@@ -26,9 +26,8 @@ from pydantic_settings import (
 
 from bot import errors
 from config import limits, sections
-from config.render import render
 
-__all__ = ["ENV_PREFIX", "Settings", "env_name", "load_settings", "render"]
+__all__ = ["ENV_PREFIX", "Settings", "env_name", "load_settings"]
 
 ENV_PREFIX = "QUORUM_"
 CONFIG_ENV = "QUORUM_CONFIG"

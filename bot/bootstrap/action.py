@@ -20,6 +20,7 @@ from bot.action import environment
 from bot.action.parts import ActionRuntime, Coordination
 from bot.adapters.git.checkout import CheckoutWorkspaces
 from bot.adapters.github import api as github_api
+from bot.adapters.memory import board as memory_board
 from bot.adapters.memory import breakers as memory_breakers
 from bot.adapters.memory import coordination as memory_coordination
 from bot.adapters.memory import inbox as memory_inbox
@@ -77,7 +78,7 @@ def _github(settings: Settings, env: environment.ActionEnv) -> github_api.GitHub
 
 def _in_memory(settings: Settings, clock: Clock) -> Coordination:
     s = settings
-    board = memory_coordination.Board(clock)
+    board = memory_board.Board(clock)
     scheduler = memory_coordination.InMemoryScheduler(
         board,
         limits=admission.Limits(s.concurrency.max_concurrent_agents, s.concurrency.max_per_repo),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from bot.adapters.memory import board as memory_board
 from bot.adapters.memory import coordination as memory_coordination
 from bot.adapters.memory import inbox as memory_inbox
 from bot.adapters.redis import conn as redis_conn
@@ -29,7 +30,7 @@ class Coordination:
     """Builds ports over one shared backing store; two schedulers built here act as two replicas."""
 
     kind: str
-    board: memory_coordination.Board | None = None
+    board: memory_board.Board | None = None
     redis: aioredis.Redis | None = None
     _inbox: Any = None
 
@@ -79,7 +80,7 @@ class Coordination:
 async def coord(request: pytest.FixtureRequest) -> AsyncIterator[Coordination]:
     """Fresh coordination of each implementation; the Redis one on a flushed server."""
     if request.param == "memory":
-        yield Coordination("memory", board=memory_coordination.Board())
+        yield Coordination("memory", board=memory_board.Board())
         return
     client = redis_conn.client(request.getfixturevalue("redis_url"))
     await redis_conn.check_server(client)

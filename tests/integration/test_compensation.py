@@ -14,6 +14,7 @@ import pytest
 from bot import forge
 from bot.adapters.github import api as github_api
 from bot.adapters.github import rate as github_rate
+from bot.adapters.memory import board as memory_board
 from bot.adapters.memory import coordination as memory_coordination
 from bot.adapters.memory.inbox import InMemoryInbox
 from bot.daemon.context import DaemonDeps, ServerPolicy, Work
@@ -57,7 +58,7 @@ class LosingWriter:
 class World:
     gh: FakeGitHub
     client: github_api.GitHubClient
-    board: memory_coordination.Board
+    board: memory_board.Board
     clock: FakeClock
     scheduler: memory_coordination.InMemoryScheduler
     number: int
@@ -125,7 +126,7 @@ async def world(request: pytest.FixtureRequest, fake_github: FakeGitHub) -> Asyn
     head = gh.push_branch(REPO, "feature", {"calc.py": "x = 2\n"}, "two")
     number = gh.open_pull(REPO, "feature", title="Two")
     clock = FakeClock(start=1_800_000_000.0)
-    board = memory_coordination.Board(clock)
+    board = memory_board.Board(clock)
     client = _client(gh, app=request.param)
     scheduler = memory_coordination.InMemoryScheduler(board, policy=SHORT)
     yield World(gh, client, board, clock, scheduler, number, head)

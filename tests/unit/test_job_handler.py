@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot import forge
+from bot.adapters.memory import board as memory_board
 from bot.adapters.memory import coordination as memory_coordination
 from bot.adapters.memory.inbox import InMemoryInbox
 from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
@@ -23,7 +24,7 @@ class Daemon:
     """One PR's job, run again and again on the same in-memory coordination and code host."""
 
     def __init__(self, host: InMemoryCodeHost, review: ReviewFn) -> None:
-        self.board = memory_coordination.Board()
+        self.board = memory_board.Board()
         self.scheduler = memory_coordination.InMemoryScheduler(self.board)
         self.store = memory_coordination.InMemoryStateStore(self.board)
         self.inbox = InMemoryInbox()

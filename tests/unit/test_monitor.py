@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import errors
+from bot.adapters.memory import board as memory_board
 from bot.adapters.memory import coordination as memory_coordination
 from bot.daemon import monitor
 from guardrails import admission, lease
@@ -50,7 +51,7 @@ class Budget:
 
 
 def scheduler(ttl_s: float = 30.0, clock: FakeClock | None = None) -> memory_coordination.InMemoryScheduler:
-    board = memory_coordination.Board(clock)
+    board = memory_board.Board(clock)
     return memory_coordination.InMemoryScheduler(board, policy=lease.LeasePolicy(ttl_s=ttl_s))
 
 

@@ -9,6 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot import errors, telemetry
+from bot.adapters.memory import board as memory_board
 from bot.adapters.memory import coordination as memory_coordination
 from bot.adapters.memory import review_ports as memory
 from bot.adapters.prometheus import metrics as prometheus_metrics
@@ -93,7 +94,7 @@ def collector(
 
 
 async def test_shared_gauges_read_the_queue_and_the_spend() -> None:
-    board, ledger = memory_coordination.Board(), memory.InMemoryBudgetLedger()
+    board, ledger = memory_board.Board(), memory.InMemoryBudgetLedger()
     scheduler = memory_coordination.InMemoryScheduler(board)
     await scheduler.enqueue("o/a#1", "a1")
     await scheduler.enqueue("o/a#2", "a1")
@@ -120,7 +121,7 @@ async def test_shared_gauges_read_the_queue_and_the_spend() -> None:
 
 async def test_shared_gauges_are_absent_when_redis_fails_or_hangs() -> None:
     for kind in (Unavailable, Stuck):
-        shared = collector(kind(memory_coordination.Board()), memory.InMemoryBudgetLedger())
+        shared = collector(kind(memory_board.Board()), memory.InMemoryBudgetLedger())
         exporter = prometheus_metrics.PrometheusMetrics()
         exporter.registry.register(shared)
 

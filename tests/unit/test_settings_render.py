@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from config import sections, settings
+from config import render, sections, settings
 from tests.support import settings_env
 
 EXAMPLE = Path(sections.__file__).parent / "quorum.example.toml"
@@ -29,7 +29,7 @@ def test_render_masks_set_secrets_and_comments_unset_ones(tmp_path: Path) -> Non
         secrets_dirs=[tmp_path], redis={"url": f"redis://:{CANARY}@cache.internal:6379/0"}
     )
 
-    text = settings.render(s)
+    text = render.render(s)
 
     assert CANARY not in text
     data = tomllib.loads(text)
@@ -54,7 +54,7 @@ def test_render_round_trips_through_load(tmp_path: Path) -> None:
         elasticsearch={"hosts": ["http://127.0.0.1:9200"], "environment": "prod_eu"},
         server={"port": 9000},
     )
-    path = write(tmp_path / "rendered.toml", settings.render(original))
+    path = write(tmp_path / "rendered.toml", render.render(original))
 
     assert load(path) == original
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.adapters.memory import coordination as memory_coordination
+from bot.adapters.memory import board as memory_board
 from bot.ports import InboxItem
 
 
 class InMemoryInbox:
     """Per-PR lists; deliveries are recorded on the `Board` the scheduler's enqueue dedupes with."""
 
-    def __init__(self, board: memory_coordination.Board | None = None) -> None:
+    def __init__(self, board: memory_board.Board | None = None) -> None:
         self._items: dict[str, list[InboxItem]] = {}
-        self._board = board or memory_coordination.Board()
+        self._board = board or memory_board.Board()
 
     async def push(self, job_id: str, item: InboxItem) -> None:
         self._items.setdefault(job_id, []).append(item)

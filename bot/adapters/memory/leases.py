@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from bot.adapters.memory.board import Board
 from guardrails import lease
-
-if TYPE_CHECKING:  # the board's module builds these leases: a runtime import would be circular
-    from bot.adapters.memory.coordination import Board
 
 
 class InMemoryLeases:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING
 
+from bot.adapters.memory.board import Board
 from guardrails import admission, lease
-
-if TYPE_CHECKING:
-    from bot.adapters.memory.coordination import Board
 
 log = logging.getLogger(__name__)
 

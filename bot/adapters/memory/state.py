@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from bot.adapters.memory.board import Board
 from statemachine import records
-
-if TYPE_CHECKING:
-    from bot.adapters.memory.coordination import Board
 
 
 class InMemoryStateStore:
