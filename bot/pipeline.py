@@ -32,7 +32,7 @@ from bot.review.tree_ahead import TreeAhead
 from guardrails import consensus, deadlines, workspace
 from guardrails.clock import Clock
 from guardrails.text import redaction, tripwire, validation
-from statemachine.lifecycle import Lifecycle
+from statemachine.lifecycle import DECISION_TRIGGERS, Lifecycle
 
 _ATTRIBUTES_BYTES = 256 * 1024
 _PROBE_BYTES = 64 * 1024  # enough of a file to tell text from binary
@@ -204,16 +204,8 @@ async def review(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:
     lifecycle = Lifecycle(deps.clock)
     lifecycle.fire("start_review", actor="quorum", reason=f"review of {request.head}")
     outcome = await decide(request, deps)
-    lifecycle.fire(TRIGGERS[outcome.decision], actor="quorum", reason=outcome.reason.value)
+    lifecycle.fire(DECISION_TRIGGERS[outcome.decision], actor="quorum", reason=outcome.reason.value)
     return outcome
-
-
-# The lifecycle trigger that records each decision.
-TRIGGERS = {
-    Decision.APPROVED: "approve",
-    Decision.CHANGES_REQUESTED: "request_changes",
-    Decision.ESCALATED: "escalate",
-}
 
 
 async def decide(request: ReviewRequest, deps: ReviewDeps) -> ReviewOutcome:

@@ -12,6 +12,7 @@ from typing import Any
 
 from transitions import EventData, Machine, MachineError
 
+from bot.domain import Decision
 from bot.errors import IllegalTransition
 from guardrails.clock import Clock
 
@@ -44,6 +45,12 @@ TRANSITIONS: list[dict[str, Any]] = [
     # Only a maintainer's command brings an escalated PR back to review.
     _edge("resume", [State.ESCALATED], State.IN_REVIEW, conditions="_by_maintainer"),
 ]
+# The trigger that records each review decision, in the daemon's lifecycle and the local CLI's alike.
+DECISION_TRIGGERS: dict[Decision, str] = {
+    Decision.APPROVED: "approve",
+    Decision.CHANGES_REQUESTED: "request_changes",
+    Decision.ESCALATED: "escalate",
+}
 
 
 @dataclass(frozen=True, slots=True)

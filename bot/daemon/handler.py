@@ -24,14 +24,9 @@ from bot.ports import Notification, NotificationKind
 from config import repo_policy
 from guardrails import admission, lease, merge_policy, review_coverage
 from statemachine import records
-from statemachine.lifecycle import State, Transition
+from statemachine.lifecycle import DECISION_TRIGGERS, State, Transition
 
 _MAX_PASSES = 6
-_TRIGGERS = {
-    Decision.APPROVED: "approve",
-    Decision.CHANGES_REQUESTED: "request_changes",
-    Decision.ESCALATED: "escalate",
-}
 SKIPPED = "skipped"  # the decision recorded for a head left alone (draft, bot, ignored)
 _REVIEWABLE = {State.OPEN, State.IN_REVIEW, State.CHANGES_REQUESTED, State.APPROVED}
 # Refusals caused outside Quorum, said on the PR: a person, CI or GitHub must act before a merge.
@@ -181,7 +176,7 @@ class JobHandler:
         await self._yield_slot(work.claim)
         if outcome.head_sha != pr.head_sha:  # a review that ended before the diff was read
             outcome = dataclasses.replace(outcome, head_sha=pr.head_sha)
-        tracked.fire(_TRIGGERS[outcome.decision], actor="quorum", reason=outcome.reason.value)
+        tracked.fire(DECISION_TRIGGERS[outcome.decision], actor="quorum", reason=outcome.reason.value)
         rounds = len(outcome.rounds)
         draft = review_text.review_draft(
             outcome, job_id=tracked.job_id, fence=work.lease.fence, round_index=rounds,

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.domain import Decision
 from bot.errors import IllegalTransition
 from guardrails.clock import SystemClock
-from statemachine.lifecycle import TRANSITIONS, Lifecycle, State
+from statemachine.lifecycle import DECISION_TRIGGERS, TRANSITIONS, Lifecycle, State
 
 TRIGGERS = sorted({t["trigger"] for t in TRANSITIONS})
 LEGAL = {(src, t["trigger"]): t["dest"] for t in TRANSITIONS for src in t["source"]}
@@ -47,6 +48,15 @@ def test_illegal_transitions_raise_and_change_nothing(start, trigger):
         life.fire(trigger, actor="x", reason="y")
 
     assert life.current is start and life.history == []
+
+
+@pytest.mark.parametrize("decision", list(Decision))
+def test_every_decision_has_a_trigger_that_lands_in_its_state(decision):
+    life = Lifecycle(SystemClock(), state=State.IN_REVIEW)
+
+    life.fire(DECISION_TRIGGERS[decision], actor="quorum", reason="decided")
+
+    assert life.current.value == decision.value
 
 
 def test_only_a_maintainer_resumes_an_escalated_pr():
