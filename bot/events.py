@@ -33,14 +33,14 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
 
 
 class Verb(StrEnum):
-    """What a maintainer may ask of Quorum in a PR comment."""
+    """What a maintainer may ask of Quorum in a PR comment, in the order a reply lists them."""
 
-    REVIEW = "review"
+    STATUS = "status"
     PAUSE = "pause"
     RESUME = "resume"
     MERGE = "merge"
-    STATUS = "status"
     ESCALATE = "escalate"
+    REVIEW = "review"
     UNKNOWN = "unknown"
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from bot import errors, forge
+from bot import errors, events, forge
 from bot.daemon.publishing import review_text
 from bot.domain import (
     Coverage,
@@ -257,3 +257,18 @@ def test_open_blockers_are_listed_first_in_the_review_and_the_check():
         assert text.index("#### Open blockers") < text.index("The change adds a cache.")
     assert "<!-- x" not in body and lease.parse_marker(body) == lease.Marker("o/r#7", 41, HEAD, 2)
     assert "Open blockers" not in draft().body
+
+
+def test_an_unknown_command_is_answered_with_every_verb_in_a_fixed_order():
+    reply = review_text.command_reply("deploy", "alice", permitted=True)
+
+    assert reply.endswith("I understand: `status`, `pause`, `resume`, `merge`, `escalate`, `review`.")
+
+
+@pytest.mark.parametrize("verb", [v for v in events.Verb if v is not events.Verb.UNKNOWN])
+def test_every_verb_the_parser_reads_is_a_command_quorum_answers(verb):
+    command = events.parse_command(f"/quorum {verb.value}")
+
+    reply = review_text.command_reply(command.verb.value, "alice", permitted=True, status=STATUS)
+
+    assert command.verb is verb and "not a command" not in reply

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from bot import errors, forge
+from bot import errors, events, forge
 from bot.domain import Decision, Finding, ReviewOutcome, RoundResult, Verdict
 from guardrails import lease, pricing, review_coverage
 
@@ -18,7 +18,7 @@ MAX_BODY_CHARS = 65_536  # GitHub refuses longer review bodies and check-run sum
 BODY_BUDGET = 60_000
 MAX_TITLE_CHARS = 140  # a commit status description holds no more
 MAX_DETAIL_CHARS = 500
-COMMANDS: tuple[str, ...] = ("status", "pause", "resume", "merge", "escalate", "review")
+COMMANDS: tuple[str, ...] = tuple(v.value for v in events.Verb if v is not events.Verb.UNKNOWN)
 
 _EVENTS = {
     Decision.APPROVED: forge.ReviewEvent.APPROVE,
