@@ -11,7 +11,8 @@ QuorumError                      retryable: may the same operation succeed if tr
 │   ├── UsageOverReservation     a provider billed more than the call's reservation allowed
 │   ├── DeadlineExceeded         a call, round or job ran past its deadline
 │   ├── IllegalTransition        a state change the lifecycle does not allow
-│   └── LeaseLost                a PR's lease could not be kept; its job was cancelled
+│   ├── LeaseLost                a PR's lease could not be kept; its job was cancelled
+│   └── PublishRefused           the publish gate said no (lease gone, head moved): nothing posted
 ├── ProviderError                an LLM provider failed (status, retry_after)
 │   ├── ProviderUnavailable      it cannot be reached at all; says what to start or set
 │   └── BreakerOpen              its circuit breaker is open: no call was made
@@ -130,6 +131,17 @@ class LeaseLost(GuardrailError):
     def __init__(self, message: str, *, job_id: str, reason: str) -> None:
         super().__init__(message, retryable=False)
         self.job_id = job_id
+        self.reason = reason
+
+
+class PublishRefused(GuardrailError):
+    """The publish gate said no: the lease is gone or the head moved (`reason`, a `lease.GateRefusal`
+    value). Nothing was posted; the job handler turns it into a finished job or a lost lease."""
+
+    guardrail = "publish_gate"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason or "refused", retryable=False)
         self.reason = reason
 
 

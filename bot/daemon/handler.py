@@ -19,7 +19,7 @@ from bot.daemon.publishing import compensation, held_check, publisher, review_te
 from bot.daemon.publishing.outbox import Pending
 from bot.daemon.tracked import Tracked
 from bot.domain import Decision, Reason, ReviewOutcome, Verdict
-from bot.errors import IllegalTransition, LeaseLost
+from bot.errors import IllegalTransition, LeaseLost, PublishRefused
 from bot.ports import Notification, NotificationKind
 from config import repo_policy
 from guardrails import admission, lease, merge_policy, review_coverage
@@ -73,8 +73,8 @@ class JobHandler:
             await commands.apply(deps, work, items)
             try:
                 progressed = await self._step(work)
-            except publisher.PublishRefused as exc:
-                if exc.decision.reason is lease.GateRefusal.HEAD_MOVED:
+            except PublishRefused as exc:
+                if exc.reason == lease.GateRefusal.HEAD_MOVED:
                     log.info("%s: the head moved during the job; the newer head is next", claim.job.id)
                     return admission.FinishOutcome.DONE
                 raise LeaseLost(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot import forge
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.publishing import held_check, publisher
-from bot.daemon.publishing.publisher import PublishRefused
+from bot.errors import PublishRefused
 from bot.ports import Notification, NotificationKind
 from guardrails import checks_gate, merge_policy, review_coverage
 
@@ -95,7 +95,7 @@ async def try_merge(deps: DaemonDeps, work: Work) -> merge_policy.MergeVerdict:
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         gate = await deps.gate.check_publish(work.lease, work.pr.head_sha)
         if not gate.allowed:
-            raise PublishRefused(gate)
+            raise PublishRefused(gate.reason or "")
         result = await deps.writer.merge(
             work.pr.repo, work.pr.number, work.pr.head_sha, work.policy.merge_method
         )

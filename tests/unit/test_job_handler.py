@@ -4,7 +4,10 @@ permission."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+import pytest
 
 from bot import forge
 from bot.adapters.memory import board as memory_board
@@ -12,11 +15,11 @@ from bot.adapters.memory import coordination as memory_coordination
 from bot.adapters.memory.inbox import InMemoryInbox
 from bot.daemon.context import DaemonDeps, ReviewFn, ServerPolicy
 from bot.daemon.handler import JobHandler
-from bot.domain import OpenFinding, ReviewOutcome
-from bot.errors import IllegalTransition
+from bot.domain import Coverage, Decision, OpenFinding, Reason, ReviewOutcome
+from bot.errors import IllegalTransition, LeaseLost
 from bot.ports import InboxItem, ItemKind
 from config import repo_policy, sections
-from guardrails import admission
+from guardrails import admission, lease
 from tests.fakes.code_host import HEAD, InMemoryCodeHost, pull
 
 
@@ -114,3 +117,62 @@ async def test_commands_act_by_permission_once_per_comment_and_a_paused_pr_is_no
     record = await daemon.store.load("o/r#1")
     assert record is not None and record.paused
     assert [kind for kind, _ in host.writes] == ["comment", "comment"]  # no review, no check, no merge
+
+
+def _approving(meanwhile: Any) -> ReviewFn:
+    """A review that approves the head after `meanwhile()` happened in the world."""
+
+    async def review(
+        pr: forge.PullRequest,
+        policy: repo_policy.EffectivePolicy,
+        open_blockers: tuple[OpenFinding, ...] = (),
+    ) -> ReviewOutcome:
+        await meanwhile()
+        approved = (Decision.APPROVED, Reason.CONSENSUS)
+        return ReviewOutcome(*approved, pr.base_sha, pr.head_sha, (), (), "ok", Coverage(1, 1))
+
+    return review
+
+
+async def test_a_push_during_the_review_finishes_the_job_and_posts_nothing() -> None:
+    host = InMemoryCodeHost()
+    host.add(pull())
+
+    async def push() -> None:
+        await daemon.scheduler.enqueue("o/r#1", "d" * 40)
+
+    daemon = Daemon(host, _approving(push))
+    finished = await daemon.run()
+
+    assert finished is admission.FinishOutcome.DONE
+    assert host.writes == []
+
+
+class RefusingGate:
+    """The publish gate of a world where the lease went away (`refusal`) while the review ran."""
+
+    def __init__(self, inner: Any, refusal: lease.GateRefusal) -> None:
+        self._inner, self._refusal = inner, refusal
+
+    async def check_publish(self, held: lease.Lease, head_sha: str) -> lease.GateDecision:
+        return lease.GateDecision(False, self._refusal)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("refusal", [r for r in lease.GateRefusal if r is not lease.GateRefusal.HEAD_MOVED])
+async def test_any_other_publish_refusal_fails_the_job_as_a_lost_lease_and_posts_nothing(refusal) -> None:
+    host = InMemoryCodeHost()
+    host.add(pull())
+    daemon = Daemon(host, _approving(_nothing))
+    daemon.deps = dataclasses.replace(daemon.deps, gate=RefusingGate(daemon.deps.gate, refusal))
+
+    with pytest.raises(LeaseLost, match=f"publish gate refused o/r#1: {refusal.value}"):
+        await daemon.run()
+
+    assert host.writes == []
+
+
+async def _nothing() -> None:
+    return None

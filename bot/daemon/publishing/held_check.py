@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from bot import forge
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.publishing import compensation
-from bot.daemon.publishing.publisher import PublishRefused
+from bot.errors import PublishRefused
 
 HELD = "human:"  # the record's notice while the check is held on a head
 RELEASED = "released:"
@@ -51,5 +51,5 @@ async def release(deps: DaemonDeps, work: Work) -> bool:
 async def _set(deps: DaemonDeps, work: Work, state: forge.TallyState, title: str, summary: str) -> None:
     gate = await deps.gate.check_publish(work.lease, work.pr.head_sha)
     if not gate.allowed:
-        raise PublishRefused(gate)
+        raise PublishRefused(gate.reason or "")
     await compensation.set_tally(deps, work, state, title, summary)

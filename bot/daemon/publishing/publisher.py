@@ -15,16 +15,8 @@ from bot import forge
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.publishing import compensation, review_text
 from bot.daemon.publishing.outbox import Pending
-from bot.errors import GitHubError, InputError
+from bot.errors import GitHubError, InputError, PublishRefused
 from guardrails import lease
-
-
-class PublishRefused(Exception):
-    """The publish gate said no: the lease is gone or the head moved. Nothing was posted."""
-
-    def __init__(self, decision: lease.GateDecision) -> None:
-        super().__init__(decision.reason.value if decision.reason else "refused")
-        self.decision = decision
 
 
 async def publish_pending(deps: DaemonDeps, work: Work) -> bool:
@@ -70,7 +62,7 @@ async def _already_posted(deps: DaemonDeps, work: Work, pending: Pending) -> int
             continue
         claim = await deps.gate.settle_review(work.lease, review.id, lease.ReviewClaim.ADOPTED)
         if claim is None:
-            raise PublishRefused(lease.GateDecision(False, lease.GateRefusal.STALE_FENCE))
+            raise PublishRefused(lease.GateRefusal.STALE_FENCE)
         if claim is lease.ReviewClaim.ADOPTED:
             log.info("review of %s at %s was already posted (id %d)", tag.job_id, tag.sha[:12], review.id)
             return review.id
@@ -80,7 +72,7 @@ async def _already_posted(deps: DaemonDeps, work: Work, pending: Pending) -> int
 async def _post(deps: DaemonDeps, work: Work, pending: Pending) -> int:
     decision = await deps.gate.check_publish(work.lease, work.pr.head_sha)
     if not decision.allowed:
-        raise PublishRefused(decision)
+        raise PublishRefused(decision.reason or "")
     result = await compensation.post_review(deps, work, pending.draft)
     # The marker in the body names the fence of the job that decided (maybe a crashed earlier holder).
     found = lease.parse_marker(pending.draft.body)
@@ -124,7 +116,7 @@ async def retire_late_writes(deps: DaemonDeps, work: Work) -> None:
         return
     gate = await deps.gate.check_publish(work.lease, head)
     if not gate.allowed:
-        raise PublishRefused(gate)
+        raise PublishRefused(gate.reason or "")
     message = (
         "Withdrawn: posted late by a replica that had lost this pull request; "
         f"review {record.review_id} stands."
