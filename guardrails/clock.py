@@ -13,7 +13,8 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Time as the guardrails see it; tests drive a fake one."""
+    """Time as the guardrails see it; tests drive `FakeClock` (tests/support/clock.py), which moves only
+    when told to."""
 
     def now(self) -> float:
         """Seconds since the epoch (UTC)."""

@@ -39,7 +39,7 @@ class ListingMemory(Protocol):
 
 
 class ProcessListingMemory:
-    """A `ListingMemory` of this process only (the single-process mode and tests)."""
+    """A `ListingMemory` of this process only (tests; `serve` remembers listings in Redis)."""
 
     def __init__(self) -> None:
         self._open: dict[str, set[str]] = {}

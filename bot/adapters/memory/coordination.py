@@ -1,7 +1,8 @@
-"""In-memory coordination for the single-process mode: scheduler, leases, publish gate, PR state, dedupe.
+"""In-memory coordination for one process: the shared `Board`, the scheduler and delivery dedupe.
 
-The same semantics as the Redis scripts, on one `Board` shared by the four ports. Each operation runs
-without awaiting in between, so it is atomic within the event loop, as a script is within Redis.
+For `quorum action` without Redis (`bot/bootstrap/action.py`) and for tests, with the semantics of the Redis
+scripts; the leases, publish gate and PR state (`leases`, `state`) work on the same board. Each operation
+runs without awaiting in between, so it is atomic within the event loop, as a script is within Redis.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An in-memory `Inbox`, for the single-process mode and tests."""
+"""An in-memory `Inbox` on a coordination `Board`, for `quorum action` without Redis and for tests."""
 
 from __future__ import annotations
 
