@@ -9,6 +9,7 @@ import nothing above them.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -16,6 +17,7 @@ from typing import Any, Literal, Protocol
 
 from bot.errors import InputError
 
+_log = logging.getLogger("quorum")
 _EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree object
 # The diff format: the arguments after `git` whose output `bot.review.diffparse` parses; the git adapter
 # runs exactly these.
@@ -165,6 +167,14 @@ class Progress(Protocol):
     def step(self, message: str) -> None: ...
 
 
+class _NoProgress:
+    def step(self, message: str) -> None:
+        _log.debug("%s", message)
+
+
+NO_PROGRESS: Progress = _NoProgress()  # nobody watches: each step is only a debug log line
+
+
 class MetricsSink(Protocol):
     """Where metric and audit documents go. `emit` never blocks and never raises: a slow or dead backend
     must not slow a review (documents are buffered, and counted when dropped)."""
@@ -172,6 +182,14 @@ class MetricsSink(Protocol):
     def emit(self, kind: str, fields: Mapping[str, Any]) -> None:
         """Queue one document of `kind` (llm_call, round, transition, guardrail, budget, queue, review)."""
         ...
+
+
+class _NoMetrics:
+    def emit(self, kind: str, fields: Mapping[str, Any]) -> None:
+        return None
+
+
+NULL_METRICS: MetricsSink = _NoMetrics()  # metrics off: every document is dropped
 
 
 class NotificationKind(StrEnum):
@@ -205,6 +223,14 @@ class Notifier(Protocol):
     def notify(self, notification: Notification) -> None:
         """Queue one notification (dropped when its kind is not enabled)."""
         ...
+
+
+class _NoNotes:
+    def notify(self, notification: Notification) -> None:
+        return None
+
+
+NULL_NOTIFIER: Notifier = _NoNotes()  # notifications off: nobody is told
 
 
 # The worktree the agent's tools read (raises WorkspaceError or OSError for a refused read).

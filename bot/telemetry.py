@@ -346,13 +346,6 @@ class FanOutSink:
             sink.emit(kind, fields)
 
 
-class NullSink:
-    """A sink that keeps nothing (metrics off)."""
-
-    def emit(self, kind: str, fields: Mapping[str, Any]) -> None:
-        """Forget the document."""
-
-
 class InMemorySink:
     """Keeps every document in order, scrubbed like the shipper does; for tests and local runs."""
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from bot import forge, health, operator_alerts, telemetry, version
+from bot import forge, health, operator_alerts, ports, telemetry, version
 from bot.adapters import metered_ledger
 from bot.adapters.discord import notifier as discord_notifier
 from bot.adapters.elastic import metrics as elastic_metrics
@@ -47,7 +47,7 @@ from bot.daemon.review_job import ReviewJob
 from bot.daemon.worker import Worker
 from bot.domain import Step
 from bot.errors import ConfigError
-from bot.ports import MetricsSink, Notification, Notifier, Progress
+from bot.ports import MetricsSink, Notifier, Progress
 from bot.review.llm_call import CallRecord
 from config.settings import Settings
 from guardrails import admission, budget, lease, pacing
@@ -184,11 +184,6 @@ def _emit_steps(metrics: MetricsSink) -> Callable[[Step], None]:
     return on_step
 
 
-class _LogProgress:
-    def step(self, message: str) -> None:
-        return None
-
-
 @asynccontextmanager
 async def runtime(
     settings: Settings,
@@ -212,7 +207,7 @@ async def runtime(
         sched = scheduler(settings, redis)
         store = redis_state.RedisStateStore(redis, keys)
         inbox = redis_inbox.RedisInbox(redis, keys)
-        sink, note = metrics or telemetry.NullSink(), notifier or _Silent()
+        sink, note = metrics or ports.NULL_METRICS, notifier or ports.NULL_NOTIFIER
         ledger: budget.BudgetReaper = redis_budget.RedisBudgetLedger(
             redis, keys, pr_ttl_s=settings.budget.pr_ledger_days * 86_400,
             alert_percents=settings.budget.alert_percents,
@@ -224,7 +219,7 @@ async def runtime(
         gh = github_client(settings, redis, keys)
         stack.push_async_callback(gh.aclose)
         client = await stack.enter_async_context(httpx.AsyncClient(headers=version.HEADERS))
-        progress = progress or _LogProgress()
+        progress = progress or ports.NO_PROGRESS
         make = await review_root.model_factory(settings, stack, client, progress)
         observe = _observers(
             _emit_calls(metrics, clock, settings.review.prompt_version) if metrics else (lambda _r: None),
@@ -286,7 +281,7 @@ async def metrics(
     """The metrics sink: Elasticsearch when hosts are configured (shipping in the background, flushed on
     exit; its probe added to `probes`), else one that drops everything."""
     if not settings.elasticsearch.hosts:
-        yield telemetry.NullSink()
+        yield ports.NULL_METRICS
         return
     redactor = redaction.Redactor(review_root.known_secrets(settings))
     sink = elastic_metrics.ElasticMetrics.from_settings(
@@ -310,7 +305,7 @@ async def notifier(
     """Discord notifications when a webhook URL is configured (its probe added to `probes`), else none."""
     url = settings.discord.webhook_url
     if url is None:
-        yield _Silent()
+        yield ports.NULL_NOTIFIER
         return
     redactor = redaction.Redactor(review_root.known_secrets(settings))
     discord = discord_notifier.DiscordNotifier.from_settings(settings.discord, redactor=redactor)
@@ -337,8 +332,3 @@ def shared_state(settings: Settings, rt: Runtime) -> prometheus_shared.SharedSta
         settings.github.repositories,
         rt.clock,
     )
-
-
-class _Silent:
-    def notify(self, notification: Notification) -> None:
-        return None

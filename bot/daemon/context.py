@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
 
-from bot import forge
+from bot import forge, ports
 from bot.daemon.tracked import Tracked
 from bot.domain import OpenFinding, ReviewOutcome
-from bot.ports import Inbox, MetricsSink, Notification, Notifier
+from bot.ports import Inbox, MetricsSink, Notifier
 from config import repo_policy, sections
 from guardrails import admission, lease
 from guardrails.clock import Clock
@@ -43,16 +43,6 @@ class ServerPolicy:
     policy_file: str = ".quorum.toml"
 
 
-class _NoMetrics:
-    def emit(self, kind: str, fields: Mapping[str, Any]) -> None:
-        return None
-
-
-class _NoNotes:
-    def notify(self, notification: Notification) -> None:
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class DaemonDeps:
     """The ports a job works through. The review function is the only way to the LLMs."""
@@ -67,8 +57,8 @@ class DaemonDeps:
     clock: Clock
     policy: ServerPolicy
     identity: forge.Identity
-    metrics: MetricsSink = field(default_factory=_NoMetrics)
-    notifier: Notifier = field(default_factory=_NoNotes)
+    metrics: MetricsSink = ports.NULL_METRICS
+    notifier: Notifier = ports.NULL_NOTIFIER
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 

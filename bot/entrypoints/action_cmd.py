@@ -41,10 +41,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     import os
     import sys
 
+    from bot import ports
     from bot.action import environment, runner_output, writers
     from bot.action import run as action_run
     from bot.bootstrap import action as action_root
-    from bot.entrypoints.cli import NoProgress
 
     env = environment.from_environ(os.environ)
     for name in [n for n in os.environ if n.startswith("GIT_")]:
@@ -52,7 +52,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         del os.environ[name]
     settings = action_root.with_runner(settings, env)
     with runner_output.group(sys.stdout, f"Quorum: {env.event_name} on {env.repository}"):
-        open_runtime = functools.partial(action_root.runtime, settings, env, NoProgress())
+        open_runtime = functools.partial(action_root.runtime, settings, env, ports.NO_PROGRESS)
         report = asyncio.run(action_run.run(settings, env, open_runtime))
     for pull in report.pulls:
         for finding in pull.outcome.comments if pull.outcome else ():

@@ -14,8 +14,6 @@ from typing import TextIO
 
 from bot.entrypoints import cli_args
 
-log = logging.getLogger("quorum")
-
 
 class TerminalProgress:
     """Progress lines on a terminal's stderr, with the time since the start."""
@@ -26,13 +24,6 @@ class TerminalProgress:
     def step(self, message: str) -> None:
         self._stream.write(f"quorum: [{time.monotonic() - self._start:6.1f}s] {message}\n")
         self._stream.flush()
-
-
-class NoProgress:
-    """Progress for runs without a terminal: debug log lines."""
-
-    def step(self, message: str) -> None:
-        log.debug("%s", message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

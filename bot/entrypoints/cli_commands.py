@@ -15,11 +15,11 @@ import logging
 import sys
 import time
 
-from bot import pipeline
+from bot import pipeline, ports
 from bot.bootstrap import review as review_root
 from bot.domain import Decision, ReviewOutcome
 from bot.entrypoints import logs, report
-from bot.entrypoints.cli import NoProgress, TerminalProgress
+from bot.entrypoints.cli import TerminalProgress
 from bot.errors import ConfigError, InputError, ProviderUnavailable, QuorumError
 from bot.review import planning, prompts
 from config import render
@@ -102,7 +102,7 @@ def _review(settings: Settings, args: argparse.Namespace) -> int:
     path = args.path.resolve()
     if not path.is_dir():
         raise InputError(f"{args.path} is not a directory")
-    progress = TerminalProgress(sys.stderr) if sys.stderr.isatty() else NoProgress()
+    progress = TerminalProgress(sys.stderr) if sys.stderr.isatty() else ports.NO_PROGRESS
     pr_text = "\n\n".join(p for p in (args.title, args.description) if p)
     request = pipeline.ReviewRequest(
         workspace.RepoSource(str(path), path.name),
@@ -125,16 +125,14 @@ def _review(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run(
-    settings: Settings, request: pipeline.ReviewRequest, progress: TerminalProgress | NoProgress
+    settings: Settings, request: pipeline.ReviewRequest, progress: ports.Progress
 ) -> tuple[ReviewOutcome, int]:
     async with review_root.local_review(settings, progress) as (deps, observed):
         outcome = await pipeline.review(request, deps)
     return outcome, sum(call.cost_micro for call in observed.calls)
 
 
-def _dry_run(
-    settings: Settings, request: pipeline.ReviewRequest, fmt: str, progress: TerminalProgress | NoProgress
-) -> int:
+def _dry_run(settings: Settings, request: pipeline.ReviewRequest, fmt: str, progress: ports.Progress) -> int:
     prepared = asyncio.run(pipeline.prepare(request, review_root.prepare_deps(settings, progress)))
     reviewer = review_root.reviewer_plan(settings)
     plan = planning.plan(

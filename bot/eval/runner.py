@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import shutil
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import pipeline
+from bot import pipeline, ports
 from bot.bootstrap import review as review_root
 from bot.domain import Decision, ReviewOutcome, Side, Verdict
 from bot.eval import matching, metrics, repos, scoring
@@ -30,8 +29,6 @@ from bot.review.llm_call import CallRecord
 from config.settings import Settings
 from guardrails import workspace
 from guardrails.text import tripwire
-
-log = logging.getLogger(__name__)
 
 VERDICTS = {
     Decision.APPROVED: "approve",
@@ -55,13 +52,6 @@ class RunResult:
 
     results: tuple[scoring.CaseResult, ...]
     calls: tuple[CallRecord, ...]
-
-
-class _Quiet:
-    """The pipeline's own steps stay out of the way of the eval's progress bar."""
-
-    def step(self, message: str) -> None:
-        log.debug("%s", message)
 
 
 def isolated(settings: Settings, state_dir: Path) -> Settings:
@@ -110,7 +100,7 @@ async def run_cases(
 ) -> RunResult:
     """Review every case `repeat` times, in order, in repositories built under `scratch`."""
     async with review_root.local_review(
-        isolated(settings, scratch / "state"), _Quiet(), cache=_NoCache()
+        isolated(settings, scratch / "state"), ports.NO_PROGRESS, cache=_NoCache()
     ) as (
         deps,
         observed,

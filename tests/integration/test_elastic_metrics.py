@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot import telemetry
+from bot import ports, telemetry
 from bot.adapters.elastic import metrics as elastic_metrics
 from bot.retry_policy import RetryPolicy
 from bot.review.llm_call import CallRecord
@@ -202,7 +202,7 @@ async def test_review_path_latency_is_unchanged_when_elasticsearch_is_down_or_sl
     fake_es.delay_s = 1.0
     null, down, slow = [], [], []
     for _ in range(3):  # interleaved, best of each: load on a shared machine hits all three alike
-        null.append(min([await _review_path(telemetry.NullSink(), 1000) for _ in range(2)]))
+        null.append(min([await _review_path(ports.NULL_METRICS, 1000) for _ in range(2)]))
         options = {"batch_size": 50, "flush_interval_s": 0.01, "shutdown_flush_s": 0.2, "redact": redact}
         down.append(await _timed_with(sink_for("http://127.0.0.1:1", **options)))
         slow.append(await _timed_with(sink_for(fake_es.url, **options)))

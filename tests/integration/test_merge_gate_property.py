@@ -17,11 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import forge, pipeline
+from bot import forge, pipeline, ports
 from bot.adapters.memory import review_ports as memory
 from bot.bootstrap import review as review_root
 from bot.domain import Decision
-from bot.entrypoints.cli import NoProgress
 from bot.ports import Completion, CompletionRequest
 from config import settings as settings_module
 from config.sections import PROTECTED_PATHS
@@ -151,7 +150,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Callable
     def deps(model: ApprovingModel) -> object:
         return review_root.review_deps(
             loaded, lambda _name: model, memory.InMemoryBudgetLedger(), memory.InMemoryQueryCache(),
-            SystemClock(), NoProgress(), lambda _record: None,
+            SystemClock(), ports.NO_PROGRESS, lambda _record: None,
         )  # fmt: skip
 
     return git_dir, base, deps

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from bot import ports
 from bot.adapters.llm import openai as llm_openai
 from bot.adapters.memory import review_ports as memory
 from bot.errors import BudgetExceeded
@@ -57,11 +58,6 @@ def review(request: RecordedRequest, delay_s: float) -> Reply:
     return Reply(text=json.dumps(body), delay_s=delay_s)
 
 
-class _Quiet:
-    def step(self, message: str) -> None:
-        pass
-
-
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient() as http:
@@ -89,7 +85,7 @@ def runner(
     config = RoundConfig(MAX_TOKENS, 0.0, 10, 60, 30.0, parallel_calls=parallel)
     return RoundRunner(
         prompts.load("review-v1"), [Reviewer("correctness", guarded)], memory.InMemoryQueryCache(),
-        CLOCK, config, _Quiet(),
+        CLOCK, config, ports.NO_PROGRESS,
     )  # fmt: skip
 
 

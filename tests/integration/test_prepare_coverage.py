@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import pipeline
+from bot import pipeline, ports
 from bot.bootstrap import review as review_root
 from bot.domain import Coverage
-from bot.entrypoints.cli import NoProgress
 from config import settings as settings_module
 from guardrails import workspace
 from tests.fakes import github_git
@@ -33,7 +32,7 @@ def _prepare(tmp_path: Path, change: dict[str, github_git.Content]) -> Coverage:
     loaded = settings_module.load_settings(
         None, secrets_dirs=[], workspace={"state_dir": str(tmp_path / "state")}
     )
-    deps = review_root.prepare_deps(loaded, NoProgress())
+    deps = review_root.prepare_deps(loaded, ports.NO_PROGRESS)
     request = pipeline.ReviewRequest(workspace.RepoSource(str(git_dir), "acme/w"), head, base)
     return asyncio.run(pipeline.prepare(request, deps)).coverage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot import pipeline
+from bot import pipeline, ports
 from bot.bootstrap import review as review_root
 from config.settings import load_settings
 from guardrails import workspace
@@ -15,11 +15,6 @@ from tests.fakes.llm_servers import FakeLLMServer
 
 APPROVE = json.dumps({"verdict": "approve", "summary": "Looks right.", "confidence": 0.9, "findings": []})
 MODEL = "gpt-4o-mini"
-
-
-class _Quiet:
-    def step(self, message: str) -> None:
-        pass
 
 
 async def test_no_call_reaches_a_provider_in_the_pause_it_asked_for(tmp_path: Path) -> None:
@@ -44,7 +39,7 @@ async def test_no_call_reaches_a_provider_in_the_pause_it_asked_for(tmp_path: Pa
         request = pipeline.ReviewRequest(
             workspace.RepoSource(str(repo), repo.name), "HEAD", "HEAD~1", job_id="pause"
         )
-        async with review_root.local_review(settings, _Quiet()) as (deps, _observed):
+        async with review_root.local_review(settings, ports.NO_PROGRESS) as (deps, _observed):
             outcome = await pipeline.review(request, deps)
         posts = [r for r in server.requests if r.method == "POST"]
 

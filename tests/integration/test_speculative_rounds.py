@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot import pipeline
+from bot import pipeline, ports
 from bot.bootstrap import review as review_root
 from bot.domain import Decision
 from config.settings import load_settings
@@ -43,11 +43,6 @@ def user_text(request: RecordedRequest) -> str:
     return str(request.body["messages"][1]["content"])
 
 
-class _Quiet:
-    def step(self, message: str) -> None:
-        pass
-
-
 def repo(tmp_path: Path) -> Path:
     git = GitRepo(tmp_path / "repo")
     git.commit("initial", {"calc.py": "def total(items):\n    return sum(items)\n"})
@@ -69,7 +64,7 @@ async def review(tmp_path: Path, answer: Callable[[RecordedRequest], Reply], **c
         request = pipeline.ReviewRequest(
             workspace.RepoSource(str(source), "repo"), "HEAD", "HEAD~1", job_id="j"
         )
-        async with review_root.local_review(settings, _Quiet()) as (deps, _observed):
+        async with review_root.local_review(settings, ports.NO_PROGRESS) as (deps, _observed):
             outcome = await pipeline.review(request, deps)
         return outcome, [r for r in server.requests if r.method == "POST"], server.max_in_flight
 

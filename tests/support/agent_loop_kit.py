@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot import ports
 from bot.adapters.memory import review_ports as memory
 from bot.domain import Step
 from bot.ports import LanguageModel, ToolCall, ToolResult, ToolSpec
@@ -146,19 +147,12 @@ def runner(
         memory.InMemoryQueryCache(),
         CLOCK,
         RoundConfig(max_output_tokens, 0.0, 10, 60, 30.0),
-        _Quiet(),
+        ports.NO_PROGRESS,
         agent_loop=loop,
         toolbox_factory=toolbox_factory,
         on_step=steps.append,
     )
     return Kit(built, steps)
-
-
-class _Quiet:
-    """A `Progress` that says nothing."""
-
-    def step(self, message: str) -> None:
-        pass
 
 
 def deadline(seconds: float = 30.0) -> deadlines.Deadline:

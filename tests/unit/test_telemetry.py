@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot import errors, telemetry
+from bot import errors, ports, telemetry
 from bot.domain import (
     Coverage,
     Decision,
@@ -286,7 +286,5 @@ def test_in_memory_sink_records_scrubbed_documents_in_order():
     assert len(sink.of_kind("queue")) == 1
 
 
-def test_null_sink_keeps_nothing():
-    sink = telemetry.NullSink()
-
-    assert sink.emit("queue", telemetry.queue_doc(0.1, CTX, at=AT)) is None
+def test_the_null_sink_keeps_nothing():
+    assert ports.NULL_METRICS.emit("queue", telemetry.queue_doc(0.1, CTX, at=AT)) is None
