@@ -11,14 +11,19 @@ from typing import Any
 import httpx
 
 from bot import ports
+from bot.adapters.llm import chat_model
 from bot.adapters.llm import http as llm_http
 from bot.ports import ToolCall
 
 PROVIDER = "anthropic"
 
 
-class AnthropicModel:
-    """One message per call; system messages travel in the top-level `system` field, as the API requires."""
+class AnthropicModel(chat_model.HttpChatModel):
+    """One message per call; system messages travel in the top-level `system` field, as the API requires.
+
+    `request.json_schema` is not sent: the prompt carries the schema and our validation enforces it. An
+    overloaded answer (HTTP 529) is retryable like any 5xx.
+    """
 
     def __init__(
         self,
@@ -29,42 +34,13 @@ class AnthropicModel:
         api_key: str,
         version: str = "2023-06-01",
     ) -> None:
-        self._client = client
-        self._url = base_url.rstrip("/") + "/v1/messages"
-        self._model = model
+        url = base_url.rstrip("/") + "/v1/messages"
+        super().__init__(client, url=url, provider=PROVIDER, model=model, secrets=(api_key,))
         self._api_key = api_key
         self._version = version
 
-    @property
-    def provider(self) -> str:
-        return PROVIDER
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    async def complete(
-        self,
-        request: ports.CompletionRequest,
-        *,
-        timeout: float,  # noqa: ASYNC109 - the LanguageModel port names its deadline `timeout`
-    ) -> ports.Completion:
-        """Send `request` once and return the text blocks with the usage the API reported.
-
-        `request.json_schema` is not sent: the prompt carries the schema and our validation enforces it.
-        An overloaded answer (HTTP 529) is retryable like any 5xx.
-        """
-        headers = {"x-api-key": self._api_key, "anthropic-version": self._version}
-        data = await llm_http.post_json(
-            self._client,
-            self._url,
-            self._body(request),
-            provider=PROVIDER,
-            timeout_s=timeout,
-            headers=headers,
-            secrets=(self._api_key,),
-        )
-        return self._read(data)
+    def _headers(self) -> dict[str, str]:
+        return {"x-api-key": self._api_key, "anthropic-version": self._version}
 
     def _body(self, request: ports.CompletionRequest) -> dict[str, object]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
@@ -85,7 +61,7 @@ class AnthropicModel:
             body["tool_choice"] = {"type": request.tool_choice}
         return body
 
-    def _read(self, data: dict[str, Any]) -> ports.Completion:
+    def _read(self, data: dict[str, Any], request: ports.CompletionRequest) -> ports.Completion:
         blocks = llm_http.dig(data, "content", provider=PROVIDER)
         if not isinstance(blocks, list):
             raise llm_http.malformed(PROVIDER, "content is not a list of blocks")
@@ -95,22 +71,11 @@ class AnthropicModel:
             for index, b in enumerate(blocks)
             if isinstance(b, dict) and b.get("type") == "tool_use"
         )
-        usage = data.get("usage")
-        usage = usage if isinstance(usage, dict) else {}
-        input_tokens = llm_http.optional_int(usage.get("input_tokens"))
-        output_tokens = llm_http.optional_int(usage.get("output_tokens"))
-        if input_tokens is None or output_tokens is None:
-            # A paid call whose cost cannot be settled must not pass as free.
-            raise llm_http.malformed(PROVIDER, "provider reported no token usage")
-        stop = data.get("stop_reason")
-        return ports.Completion(
-            text="".join(t for t in texts if isinstance(t, str)),
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            model=str(data.get("model") or self._model),
-            finish_reason=stop if isinstance(stop, str) else None,
-            tool_calls=calls,
+        usage = chat_model.billed(
+            PROVIDER, chat_model.reported(data.get("usage"), "input_tokens", "output_tokens")
         )
+        text = "".join(t for t in texts if isinstance(t, str))
+        return self._completion(data, text, usage, data.get("stop_reason"), calls)
 
 
 def _messages(messages: tuple[ports.ChatMessage, ...]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import httpx
 
 from bot import ports
+from bot.adapters.llm import chat_model
 from bot.adapters.llm import grammar as llm_grammar
 from bot.adapters.llm import http as llm_http
 from bot.ports import ToolCall
@@ -16,7 +17,7 @@ from bot.ports import ToolCall
 SchemaMode = Literal["json_schema", "json_object_schema", "none"]
 
 
-class OpenAICompatibleModel:
+class OpenAICompatibleModel(chat_model.HttpChatModel):
     """One chat completion per call against `{base_url}/chat/completions`.
 
     `schema_mode` says how a JSON schema is sent: `json_schema` is the standard structured-output shape;
@@ -35,39 +36,13 @@ class OpenAICompatibleModel:
         provider: str = "openai",
         schema_mode: SchemaMode = "json_schema",
     ) -> None:
-        self._client = client
-        self._url = base_url.rstrip("/") + "/chat/completions"
-        self._model = model
+        url = base_url.rstrip("/") + "/chat/completions"
+        super().__init__(client, url=url, provider=provider, model=model, secrets=(api_key,))
         self._api_key = api_key
-        self._provider = provider
         self._schema_mode = schema_mode
 
-    @property
-    def provider(self) -> str:
-        return self._provider
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    async def complete(
-        self,
-        request: ports.CompletionRequest,
-        *,
-        timeout: float,  # noqa: ASYNC109 - the LanguageModel port names its deadline `timeout`
-    ) -> ports.Completion:
-        """Send `request` once and return the answer with the usage the server reported."""
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        data = await llm_http.post_json(
-            self._client,
-            self._url,
-            self._body(request),
-            provider=self._provider,
-            timeout_s=timeout,
-            headers=headers,
-            secrets=(self._api_key,),
-        )
-        return self._read(data, request)
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     def _body(self, request: ports.CompletionRequest) -> dict[str, object]:
         body: dict[str, object] = {
@@ -77,13 +52,7 @@ class OpenAICompatibleModel:
             "temperature": request.temperature,
         }
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                }
-                for t in request.tools
-            ]
+            body["tools"] = chat_model.function_tools(request.tools)
             body["tool_choice"] = request.tool_choice
         schema = request.json_schema
         if schema is not None and self._schema_mode == "json_schema":
@@ -106,27 +75,13 @@ class OpenAICompatibleModel:
         calls = _tool_calls(message.get("tool_calls") if isinstance(message, dict) else None)
         choice = llm_http.dig(data, "choices", 0, provider=provider)
         finish = choice.get("finish_reason") if isinstance(choice, dict) else None
-        usage = data.get("usage")
-        usage = usage if isinstance(usage, dict) else {}
-        input_tokens = llm_http.optional_int(usage.get("prompt_tokens"))
-        output_tokens = llm_http.optional_int(usage.get("completion_tokens"))
-        if input_tokens is None or output_tokens is None:
-            if provider != "local":
-                # Counting zero would let a paid call through the budget for free: refuse the answer.
-                raise llm_http.malformed(provider, "provider reported no token usage")
-            # The managed local server costs nothing; an estimate keeps token metrics and limits meaningful.
-            prompt = "".join(m.content for m in request.messages)
-            input_tokens = input_tokens if input_tokens is not None else llm_http.estimate_tokens(prompt)
-            if output_tokens is None:  # capped by max_tokens: an estimate above it would read as over-billing
-                output_tokens = min(llm_http.estimate_tokens(text), request.max_tokens)
-        return ports.Completion(
-            text=text,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            model=str(data.get("model") or self._model),
-            finish_reason=finish if isinstance(finish, str) else None,
-            tool_calls=calls,
-        )
+        counts = chat_model.reported(data.get("usage"), "prompt_tokens", "completion_tokens")
+        # Only the managed local server costs nothing: every other provider must report what it billed.
+        if provider == "local":
+            usage = chat_model.estimated(request, text, counts)
+        else:
+            usage = chat_model.billed(provider, counts)
+        return self._completion(data, text, usage, finish, calls)
 
 
 def _grammar_schema(schema: Mapping[str, Any], request: ports.CompletionRequest) -> dict[str, Any]:
