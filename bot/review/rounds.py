@@ -117,11 +117,6 @@ class _Tally:
 _ABORTS = (BudgetExceeded, DeadlineExceeded, ProviderError, UsageOverReservation)
 
 
-def _reviews(completion: Completion) -> bool:
-    """Whether an answer is a readable review; one that is not counts against its model's breaker."""
-    return validation.parse(completion.text).review is not None
-
-
 def _in_order(hits: Sequence[TripwireHit]) -> tuple[TripwireHit, ...]:
     """Tool results' tripwire hits in an order that does not depend on which part ran first."""
     return tuple(sorted(hits, key=lambda hit: (hit.path, hit.line, hit.source, hit.rule, hit.excerpt)))
@@ -293,13 +288,15 @@ class RoundRunner:
         parsed = validation.parse(cached) if cached is not None else validation.Parsed(None, "not cached")
         text = cached or ""
         if parsed.review is None:
-            completion, cost = await reviewer.model.call(self._request(msgs), scope, deadline, valid=_reviews)
+            completion, cost = await reviewer.model.call(
+                self._request(msgs), scope, deadline, valid=agent.is_review
+            )
             tally.add(completion, cost)
             text, parsed = completion.text, validation.parse(completion.text)
             if parsed.review is None:
                 repair = prompts.repair_messages(self._prompts, msgs, text, parsed.error or "invalid")
                 completion, cost = await reviewer.model.call(
-                    self._request(repair), scope, deadline, valid=_reviews
+                    self._request(repair), scope, deadline, valid=agent.is_review
                 )
                 tally.add(completion, cost)
                 text, parsed = completion.text, validation.parse(completion.text)

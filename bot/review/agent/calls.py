@@ -61,7 +61,7 @@ class ToolRunner:
             session.record(
                 Step(
                     "tool", chunk, turn, shown.name, clean.ok,
-                    result.duration_ms or _ms(started),
+                    result.duration_ms or elapsed_ms(started),
                     arguments=json.dumps(shown.arguments, default=str)[:_MAX_ARGUMENT_CHARS],
                     result_bytes=len(clean.text.encode("utf-8", "replace")),
                     bytes_read=result.bytes_read,
@@ -112,5 +112,6 @@ def _refused(call: ToolCall, why: str) -> ToolResult:
     return ToolResult(call.id, call.name, False, f"not run: {why}")
 
 
-def _ms(started: float) -> int:
+def elapsed_ms(started: float) -> int:
+    """Milliseconds on the monotonic clock since `started`."""
     return int((time.monotonic() - started) * 1000)

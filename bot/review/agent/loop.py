@@ -23,7 +23,7 @@ from bot.errors import ConfigError, ProviderError, QuorumError
 from bot.ports import ChatMessage, Completion, CompletionRequest, ToolBox, ToolCall
 from bot.review import prompts
 from bot.review.agent import messages as agent_messages
-from bot.review.agent.calls import Session, ToolRunner
+from bot.review.agent.calls import Session, ToolRunner, elapsed_ms
 from bot.review.agent.messages import Exchange, Protocol
 from bot.review.llm_call import GuardedModel
 from guardrails import budget, deadlines
@@ -195,10 +195,10 @@ class Agent:
         turn, detail = talk.turns + 1, f"{talk.protocol}{' final' if final is not None else ''}"
         try:
             # A final answer must be a review: one that is not counts against the model's breaker.
-            valid = _is_review if final is not None else None
+            valid = is_review if final is not None else None
             completion, cost = await part.model.call(request, part.scope, part.deadline, valid=valid)
         except QuorumError as exc:
-            ms = _ms(started)
+            ms = elapsed_ms(started)
             session.record(
                 Step(
                     "model",
@@ -214,7 +214,7 @@ class Agent:
         session.usage += Usage(completion.input_tokens, completion.output_tokens, cost)
         talk.input_tokens += completion.input_tokens
         step = Step(
-            "model", part.chunk, turn, completion.model, True, _ms(started),
+            "model", part.chunk, turn, completion.model, True, elapsed_ms(started),
             completion.input_tokens, completion.output_tokens, cost,
             detail=f"{detail}, {len(completion.tool_calls)} native call(s)",
         )  # fmt: skip
@@ -271,9 +271,6 @@ class Agent:
         return (exc.status_code or 0) in _TOOL_REFUSAL_STATUSES and "tool" in str(exc).lower()
 
 
-def _is_review(completion: Completion) -> bool:
+def is_review(completion: Completion) -> bool:
+    """Whether an answer is a readable review; one that is not counts against its model's breaker."""
     return validation.parse(completion.text).review is not None
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
