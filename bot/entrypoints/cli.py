@@ -8,22 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Sequence
-from typing import TextIO
 
 from bot.entrypoints import cli_args
-
-
-class TerminalProgress:
-    """Progress lines on a terminal's stderr, with the time since the start."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream, self._start = stream, time.monotonic()
-
-    def step(self, message: str) -> None:
-        self._stream.write(f"quorum: [{time.monotonic() - self._start:6.1f}s] {message}\n")
-        self._stream.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

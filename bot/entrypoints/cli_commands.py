@@ -14,12 +14,12 @@ import json
 import logging
 import sys
 import time
+from typing import TextIO
 
 from bot import pipeline, ports
 from bot.bootstrap import review as review_root
 from bot.domain import Decision, ReviewOutcome
 from bot.entrypoints import logs, report
-from bot.entrypoints.cli import TerminalProgress
 from bot.errors import ConfigError, InputError, ProviderUnavailable, QuorumError
 from bot.review import planning, prompts
 from config import render
@@ -42,6 +42,17 @@ _SERVICE_MODULES = {
 }
 
 log = logging.getLogger("quorum")
+
+
+class TerminalProgress:
+    """Progress lines on a terminal's stderr, with the time since the start."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream, self._start = stream, time.monotonic()
+
+    def step(self, message: str) -> None:
+        self._stream.write(f"quorum: [{time.monotonic() - self._start:6.1f}s] {message}\n")
+        self._stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:

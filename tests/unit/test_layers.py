@@ -191,3 +191,36 @@ def test_modules_are_small_on_the_whole():
     sizes = [len(p.read_text("utf-8").splitlines()) for p in PRODUCT if p.name != "__init__.py"]
 
     assert statistics.median(sizes) <= MAX_MEDIAN_LINES, f"median module: {statistics.median(sizes)} lines"
+
+
+def test_modules_import_each_other_without_a_cycle():
+    """No loop of imports between two modules either, type-only imports included: each module can be
+    read after what it imports."""
+    known = {module_name(p): p for p in PRODUCT}
+    graph = {
+        mine: {m for m in (_module_of(name, known) for name in own_imports(path)) if m and m != mine}
+        for mine, path in known.items()
+    }
+    state: dict[str, str] = {}
+
+    def visit(node: str, trail: tuple[str, ...]) -> None:
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", "import cycle: " + " -> ".join((*trail, node))
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            visit(nxt, (*trail, node))
+        state[node] = "done"
+
+    for node in sorted(graph):
+        visit(node, ())
+
+
+def _module_of(name: str, known: dict[str, Path]) -> str | None:
+    """The module an imported name lives in: the longest known module its dotted name starts with."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in known:
+            return candidate
+    return None
