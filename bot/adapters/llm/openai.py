@@ -22,7 +22,7 @@ class OpenAICompatibleModel(chat_model.HttpChatModel):
 
     `schema_mode` says how a JSON schema is sent: `json_schema` is the standard structured-output shape;
     `json_object_schema` (`{"type": "json_object", "schema": ...}`) is the shape llama.cpp's Python server
-    turns into a decoding grammar, sent reshaped so the grammar enforces all of it (`llm_grammar`);
+    turns into a decoding grammar, sent reshaped so the grammar enforces all of it (`grammar`);
     `none` sends no constraint and relies on the prompt.
     """
 

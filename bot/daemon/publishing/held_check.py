@@ -3,7 +3,7 @@
 The reviewers' approval is not the whole gate when a human must approve too (protected paths, size,
 contributors, the tripwire, unreviewed files). A check at success would let whatever gates on it (branch
 protection, auto-merge, a writer merging their own PR) take the reviewers' approval for the human one. So
-an approval is published with the check pending (`publish.tally`); the merger releases it to success once
+an approval is published with the check pending (`review_text.tally`); the merger releases it to success once
 no human is needed or a human approved that exact head, and holds it with the reasons otherwise.
 """
 
