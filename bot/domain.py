@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import overload
 
 
 class Side(StrEnum):
@@ -48,18 +50,73 @@ class DiffLine:
 
 
 _KIND = operator.attrgetter("kind")
+_KINDS = {"+": LineKind.ADDED, "-": LineKind.REMOVED, " ": LineKind.CONTEXT}
+# A DiffLine built through its slots: the object its frozen __init__ builds, in half the time.
+_SETTERS = (vars(DiffLine)[name].__set__ for name in ("kind", "old_no", "new_no", "text"))
+_NEW, (_SET_KIND, _SET_OLD, _SET_NEW, _SET_TEXT) = object.__new__, tuple(_SETTERS)
+
+
+class HunkLines(Sequence[DiffLine]):
+    """A hunk's lines as one text as git wrote them (sign and text, joined by "\\n", without "\\ No newline"
+    markers); its DiffLines, numbered from `old_start` and `new_start`, are built as read: it equals them."""
+
+    __slots__ = ("new_start", "old_start", "text")
+
+    def __init__(self, text: str, old_start: int, new_start: int) -> None:
+        self.text, self.old_start, self.new_start = text, old_start, new_start
+
+    def __iter__(self) -> Iterator[DiffLine]:
+        old, new, kinds = self.old_start, self.new_start, _KINDS
+        for row in self.text.split("\n"):
+            sign, line = row[0], _NEW(DiffLine)
+            _SET_KIND(line, kinds[sign])
+            _SET_OLD(line, None if sign == "+" else old)
+            _SET_NEW(line, None if sign == "-" else new)
+            _SET_TEXT(line, row[1:])
+            old, new = old + (sign != "+"), new + (sign != "-")
+            yield line
+
+    def __len__(self) -> int:
+        return self.text.count("\n") + 1
+
+    @overload
+    def __getitem__(self, index: int) -> DiffLine: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[DiffLine, ...]: ...
+    def __getitem__(self, index: int | slice) -> DiffLine | tuple[DiffLine, ...]:
+        return tuple(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HunkLines) and self.text != other.text:
+            return False  # their signs or texts differ
+        if isinstance(other, HunkLines) and self.old_start == other.old_start:
+            return self.new_start == other.new_start or tuple(self) == tuple(other)
+        return isinstance(other, (tuple, HunkLines)) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))  # as the equal tuple hashes
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+def count_kind(lines: Sequence[DiffLine], kind: LineKind) -> int:
+    """How many of `lines` are of `kind`; counted in the text of a HunkLines, without building lines."""
+    if isinstance(lines, HunkLines):
+        return lines.text.count("\n" + kind) + lines.text.startswith(kind)
+    return list(map(_KIND, lines)).count(kind)
 
 
 @dataclass(frozen=True, slots=True)
 class Hunk:
-    """One `@@ -a,b +c,d @@ section` block."""
+    """One `@@ -a,b +c,d @@ section` block; a parsed one's `lines` are HunkLines (or any DiffLines)."""
 
     old_start: int
     old_count: int
     new_start: int
     new_count: int
     section: str
-    lines: tuple[DiffLine, ...]
+    lines: Sequence[DiffLine]
     old_no_newline_at_eof: bool = False
     new_no_newline_at_eof: bool = False
 
@@ -93,8 +150,7 @@ class FileDiff:
         return self._count(LineKind.REMOVED)
 
     def _count(self, kind: LineKind) -> int:
-        # A C loop (map, list.count) per hunk: this runs over every line of every file rendered.
-        return sum(list(map(_KIND, h.lines)).count(kind) for h in self.hunks)
+        return sum(count_kind(h.lines, kind) for h in self.hunks)
 
     def commentable(self, side: Side) -> frozenset[int]:
         """Line numbers a review comment may anchor to on `side` (GitHub: lines inside a hunk)."""

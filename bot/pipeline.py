@@ -16,6 +16,8 @@ from bot.domain import (
     Decision,
     FileDiff,
     Finding,
+    Hunk,
+    HunkLines,
     LineKind,
     OpenFinding,
     Reason,
@@ -100,12 +102,18 @@ def redact_files(files: Sequence[FileDiff], redactor: redaction.Redactor) -> tup
             out.append(diff)
             continue
         it = iter(clean)
-        hunks = tuple(
-            dataclasses.replace(h, lines=tuple(dataclasses.replace(ln, text=next(it)) for ln in h.lines))
-            for h in diff.hunks
-        )
+        hunks = tuple(_with_texts(h, [next(it) for _ in h.lines]) for h in diff.hunks)
         out.append(dataclasses.replace(diff, hunks=hunks))
     return out, total
+
+
+def _with_texts(hunk: Hunk, texts: list[str]) -> Hunk:
+    """`hunk` with its lines' texts replaced by `texts`, kept compact when it was."""
+    lines = tuple(dataclasses.replace(ln, text=text) for ln, text in zip(hunk.lines, texts, strict=True))
+    joined = "\n".join(ln.kind + ln.text for ln in lines)
+    if isinstance(hunk.lines, HunkLines) and joined.count("\n") == len(lines) - 1:
+        return dataclasses.replace(hunk, lines=HunkLines(joined, hunk.lines.old_start, hunk.lines.new_start))
+    return dataclasses.replace(hunk, lines=lines)
 
 
 async def prepare(request: ReviewRequest, deps: PrepareDeps) -> Prepared:

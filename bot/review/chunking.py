@@ -7,7 +7,7 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.domain import FileDiff, FileStatus, Hunk, LineKind, SkippedFile, SkipReason
+from bot.domain import FileDiff, FileStatus, Hunk, HunkLines, LineKind, SkippedFile, SkipReason, count_kind
 
 # Realistic tokens per UTF-8 byte for code with byte-level BPE tokenizers is ~1/3.5; 1/3 errs high.
 _BYTES_PER_TOKEN = 3
@@ -51,9 +51,8 @@ def _counts(diff: FileDiff) -> tuple[int, int]:
     """`diff.added` and `diff.removed` in one pass over the lines."""
     added = removed = 0
     for hunk in diff.hunks:
-        kinds = list(map(_KIND, hunk.lines))
-        added += kinds.count(LineKind.ADDED)
-        removed += kinds.count(LineKind.REMOVED)
+        added += count_kind(hunk.lines, LineKind.ADDED)
+        removed += count_kind(hunk.lines, LineKind.REMOVED)
     return added, removed
 
 
@@ -63,6 +62,9 @@ def render_hunk(hunk: Hunk) -> str:
         f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@ {hunk.section}".rstrip()
     ]
     lines = hunk.lines
+    if isinstance(lines, HunkLines):
+        out += _render_text(lines)
+        return "\n".join(out)
     texts = list(map(_TEXT, lines))
     joined = "".join(texts)
     # Printable as it is when the hunk is ASCII without "\r" (no surrogates to replace): most hunks.
@@ -73,6 +75,28 @@ def render_hunk(hunk: Hunk) -> str:
     numbers = map(getattr, lines, map(_NUMBER.__getitem__, kinds))
     out += map(operator.mod, map(_LINE.__getitem__, kinds), zip(numbers, texts, strict=True))
     return "\n".join(out)
+
+
+def _render_text(lines: HunkLines) -> list[str]:
+    """`render_hunk`'s lines for HunkLines, made straight from their text (no DiffLine built)."""
+    text = lines.text
+    rows = text.split("\n")
+    if not text.isascii() or "\r" in text:
+        rows = [row[0] + printable(row[1:]) for row in rows]
+    old, new = lines.old_start, lines.new_start
+    out = []
+    for row in rows:
+        sign = row[0]
+        if sign == "+":
+            out.append(f"R{new} + {row[1:]}")
+            new += 1
+        elif sign == "-":
+            out.append(f"L{old} - {row[1:]}")
+            old += 1
+        else:
+            out.append(f"R{new}   {row[1:]}")
+            old, new = old + 1, new + 1
+    return out
 
 
 def render_file(diff: FileDiff, show: ShowPath = _as_is) -> str:

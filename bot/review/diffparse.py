@@ -16,13 +16,7 @@ _DEV_NULL = "/dev/null"
 _HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)", re.DOTALL)
 # The C escapes git's quote_c_style emits besides three-digit octal bytes.
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
-_ADDED, _REMOVED, _CONTEXT = domain.LineKind.ADDED, domain.LineKind.REMOVED, domain.LineKind.CONTEXT
-# A DiffLine built field by field through its slots: the same object its frozen __init__ builds (which
-# sets each field through object.__setattr__), in half the time, on the parser's hottest line.
-_LINE_MAKER = (
-    object.__new__,
-    *(vars(domain.DiffLine)[field].__set__ for field in ("kind", "old_no", "new_no", "text")),
-)
+_KINDS = {kind.value: kind for kind in domain.LineKind}
 
 
 def parse(raw: bytes) -> list[domain.FileDiff]:
@@ -299,54 +293,51 @@ class _Parser:
         new_count = 1 if match[4] is None else int(match[4])
         self.pos += 1
         markers: list[domain.LineKind] = []
-        body = self._hunk_lines(old_start, new_start, old_start + old_count, new_start + new_count, markers)
+        text = self._hunk_lines(old_start, new_start, old_start + old_count, new_start + new_count, markers)
         if self.pos < len(self.lines) and self.lines[self.pos].startswith("\\"):
-            markers.append(body[-1].kind)
+            markers.append(_KINDS[text[text.rfind("\n") + 1]])
             self.pos += 1
         # A marker after a context line means neither side ends with a newline.
-        old_eof = any(kind is not _ADDED for kind in markers)
-        new_eof = any(kind is not _REMOVED for kind in markers)
-        return domain.Hunk(old_start, old_count, new_start, new_count, match[5], body, old_eof, new_eof)
+        old_eof = any(kind is not domain.LineKind.ADDED for kind in markers)
+        new_eof = any(kind is not domain.LineKind.REMOVED for kind in markers)
+        lines = domain.HunkLines(text, old_start, new_start)
+        return domain.Hunk(old_start, old_count, new_start, new_count, match[5], lines, old_eof, new_eof)
 
     def _hunk_lines(
         self, old_no: int, new_no: int, old_end: int, new_end: int, markers: list[domain.LineKind]
-    ) -> tuple[domain.DiffLine, ...]:
-        """Read lines until the header's ranges are used up; the hot loop of the parser."""
-        lines, i = self.lines, self.pos
-        header_index = i - 1
-        body: list[domain.DiffLine] = []
-        append, new, set_kind, set_old, set_new, set_text = body.append, *_LINE_MAKER
+    ) -> str:
+        """Read lines until the header's ranges are used up, and return them as HunkLines text (without
+        the "\\ No newline" markers, whose line kinds go to `markers`); the hot loop of the parser."""
+        lines, start = self.lines, self.pos
+        i = start
         while old_no < old_end or new_no < new_end:
             try:
-                line = lines[i]
+                tag = lines[i][:1]
             except IndexError:
-                raise self.fail("the diff ends inside this hunk", header_index) from None
-            tag = line[:1]
+                raise self.fail("the diff ends inside this hunk", start - 1) from None
             if tag == " ":
-                kind, old, new_ = _CONTEXT, old_no, new_no
                 old_no += 1
                 new_no += 1
             elif tag == "-":
-                kind, old, new_ = _REMOVED, old_no, None
                 old_no += 1
             elif tag == "+":
-                kind, old, new_ = _ADDED, None, new_no
                 new_no += 1
-            elif tag == "\\" and body:
-                markers.append(body[-1].kind)
-                i += 1
-                continue
+            elif tag == "\\" and (kind := self._marked(start, i)) is not None:
+                markers.append(kind)
             else:
                 self.pos = i
                 raise self.fail(f"unexpected line starting {tag!r} inside a hunk")
-            item = new(domain.DiffLine)
-            set_kind(item, kind)
-            set_old(item, old)
-            set_new(item, new_)
-            set_text(item, line[1:])
-            append(item)
             i += 1
         self.pos = i
-        if old_no != old_end or new_no != new_end or not body:
+        if old_no != old_end or new_no != new_end or i == start:
             raise self.fail("hunk line counts do not match its header", i - 1)
-        return tuple(body)
+        if not markers:
+            return "\n".join(lines[start:i])
+        return "\n".join(line for line in lines[start:i] if not line.startswith("\\"))
+
+    def _marked(self, start: int, at: int) -> domain.LineKind | None:
+        """The kind of the hunk line before the marker at `at`, or None if the hunk has none yet."""
+        for line in reversed(self.lines[start:at]):
+            if not line.startswith("\\"):
+                return _KINDS[line[0]]
+        return None

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from bot.domain import FileDiff, LineKind, SkippedFile, SkipReason
+from bot.domain import DiffLine, FileDiff, HunkLines, LineKind, SkippedFile, SkipReason, count_kind
 from guardrails import globs
 
 DEFAULT_LOCK_FILES: tuple[str, ...] = (
@@ -54,7 +54,7 @@ DEFAULT_VENDORED: tuple[str, ...] = ("**/vendor/**", "**/third_party/**", "**/no
 # Markers that tools write at the top of what they generate (Go's convention, `@generated`, prose).
 _GENERATED_MARKER = re.compile(r"@generated\b|Code generated .* DO NOT EDIT|(?i:\bauto-?generated\b)")
 _MARKER_DEPTH = 20  # only near the top of the file, where tools put the marker
-_KIND, _TEXT = operator.attrgetter("kind"), operator.attrgetter("text")
+_TEXT = operator.attrgetter("text")
 SUBMODULE_MODE = "160000"
 SYMLINK_MODE = "120000"
 # Names that are text whatever their bytes: a NUL in one of them is suspicious, not "binary".
@@ -142,6 +142,8 @@ def _has_base_marker(diff: FileDiff) -> bool:
     """A generated marker the base already had: one on an unchanged line near the top (one the PR adds
     is the PR's claim, and the PR does not decide what is reviewed)."""
     for hunk in diff.hunks:
+        if isinstance(hunk.lines, HunkLines) and _unmarked(hunk.lines):
+            continue
         for line in hunk.lines:
             if line.new_no is None:
                 continue
@@ -150,6 +152,12 @@ def _has_base_marker(diff: FileDiff) -> bool:
             if line.kind is LineKind.CONTEXT and _GENERATED_MARKER.search(line.text):
                 return True
     return False
+
+
+def _unmarked(lines: HunkLines) -> bool:
+    """True when no line of `lines` can hold a base marker, seen without building a line: they all lie
+    deeper, or their whole text lacks the word every marker holds (in any case)."""
+    return lines.new_start > _MARKER_DEPTH or "generated" not in lines.text.lower()
 
 
 def _policy_reason(diff: FileDiff, policy: FilterPolicy, base: BaseFacts) -> SkipReason | None:
@@ -184,14 +192,21 @@ def _glob_reason(path: str, policy: FilterPolicy, base: BaseFacts) -> SkipReason
 
 
 def _too_large(diff: FileDiff, policy: FilterPolicy) -> bool:
-    # Added + removed is every line but the context ones; counted and measured by C loops (map), as
-    # this runs over every line of the diff.
+    # Added + removed is every line but the context ones; counted and measured by C loops, as this runs
+    # over every line of the diff.
     changed = size = 0
     for hunk in diff.hunks:
         lines = hunk.lines
-        changed += len(lines) - list(map(_KIND, lines)).count(LineKind.CONTEXT)
-        size += sum(map(len, map(_TEXT, lines)))
+        changed += len(lines) - count_kind(lines, LineKind.CONTEXT)
+        size += _text_size(lines)
     return changed > policy.max_file_lines or size > policy.max_file_bytes
+
+
+def _text_size(lines: Sequence[DiffLine]) -> int:
+    """The length of the lines' texts together."""
+    if isinstance(lines, HunkLines):
+        return len(lines.text) - 2 * len(lines) + 1  # less each line's sign and the newlines between
+    return sum(map(len, map(_TEXT, lines)))
 
 
 def apply(
