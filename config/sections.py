@@ -158,6 +158,8 @@ class GitHubSettings(fields.Section):
     check_name: str = Field(default="quorum", min_length=1)
     request_timeout_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=300.0, gt=0)
+    # GitHub's cap on one credential's content-creating requests an hour (secondary rate limits).
+    writes_per_hour: int = Field(default=500, ge=1, le=500)
 
     @model_validator(mode="after")
     def _template_names_repo(self) -> GitHubSettings:

@@ -96,13 +96,14 @@ def github_client(
     settings: Settings, redis: aioredis.Redis | None = None, keys: redis_conn.Keys | None = None
 ) -> github_api.GitHubClient:
     """The code-host client: a GitHub App when `app_id` and `private_key` are set, else a token. With
-    `redis`, its writes are paced together with every other replica's using the same credential."""
+    `redis`, its writes are paced, and its rate limits held, together with every other replica's using the
+    same credential."""
     gh = settings.github
+    policy = pacing.PacingPolicy(hold_s=2 * gh.request_timeout_s + 15, per_hour=gh.writes_per_hour)
     pacer = None
     if redis is not None and keys is not None:
-        policy = pacing.PacingPolicy(hold_s=2 * gh.request_timeout_s + 15)
         pacer = redis_pacer.RedisWritePacer(redis, keys, _credential(settings), policy)
-    gate = github_rate.RateGate(pacer=pacer)
+    gate = github_rate.RateGate(policy=policy, pacer=pacer)
     if gh.app_id is not None and gh.private_key is not None:
         return github_api.GitHubClient.from_app(
             gh.base_url, gh.app_id, gh.private_key.get_secret_value(),

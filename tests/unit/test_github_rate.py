@@ -47,6 +47,12 @@ class DownPacer:
     async def release(self, token: str) -> None:
         raise AssertionError("nothing was claimed")
 
+    async def block(self, seconds: float) -> None:
+        raise errors.CoordinationUnavailable("GitHub rate limit: Redis failed (refused)", retryable=True)
+
+    async def blocked(self) -> float:
+        raise errors.CoordinationUnavailable("GitHub rate limit: Redis failed (refused)", retryable=True)
+
 
 @pytest.mark.parametrize(
     ("status", "headers", "message", "expected"),
@@ -81,18 +87,18 @@ def test_limit_delay_reads_primary_and_secondary_limits(
 async def test_a_read_waits_out_a_short_limit() -> None:
     clock = FakeClock()
     limits = gate(clock, max_read_wait_s=10)
-    limits.block(4)
+    await limits.block(4)
 
     await limits.before_read()
 
     assert clock.slept == [4]
-    assert limits.remaining() == 0
+    assert await limits.remaining() == 0
 
 
 async def test_a_read_raises_when_the_limit_outlasts_its_bound() -> None:
     clock = FakeClock()
     limits = gate(clock, max_read_wait_s=10)
-    limits.block(60)
+    await limits.block(60)
 
     with pytest.raises(errors.RateLimited) as caught:
         await limits.before_read()
@@ -104,7 +110,7 @@ async def test_a_read_raises_when_the_limit_outlasts_its_bound() -> None:
 async def test_a_write_raises_at_once_while_limited() -> None:
     clock = FakeClock()
     limits = gate(clock, write_interval_s=0)
-    limits.block(3)
+    await limits.block(3)
 
     with pytest.raises(errors.RateLimited) as caught:
         async with limits.write_slot():
@@ -125,14 +131,14 @@ async def test_writes_are_spaced_by_the_interval_from_the_end_of_the_last_one() 
     assert clock.slept == [1.0, 1.0]
 
 
-def test_a_shorter_limit_never_shortens_a_longer_one() -> None:
+async def test_a_shorter_limit_never_shortens_a_longer_one() -> None:
     clock = FakeClock()
     limits = gate(clock)
 
-    limits.block(60)
-    limits.block(5)
+    await limits.block(60)
+    await limits.block(5)
 
-    assert limits.remaining() == 60
+    assert await limits.remaining() == 60
 
 
 async def test_two_gates_sharing_a_pacer_space_their_writes_from_the_end_of_the_other_ones() -> None:
@@ -179,3 +185,62 @@ async def test_a_pacer_that_is_down_never_fails_a_write_paces_locally_and_logs_o
     assert clock.slept == [1.0, 1.0]
     assert down.claims == 2  # skipped while known down, asked again after the retry period
     assert len([r for r in caplog.records if "pacing" in r.getMessage()]) == 1
+
+
+async def test_a_limit_one_gate_met_holds_back_every_gate_sharing_the_pacer() -> None:
+    clock = FakeClock()
+    shared = memory_pacer.InMemoryWritePacer(now=clock.time)
+    met, other = gate(clock, shared, max_read_wait_s=10), gate(clock, shared, max_read_wait_s=10)
+
+    await met.block(4)
+
+    with pytest.raises(errors.RateLimited) as caught:
+        async with other.write_slot():
+            pytest.fail("a write must not be sent while another replica's limit lasts")
+    await other.before_read()
+    assert caught.value.retry_after == 4
+    assert clock.slept == [4]
+
+
+async def test_a_limit_met_while_the_pacer_is_down_still_holds_this_process() -> None:
+    clock = FakeClock()
+    limits = gate(clock, DownPacer(), max_read_wait_s=10)
+
+    await limits.block(7)
+
+    assert await limits.remaining() == 7
+    with pytest.raises(errors.RateLimited):
+        async with limits.write_slot():
+            pytest.fail("a write must not be sent while a limit lasts")
+
+
+async def test_a_write_past_the_hourly_cap_is_deferred_not_held_for_the_hour() -> None:
+    clock = FakeClock()
+    shared = memory_pacer.InMemoryWritePacer(pacing.PacingPolicy(interval_s=0, per_hour=3), now=clock.time)
+    limits = gate(clock, shared, write_interval_s=0, writes_per_hour=3)
+    sent = 0
+    for _ in range(3):
+        async with limits.write_slot():
+            sent += 1
+        clock.now += 600
+
+    with pytest.raises(errors.RateLimited) as caught:
+        async with limits.write_slot():
+            pytest.fail("a write past the hourly cap must not be sent")
+
+    assert sent == 3
+    assert caught.value.retry_after == pytest.approx(pacing.HOUR_S - 1800)
+    assert clock.slept == []
+
+
+async def test_a_short_wait_for_the_hourly_cap_is_waited_out() -> None:
+    clock = FakeClock()
+    limits = gate(clock, write_interval_s=0, writes_per_hour=2)
+    for _ in range(2):
+        async with limits.write_slot():
+            clock.now += 1795
+
+    async with limits.write_slot():
+        pass
+
+    assert clock.slept == [pytest.approx(10.0)]

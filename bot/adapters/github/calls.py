@@ -47,7 +47,7 @@ class Calls:
             try:
                 return await asyncio.to_thread(self._run, repo, work)
             except errors.RateLimited as exc:
-                self.gate.block(exc.retry_after or github_rate.SECONDARY_DEFAULT_S)
+                await self.gate.block(exc.retry_after or github_rate.SECONDARY_DEFAULT_S)
                 raise
             except errors.GitHubError as exc:
                 if not exc.retryable or attempt == self._attempts:
@@ -73,11 +73,12 @@ class Calls:
             try:
                 reply = await asyncio.to_thread(self._run, repo, work)
             except errors.RateLimited as exc:  # met while looking up the installation or minting a token
-                self.gate.block(exc.retry_after or github_rate.SECONDARY_DEFAULT_S)
+                await self.gate.block(exc.retry_after or github_rate.SECONDARY_DEFAULT_S)
                 raise
-        delay = github_rate.limit_delay(reply.status, reply.headers, reply.message, self.gate.now)
-        if delay is not None:
-            self.gate.block(delay)
+            # Recorded before the slot is given up, so the next write already sees the limit.
+            delay = github_rate.limit_delay(reply.status, reply.headers, reply.message, self.gate.now)
+            if delay is not None:
+                await self.gate.block(delay)
         return reply
 
     async def get(

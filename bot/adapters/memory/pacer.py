@@ -23,3 +23,9 @@ class InMemoryWritePacer:
 
     async def release(self, token: str) -> None:
         pacing.release(self._pace, token, self._now(), self._policy)
+
+    async def block(self, seconds: float) -> None:
+        pacing.block(self._pace, seconds, self._now())
+
+    async def blocked(self) -> float:
+        return pacing.blocked(self._pace, self._now())
