@@ -143,6 +143,8 @@ class FinishOutcome(StrEnum):
 
     DONE = "done"
     RETRY = "retry"  # transient failure: back off, try again while attempts remain
+    # The outside world asked for a wait (a rate limit's reset): back after it, no attempt used up.
+    DEFER = "defer"
     FAILED = "failed"  # permanent failure: dead letter
 
 
@@ -230,8 +232,11 @@ class Scheduler(Protocol):
         when the lease is no longer held."""
         ...
 
-    async def finish(self, claim: Claim, outcome: FinishOutcome, error: str | None = None) -> FinishResult:
-        """Release the slot and route the job (done, rerun, retry later, dead). Idempotent by token."""
+    async def finish(
+        self, claim: Claim, outcome: FinishOutcome, error: str | None = None, *, defer_s: float = 0.0
+    ) -> FinishResult:
+        """Release the slot and route the job (done, rerun, retry later, dead). Idempotent by token.
+        `DEFER` delays the job by `defer_s` without counting an attempt."""
         ...
 
     async def dead_letters(self) -> list[DeadLetter]:

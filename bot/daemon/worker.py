@@ -18,7 +18,7 @@ from bot.daemon.context import log
 from bot.daemon.github_link import CodeHostLink
 from bot.daemon.handler import JobHandler
 from bot.daemon.monitor import LocalJobs
-from bot.errors import ConfigError, CoordinationUnavailable, LeaseLost, QuorumError
+from bot.errors import ConfigError, CoordinationUnavailable, LeaseLost, QuorumError, RateLimited
 from guardrails import admission, lease
 
 Escalate = Callable[[admission.Claim, str], Awaitable[None]]
@@ -88,7 +88,7 @@ class Worker:
     async def run_claim(self, claim: admission.Claim) -> admission.FinishResult | None:
         """Run one claimed job to its finish; None when the lease was lost (nothing to finish)."""
         job = claim.job.id
-        outcome, error = admission.FinishOutcome.DONE, ""
+        outcome, error, defer_s = admission.FinishOutcome.DONE, "", 0.0
         try:
             context = job_context.scoped(repo=claim.job.repo, pr=claim.job.number, job_id=job)
             with context, self._jobs.running(job, claim.lease.deadline):
@@ -105,13 +105,17 @@ class Worker:
             if self._link is not None:
                 self._link.failed(exc)
             outcome, error = self._failed(exc), f"{type(exc).__name__}: {exc.message}"
+            if isinstance(exc, RateLimited):
+                # GitHub said when to come back: wait that long, and a wait is not a failed attempt.
+                outcome, defer_s = admission.FinishOutcome.DEFER, max(exc.retry_after or 0.0, 1.0)
         except Exception as exc:  # the job's boundary: a bug in one job must not stop the worker
             log.exception("%s: job failed", job)
             outcome, error = admission.FinishOutcome.RETRY, f"{type(exc).__name__}: {exc}"
-        if outcome is not admission.FinishOutcome.DONE and claim.job.attempts + 1 >= self._max_attempts:
+        counted = outcome not in (admission.FinishOutcome.DONE, admission.FinishOutcome.DEFER)
+        if counted and claim.job.attempts + 1 >= self._max_attempts:
             await self._last_attempt(claim, error)
             outcome = admission.FinishOutcome.FAILED
-        return await self._finish(claim, outcome, error)
+        return await self._finish(claim, outcome, error, defer_s)
 
     @staticmethod
     def _failed(exc: QuorumError) -> admission.FinishOutcome:
@@ -129,10 +133,10 @@ class Worker:
             log.error("%s: could not escalate after its last attempt: %s", claim.job.id, exc.message)
 
     async def _finish(
-        self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str
+        self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str, defer_s: float = 0.0
     ) -> admission.FinishResult | None:
         try:
-            result = await self._scheduler.finish(claim, outcome, error or None)
+            result = await self._scheduler.finish(claim, outcome, error or None, defer_s=defer_s)
         except CoordinationUnavailable as exc:
             # The lease runs out and the reaper returns the job to the queue.
             log.warning("%s: could not finish: %s", claim.job.id, exc.message)

@@ -435,3 +435,19 @@ async def test_running_names_the_holder_and_when_it_claimed(coord: Coordination)
     ]
     assert abs(running[0].claimed_at - (held.lease.deadline - POLICY.max_hold_s)) < 0.01
     assert (counts.waiting, counts.running, dict(counts.running_per_repo)) == (1, 1, {"o/x": 1})
+
+
+async def test_a_deferred_job_waits_its_delay_and_uses_up_no_attempt(coord: Coordination) -> None:
+    scheduler = coord.scheduler(backoff=admission.Backoff(max_attempts=2, base_s=60.0, cap_s=60.0))
+    await enqueue_all(scheduler, "o/x#1")
+
+    for round_no in range(4):  # twice the attempts a retry would have: a rate limit is not a failure
+        held = await scheduler.claim(f"c{round_no}")
+        assert held is not None and held.job.attempts == 0
+        result = await scheduler.finish(held, Outcome.DEFER, "RateLimited: wait", defer_s=0.3)
+        assert result is admission.FinishResult.DELAYED
+        assert await scheduler.claim(f"early{round_no}") is None  # not before its delay
+        await asyncio.sleep(0.35)
+
+    assert await scheduler.dead_letters() == []
+    assert [q.job_id for q in await scheduler.queued()] == ["o/x#1"]

@@ -1,6 +1,7 @@
 """GitHub's hourly cap on content-creating requests, end to end: a review job whose next write would pass
-`github.writes_per_hour` sends nothing past the cap, is retried later from the queue, and completes once
-the cap allows (here: a replica configured with GitHub's own cap; in production, the hour passing)."""
+`github.writes_per_hour` sends nothing past the cap, waits in the queue for the window's end without using
+up an attempt (a rate limit delays a PR, it never escalates it), and completes once the cap allows (here:
+the hour passing is the job's due time moved to now, and a replica configured with GitHub's own cap)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.redis import conn as redis_conn
+from bot.adapters.redis import lua as redis_lua
+from bot.adapters.redis.scheduler import RedisScheduler
 from tests.e2e import serve_harness as h
 from tests.fakes import llm_servers
 from tests.fakes.fixtures import FakeLLMFactory
@@ -45,6 +49,20 @@ async def test_a_job_past_the_hourly_write_cap_sends_nothing_more_and_completes_
         await asyncio.sleep(QUIET_S)
         capped = writes(fake_github)
         assert not fake_github.merged(h.REPO, number)
+
+    job = f"{h.REPO}#{number}"
+    client = redis_conn.client(redis_url)
+    try:
+        keys = redis_conn.Keys(shared["QUORUM_REDIS__KEY_PREFIX"])
+        queue = RedisScheduler(client, keys)
+        waiting = {q.job_id: q for q in await queue.queued()}
+        assert await queue.dead_letters() == []
+        assert waiting[job].delayed and waiting[job].attempts == 0, waiting
+        assert waiting[job].due_at - waiting[job].since > 3000  # the hour window's end, not a backoff
+        delayed = dict(zip(redis_lua.QUEUE_PARTS, redis_lua.queue_keys(keys), strict=True))["q:delayed"]
+        await client.zadd(delayed, {job: 0})  # the hour passes
+    finally:
+        await client.aclose()
 
     async with h.serving(fake_github, llm, redis_url, tmp_path, **shared):
         await h.wait_for(lambda: fake_github.merged(h.REPO, number), what="the merge after the retry")

@@ -176,7 +176,12 @@ class InMemoryScheduler(memory_queue_views.QueueViews):
         return True
 
     async def finish(
-        self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str | None = None
+        self,
+        claim: admission.Claim,
+        outcome: admission.FinishOutcome,
+        error: str | None = None,
+        *,
+        defer_s: float = 0.0,
     ) -> admission.FinishResult:
         board = self._board
         if claim.token in board.finished:
@@ -186,13 +191,13 @@ class InMemoryScheduler(memory_queue_views.QueueViews):
         if held is None or held.token != claim.token or board.fences.get(claim.job.id) != claim.fence:
             return admission.FinishResult.NOT_HELD
         board.release(claim.job.id)
-        result = self._route(claim, outcome, error or "")
+        result = self._route(claim, outcome, error or "", defer_s)
         board.finished[claim.token] = result
         board.bell.set()
         return result
 
     def _route(
-        self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str
+        self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str, defer_s: float
     ) -> admission.FinishResult:
         board, job_id, now = self._board, claim.job.id, self._board.clock.now()
         if board.rerun(job_id):
@@ -201,6 +206,10 @@ class InMemoryScheduler(memory_queue_views.QueueViews):
             del board.jobs[job_id]
             return admission.FinishResult.DONE
         state = board.jobs[job_id]
+        if outcome is admission.FinishOutcome.DEFER:
+            board.delayed[job_id] = now + defer_s
+            state.error = error or state.error
+            return admission.FinishResult.DELAYED
         state.attempts += 1
         if outcome is admission.FinishOutcome.RETRY and state.attempts < self._backoff.max_attempts:
             board.delayed[job_id] = now + self._backoff.delay_s(claim.job.attempts + 1, self._random)

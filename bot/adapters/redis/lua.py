@@ -243,6 +243,10 @@ if rerun(job) then
 elseif outcome == 'done' then
   for _, f in ipairs(JOB_FIELDS) do jdel(job, f) end
   result = 'done'
+elseif outcome == 'defer' then
+  redis.call('ZADD', K_DELAYED, ms + delay_ms, job)
+  if err ~= '' then jset(job, 'error', err) end
+  result = 'delayed'
 else
   local attempts = redis.call('HINCRBY', K_JOB, job .. '|attempts', 1)
   if outcome == 'retry' and attempts < max_attempts then

@@ -138,9 +138,15 @@ class RedisScheduler:
         return redis_lua.text(reply) == "yielded"
 
     async def finish(
-        self, claim: admission.Claim, outcome: admission.FinishOutcome, error: str | None = None
+        self,
+        claim: admission.Claim,
+        outcome: admission.FinishOutcome,
+        error: str | None = None,
+        *,
+        defer_s: float = 0.0,
     ) -> admission.FinishResult:
-        delay_ms = round(self._backoff.delay_s(claim.job.attempts + 1, self._random) * 1000)
+        backoff_s = self._backoff.delay_s(claim.job.attempts + 1, self._random)
+        delay_ms = round((defer_s if outcome is admission.FinishOutcome.DEFER else backoff_s) * 1000)
         args = [
             claim.job.id,
             claim.token,
