@@ -68,6 +68,9 @@ def two_replicas(
     gh.create_repo(h.REPO, {"calc.py": h.BASE_CALC})
     llm = fake_llm("openai", reviewer)
     env_a = h.environment(gh, llm, redis_url, tmp_path / "a", h.free_port())
+    # The paused replica holds the credential's write pace (one write in flight per token, across replicas)
+    # for up to 2 x the request timeout + 15 s: a short timeout keeps that wait short here.
+    env_a["QUORUM_GITHUB__REQUEST_TIMEOUT_S"] = "5"
     env_b = {**env_a, "QUORUM_SERVER__PORT": str(h.free_port()),
              "QUORUM_WORKSPACE__STATE_DIR": str(tmp_path / "b" / "state")}  # fmt: skip
     a = h.Daemon(gh, llm, env_a, int(env_a["QUORUM_SERVER__PORT"]))
