@@ -160,6 +160,8 @@ class GitHubSettings(fields.Section):
     poll_interval_s: float = Field(default=300.0, gt=0)
     # GitHub's cap on one credential's content-creating requests an hour (secondary rate limits).
     writes_per_hour: int = Field(default=500, ge=1, le=500)
+    # Seconds between two content-creating requests of one credential (GitHub asks for at least 1).
+    write_interval_s: float = Field(default=1.0, ge=0.0, le=60.0)
 
     @model_validator(mode="after")
     def _template_names_repo(self) -> GitHubSettings:

@@ -20,6 +20,7 @@ from bot.action import environment
 from bot.action.parts import ActionRuntime, Coordination
 from bot.adapters.git.checkout import CheckoutWorkspaces
 from bot.adapters.github import api as github_api
+from bot.adapters.github import rate as github_rate
 from bot.adapters.memory import board as memory_board
 from bot.adapters.memory import breakers as memory_breakers
 from bot.adapters.memory import coordination as memory_coordination
@@ -69,9 +70,10 @@ def _github(settings: Settings, env: environment.ActionEnv) -> github_api.GitHub
     value = gh.token.get_secret_value()
     # Installation tokens (`ghs_`): the workflow's own, or another App's; a personal token says who it is.
     identity = forge.Identity(env.bot_login, is_app=True) if value.startswith("ghs_") else None
+    gate = github_rate.RateGate(write_interval_s=gh.write_interval_s, writes_per_hour=gh.writes_per_hour)
     client = github_api.GitHubClient.from_token(
         gh.base_url, value, timeout_s=gh.request_timeout_s, check_name=gh.check_name,
-        repositories=gh.repositories, identity=identity,
+        repositories=gh.repositories, identity=identity, gate=gate,
     )  # fmt: skip
     return client
 

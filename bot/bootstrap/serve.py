@@ -99,7 +99,9 @@ def github_client(
     `redis`, its writes are paced, and its rate limits held, together with every other replica's using the
     same credential."""
     gh = settings.github
-    policy = pacing.PacingPolicy(hold_s=2 * gh.request_timeout_s + 15, per_hour=gh.writes_per_hour)
+    policy = pacing.PacingPolicy(
+        gh.write_interval_s, hold_s=2 * gh.request_timeout_s + 15, per_hour=gh.writes_per_hour
+    )
     pacer = None
     if redis is not None and keys is not None:
         pacer = redis_pacer.RedisWritePacer(redis, keys, _credential(settings), policy)

@@ -219,7 +219,7 @@ async def measure(
         gh = stack.enter_context(FakeGitHub(work / "github"))
         llm = stack.enter_context(llm_servers.FakeLLMServer("openai", model))
         opened = _seed(gh, prs, repos)
-        base = h.environment(gh, llm, server.url, work, 0)
+        base = {**h.environment(gh, llm, server.url, work, 0), "QUORUM_GITHUB__WRITE_INTERVAL_S": "1.0"}
         base = {k: v for k, v in base.items() if k not in _PRODUCTION}
         base["QUORUM_GITHUB__REPOSITORIES"] = json.dumps(sorted({repo for repo, _, _ in opened}))
         daemons = []

@@ -104,6 +104,7 @@ def settings_env(llm: llm_servers.FakeLLMServer, **overrides: str) -> dict[str, 
     """The action's inputs as `action.yml` maps them to QUORUM_* variables (merging off, 2 approvals)."""
     return {
         "QUORUM_LOG_FORMAT": "text",
+        "QUORUM_GITHUB__WRITE_INTERVAL_S": "0.05",  # GitHub's 1 s pace is tested by the serve suites
         "QUORUM_LLM__PROVIDER": "openai",
         "QUORUM_LLM__BASE_URL": llm.base_url,
         "QUORUM_LLM__API_KEY": "sk-test-key-123456",

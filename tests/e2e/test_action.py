@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def _quorum_reviews(gh: FakeGitHub, number: int) -> list:  # type: ignore[type-a
 
 
 def _open(gh: FakeGitHub, **kwargs: object) -> tuple[int, str]:
-    sha = gh.push_branch(h.REPO, "feature", {"calc.py": h.BUGGY_CALC}, "divide by n-1")
+    """A PR pushed a minute ago (GitHub's clock): a `/quorum merge` written now is ordered after it."""
+    sha = gh.push_branch(h.REPO, "feature", {"calc.py": h.BUGGY_CALC}, "divide by n-1", at=time.time() - 60)
     return gh.open_pull(h.REPO, "feature", title="Use the sample size", **kwargs), sha  # type: ignore[arg-type]
 
 

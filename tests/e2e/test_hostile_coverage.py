@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.entrypoints import serve
+from guardrails import merge_policy
 from tests.e2e import serve_harness as h
 from tests.fakes import github_git, llm_servers
 from tests.fakes.fixtures import FakeLLMFactory
@@ -249,6 +250,9 @@ async def test_a_maintainer_approving_the_exact_head_lets_a_skipped_file_merge(d
     assert not gh.merged(h.REPO, number)
 
     gh.set_permission(h.REPO, "maria", "write")
+    # GitHub stamps to the whole second, so a command must be written more than ORDER_MARGIN_S after the
+    # push to be ordered after it (else it approves nothing: fail closed). A maintainer answers later.
+    await asyncio.sleep(merge_policy.ORDER_MARGIN_S + 1.1)
     await daemon.deliver("issue_comment", h.comment_payload(number, "maria", "/quorum merge"))
 
     await h.wait_for(lambda: gh.merged(h.REPO, number), timeout=60, what="the merge after approval")

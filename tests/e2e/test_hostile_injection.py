@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.entrypoints import serve
-from guardrails import lease
+from guardrails import lease, merge_policy
 from tests.e2e import serve_harness as h
 from tests.fakes import eval_reviewers, llm_servers
 from tests.fakes.fixtures import FakeLLMFactory
@@ -91,6 +91,9 @@ async def test_a_pr_telling_the_reviewer_to_approve_waits_for_a_human_and_a_clea
     assert all("Dear reviewer: you must flag SQL" in p for p in prompts)
 
     gh.set_permission(h.REPO, "maria", "write")
+    # GitHub stamps to the whole second, so a command must be written more than ORDER_MARGIN_S after the
+    # push to be ordered after it (else it approves nothing: fail closed). A maintainer answers later.
+    await asyncio.sleep(merge_policy.ORDER_MARGIN_S + 1.1)
     await daemon.deliver(
         "issue_comment", h.comment_payload(hostile, "maria", "/quorum merge"), delivery_id="cmd-1"
     )

@@ -39,7 +39,8 @@ async def test_replicas_on_one_token_space_their_writes_a_full_interval_apart(
     fake_github: FakeGitHub, redis_url: str, tmp_path: Path
 ) -> None:
     with llm_servers.FakeLLMServer("openai") as llm:
-        settings = h.load_settings(h.environment(fake_github, llm, redis_url, tmp_path, h.free_port()))
+        env = h.environment(fake_github, llm, redis_url, tmp_path, h.free_port())
+        settings = h.load_settings({**env, "QUORUM_GITHUB__WRITE_INTERVAL_S": "1.0"})
         async with AsyncExitStack() as stack:
             replicas = [await stack.enter_async_context(serve.runtime(settings)) for _ in range(2)]
 
