@@ -75,6 +75,9 @@ def build(case: Case, repo: Path) -> Path:
     if case.head_tree is not None:
         _clear(repo)
         _copy_tree(case.head_tree, repo)
+        # Copies keep their source's modification time: a head file of the base file's size and time
+        # would pass git's stat check as unchanged. An empty index makes git read every file afresh.
+        _git(repo, case, "read-tree", "--empty")
         _git(repo, case, "add", "--all")
     else:
         assert case.patch is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -165,3 +166,19 @@ def test_a_patch_that_does_not_apply_names_the_case(tmp_path):
 
     with pytest.raises(InputError, match=r"eval case 10-stale: git apply failed"):
         repos.build(case, tmp_path / "repo")
+
+
+def test_a_head_file_with_the_base_files_size_and_time_is_still_committed_as_changed(tmp_path):
+    # Copies keep their source's modification time, and a fresh checkout often gives both golden copies
+    # the same one: git must not take the head file for the unchanged base file by size and time.
+    root = tmp_path / "37-same-size"
+    for side, value in (("base", 20), ("head", 50)):
+        (root / side).mkdir(parents=True)
+        (root / side / "settings.py").write_text(f"PAGE_SIZE = {value}\n")
+        os.utime(root / side / "settings.py", ns=(1_700_000_000_000_000_000,) * 2)
+    (root / "case.toml").write_text('title = "Raise the page size"\nexpected = "approve"\n')
+    case = cases.load_case(root)
+
+    repo = repos.build(case, tmp_path / "repo")
+
+    assert git(repo, "show", f"{repos.HEAD_BRANCH}:settings.py") == "PAGE_SIZE = 50\n"
