@@ -157,6 +157,7 @@ class ProviderError(QuorumError):
         retry_after: float | None = None,
         retryable: bool = False,
         billed: bool = False,
+        sent: bool = True,
     ) -> None:
         super().__init__(message, retryable=retryable)
         self.provider = provider
@@ -164,6 +165,8 @@ class ProviderError(QuorumError):
         self.retry_after = retry_after
         # True when the provider may have charged for the attempt (the answer was lost mid-way).
         self.billed = billed
+        # False when the request never left this process (a pause held it back): no news of the provider.
+        self.sent = sent
 
 
 class ProviderUnavailable(ProviderError):

@@ -27,11 +27,13 @@ class Change(StrEnum):
 
 
 class Event(StrEnum):
-    """What a call told the breaker: a success, a failure that counts, or a trip that opens it at once."""
+    """What a call told the breaker: a success, a failure that counts, a trip that opens it at once, or
+    that the admitted call was never sent (held back in this process), which says nothing of the model."""
 
     SUCCESS = "success"
     FAILURE = "failure"
     TRIP = "trip"
+    UNSENT = "unsent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,10 @@ def admit(rec: Record, token: str, now: float, policy: BreakerPolicy) -> Permit:
 def observe(rec: Record, token: str, event: Event, reason: str, now: float, policy: BreakerPolicy) -> Change:
     """Apply one call's outcome to `rec`; whether it opened or closed the breaker."""
     probing = rec.state is State.HALF_OPEN and rec.probe == token
+    if event is Event.UNSENT:
+        if probing:  # the probe gives its turn back: the next caller probes at once
+            rec.probe, rec.until = "", now
+        return Change.NONE
     if event is Event.TRIP or (event is Event.FAILURE and probing):
         return _open(rec, reason, now, policy)
     if event is Event.FAILURE and rec.state is State.CLOSED:

@@ -159,6 +159,23 @@ async def test_a_probe_whose_caller_vanished_lapses_and_the_next_caller_probes(r
     assert permit.allowed and permit.probe
 
 
+async def test_an_unsent_probe_gives_its_turn_back_without_closing_it(replicas: Pair) -> None:
+    a, b = replicas
+    await fail(a, 3)
+    await asyncio.sleep(POLICY.cooldown_s + 0.05)
+    assert (await a.admit(NAME, "held-back")).probe
+    bystander = await a.observe(NAME, "not-the-probe", breaker.Event.UNSENT)
+
+    change = await a.observe(NAME, "held-back", breaker.Event.UNSENT)
+    permit = await b.admit(NAME, "next")  # at once, not after the probe's time to live
+
+    assert (bystander, change) == (breaker.Change.NONE, breaker.Change.NONE)
+    assert permit.allowed and permit.probe and permit.state is breaker.State.HALF_OPEN
+    assert (await b.observe(NAME, "next", breaker.Event.SUCCESS)) is breaker.Change.CLOSED
+    assert await a.observe("ollama/never-seen", "x", breaker.Event.UNSENT) is breaker.Change.NONE
+    assert [s.name for s in await a.states()] == [NAME]
+
+
 async def test_an_operator_reset_closes_it(replicas: Pair) -> None:
     a, b = replicas
     await a.observe(NAME, "over", breaker.Event.TRIP, "usage_over_reservation")

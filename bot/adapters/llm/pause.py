@@ -58,6 +58,7 @@ class EndpointPauses:
                 retry_after=left,
                 retryable=True,
                 billed=False,
+                sent=False,
             )
 
 

@@ -21,7 +21,7 @@ class InMemoryCircuitBreakers:
         return breaker.admit(rec, token, self._clock.now(), self._policy)
 
     async def observe(self, name: str, token: str, event: breaker.Event, reason: str = "") -> breaker.Change:
-        if name not in self._records and event is breaker.Event.SUCCESS:
+        if name not in self._records and event in (breaker.Event.SUCCESS, breaker.Event.UNSENT):
             return breaker.Change.NONE  # as on Redis: a model that never failed leaves no record
         rec = self._records.setdefault(name, breaker.Record())
         return breaker.observe(rec, token, event, reason, self._clock.now(), self._policy)

@@ -29,10 +29,14 @@ OBSERVE = (
     _NOW
     + """
 local h, token, event, reason = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-if event == 'success' and redis.call('EXISTS', h) == 0 then return 0 end
+if (event == 'success' or event == 'unsent') and redis.call('EXISTS', h) == 0 then return 0 end
 local state = redis.call('HGET', h, 'state') or 'closed'
 redis.call('SADD', KEYS[2], ARGV[6])
 local probing = state == 'half_open' and redis.call('HGET', h, 'probe') == token
+if event == 'unsent' then
+  if probing then redis.call('HSET', h, 'probe', '', 'until', fmt(now_ms())) end
+  return 0
+end
 local function open()
   redis.call('HSET', h, 'state', 'open', 'until', fmt(now_ms() + tonumber(ARGV[5])), 'probe', '',
              'reason', reason)
