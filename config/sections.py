@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
@@ -24,6 +25,11 @@ PROVIDER_DEFAULTS: dict[str, tuple[str | None, str]] = {
     "ollama": ("http://localhost:11434", "qwen2.5-coder:7b"),
     "anthropic": ("https://api.anthropic.com", "claude-sonnet-4-20250514"),
 }
+
+GITHUB_COM_API = "api.github.com"
+# github.com's secondary limits on one credential's content-creating requests: a minute, an hour, seconds
+# apart (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits).
+GITHUB_COM_WRITES: tuple[int, int, float] = (80, 500, 1.0)
 
 ToolProtocol = Literal["auto", "native", "text"]
 AgentMode = bool | Literal["auto"]
@@ -158,16 +164,34 @@ class GitHubSettings(fields.Section):
     check_name: str = Field(default="quorum", min_length=1)
     request_timeout_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=300.0, gt=0)
-    # GitHub's cap on one credential's content-creating requests an hour (secondary rate limits).
-    writes_per_hour: int = Field(default=500, ge=1, le=500)
-    # Seconds between two content-creating requests of one credential (GitHub asks for at least 1).
-    write_interval_s: float = Field(default=1.0, ge=0.0, le=60.0)
+    # One credential's content-creating requests: at most so many a minute and an hour, this far apart, all
+    # replicas together. github.com's secondary limits (80, 500, 1 s) are the defaults and the bounds there;
+    # a GitHub Enterprise Server's limits are its administrators' to set, so there they are free.
+    writes_per_minute: int = Field(default=GITHUB_COM_WRITES[0], ge=1)
+    writes_per_hour: int = Field(default=GITHUB_COM_WRITES[1], ge=1)
+    write_interval_s: float = Field(default=GITHUB_COM_WRITES[2], ge=0.0, le=60.0)
 
     @model_validator(mode="after")
     def _template_names_repo(self) -> GitHubSettings:
         if "{repo}" not in self.clone_url_template:
             raise ValueError("clone_url_template must contain {repo}")
         return self
+
+    def write_limits_problem(self) -> str | None:
+        """Why the write pace is looser than github.com allows, when `base_url` is github.com's; else None.
+        Checked where the client is built, not at load: the Action learns its API URL from the runner."""
+        per_minute, per_hour, interval_s = GITHUB_COM_WRITES
+        if urlsplit(self.base_url).hostname != GITHUB_COM_API or (
+            self.writes_per_minute <= per_minute and self.writes_per_hour <= per_hour
+            and self.write_interval_s >= interval_s
+        ):  # fmt: skip
+            return None
+        return (
+            f"github.com allows one credential at most {per_minute} content-creating requests a minute and "
+            f"{per_hour} an hour, {interval_s:g} s apart: github.writes_per_minute <= {per_minute}, "
+            f"github.writes_per_hour <= {per_hour} and github.write_interval_s >= {interval_s:g} (looser "
+            "values are for a GitHub Enterprise Server whose administrators allow them)"
+        )
 
 
 class ElasticsearchSettings(fields.Section):

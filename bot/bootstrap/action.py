@@ -59,7 +59,7 @@ def with_runner(settings: Settings, env: environment.ActionEnv) -> Settings:
     return settings.model_copy(update=changes)
 
 
-def _github(settings: Settings, env: environment.ActionEnv) -> github_api.GitHubClient:
+def github_client(settings: Settings, env: environment.ActionEnv) -> github_api.GitHubClient:
     """The client; an installation token (which may not call `GET /user`) acts as `env.bot_login`."""
     gh = settings.github
     if gh.token is None:
@@ -67,10 +67,15 @@ def _github(settings: Settings, env: environment.ActionEnv) -> github_api.GitHub
             "quorum action needs a token",
             ("GITHUB_TOKEN (pass `github-token`, default `${{ github.token }}`) or QUORUM_GITHUB__TOKEN",),
         )
+    if (problem := gh.write_limits_problem()) is not None:
+        raise ConfigError(f"invalid configuration: {problem}", (problem,))
     value = gh.token.get_secret_value()
     # Installation tokens (`ghs_`): the workflow's own, or another App's; a personal token says who it is.
     identity = forge.Identity(env.bot_login, is_app=True) if value.startswith("ghs_") else None
-    gate = github_rate.RateGate(write_interval_s=gh.write_interval_s, writes_per_hour=gh.writes_per_hour)
+    gate = github_rate.RateGate(
+        write_interval_s=gh.write_interval_s, writes_per_minute=gh.writes_per_minute,
+        writes_per_hour=gh.writes_per_hour,
+    )  # fmt: skip
     client = github_api.GitHubClient.from_token(
         gh.base_url, value, timeout_s=gh.request_timeout_s, check_name=gh.check_name,
         repositories=gh.repositories, identity=identity, gate=gate,
@@ -116,7 +121,7 @@ async def runtime(
     """Build everything one run needs from `settings` (already `with_runner`) and close it on exit."""
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
-        gh = _github(settings, env)
+        gh = github_client(settings, env)
         stack.push_async_callback(gh.aclose)
         identity = await gh.identity()
         coordination = (

@@ -99,8 +99,13 @@ def github_client(
     `redis`, its writes are paced, and its rate limits held, together with every other replica's using the
     same credential."""
     gh = settings.github
+    if (problem := gh.write_limits_problem()) is not None:
+        raise ConfigError(f"invalid configuration: {problem}", (problem,))
     policy = pacing.PacingPolicy(
-        gh.write_interval_s, hold_s=2 * gh.request_timeout_s + 15, per_hour=gh.writes_per_hour
+        gh.write_interval_s,
+        gh.writes_per_minute,
+        hold_s=2 * gh.request_timeout_s + 15,
+        per_hour=gh.writes_per_hour,
     )
     pacer = None
     if redis is not None and keys is not None:

@@ -418,3 +418,18 @@ def test_doctor_says_when_the_activity_log_cannot_be_read(tmp_path: Path, fake_l
 
     row = rows(out)["activity log"]
     assert row["status"] == "warn" and "acme/widgets" in row["detail"] and "approves nothing" in row["detail"]
+
+
+def test_a_write_pace_looser_than_github_com_allows_is_a_failed_row(tmp_path: Path) -> None:
+    from bot.entrypoints.doctor import config as doctor_config
+
+    loose = settings_for(tmp_path, github={"token": "ghp_" + "W" * 36, "writes_per_minute": 200})
+    enterprise = settings_for(
+        tmp_path, github={"base_url": "https://ghe.corp/api/v3", "token": "ghp_" + "W" * 36,
+                          "writes_per_minute": 200},
+    )  # fmt: skip
+
+    rows = {row.name: row for row in doctor_config.configuration(loose, poll=True)}
+    assert rows["github write pace"].status == "fail"
+    assert "at most 80 content-creating requests a minute" in rows["github write pace"].detail
+    assert "github write pace" not in {row.name for row in doctor_config.configuration(enterprise, poll=True)}

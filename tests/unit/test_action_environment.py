@@ -43,3 +43,24 @@ def test_a_fork_is_told_by_the_head_repository_and_a_deleted_fork_is_one_too() -
     assert environment.from_fork("pull_request", fork) and environment.from_fork("pull_request", gone)
     assert not environment.from_fork("pull_request", same)
     assert not environment.from_fork("issue_comment", fork)  # runs in the base repository's context
+
+
+@pytest.mark.parametrize(
+    ("api_url", "refused"), [("https://api.github.com", True), ("https://ghe.corp/api/v3", False)]
+)
+def test_the_write_pace_is_judged_against_the_runners_api_url(api_url: str, refused: bool) -> None:
+    from bot.bootstrap import action as action_root
+    from config.settings import Settings
+
+    runner = {"GITHUB_EVENT_NAME": "status", "GITHUB_EVENT_PATH": "/e.json", "GITHUB_REPOSITORY": "o/r",
+              "GITHUB_WORKSPACE": "/w", "GITHUB_TOKEN": "ghs_" + "x" * 36,
+              "GITHUB_API_URL": api_url}  # fmt: skip
+    env = environment.from_environ(runner)
+    # Loaded before the runner's URL is known (the default is github.com's): the pace is judged after.
+    settings = action_root.with_runner(Settings(github={"write_interval_s": 0.05}), env)
+
+    if refused:
+        with pytest.raises(ConfigError, match=r"github\.com allows one credential"):
+            action_root.github_client(settings, env)
+    else:
+        assert action_root.github_client(settings, env) is not None

@@ -290,6 +290,33 @@ def test_consensus_needs_enough_rounds_for_the_approvals() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "looser", [{"writes_per_minute": 81}, {"writes_per_hour": 501}, {"write_interval_s": 0.5}]
+)
+def test_github_com_writes_may_not_go_past_githubs_secondary_limits(looser: dict[str, float]) -> None:
+    from bot.bootstrap import serve as serve_root
+
+    github_com = load(github={"token": "ghp_" + "x" * 36, **looser})
+
+    problem = github_com.github.write_limits_problem()
+    assert problem is not None and problem.startswith("github.com allows one credential at most 80")
+    with pytest.raises(errors.ConfigError) as caught:
+        serve_root.github_client(github_com)  # where `serve`, the operator commands and doctor get one
+    assert caught.value.problems == (problem,)
+
+
+def test_an_enterprise_server_sets_its_own_write_limits() -> None:
+    stricter = load(github={"writes_per_minute": 20, "write_interval_s": 3})
+    server = load(
+        github={"base_url": "https://ghe.example.internal/api/v3", "writes_per_minute": 5000,
+                "writes_per_hour": 100000, "write_interval_s": 0},
+    )  # fmt: skip
+
+    assert stricter.github.write_limits_problem() is None
+    assert server.github.write_limits_problem() is None
+    assert (server.github.writes_per_minute, server.github.writes_per_hour) == (5000, 100000)
+
+
 def test_list_items_are_named_by_position(tmp_path: Path) -> None:
     path = write(tmp_path / "q.toml", '[[review.reviewers]]\nmodel = "m"\n')
 

@@ -32,6 +32,9 @@ def configuration(settings: Settings, *, poll: bool) -> list[Check]:
     else:
         hint = "set QUORUM_GITHUB__APP_ID and the github__private_key secret, or the github__token secret"
         rows.append(Check("github credentials", "fail", "neither a GitHub App nor a token", hint))
+    if (problem := gh.write_limits_problem()) is not None:
+        hint = "keep github.com's pace, or point github.base_url at your GitHub Enterprise Server"
+        rows.append(Check("github write pace", "fail", problem, hint))
     caps = ("per_pr_usd", "per_round_usd", "per_repo_daily_usd", "daily_usd")
     zero = [name for name in caps if not getattr(settings.budget, name)]
     if zero:
