@@ -35,6 +35,8 @@ class ConcurrencySettings(Section):
 
     max_concurrent_agents: int = Field(default=6, ge=1)
     max_per_repo: int = Field(default=2, ge=1)
+    # A waiting review starts first once it has waited this long, whatever other repositories' backlogs.
+    oldest_first_after_s: float = Field(default=300.0, gt=0)
 
 
 class ConsensusSettings(Section):

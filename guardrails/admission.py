@@ -1,4 +1,5 @@
-"""Admission guardrail: one job per PR, at most N running globally and M per repository, oldest first.
+"""Admission guardrail: one job per PR, at most N running globally and M per repository; backlogs first,
+oldest first within a repository, and any job first once it has waited long enough.
 
 The policy here is pure: job ids, the pick rule, fences and the retry backoff. A `Scheduler` (in memory,
 or on Redis as one script per operation) holds the queue and applies the rule atomically.
@@ -7,6 +8,7 @@ or on Redis as one script per operation) holds the queue and applies the rule at
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -164,6 +166,7 @@ class Limits:
 
     max_concurrent_agents: int = 6
     max_per_repo: int = 2
+    oldest_first_after_s: float = 300.0  # a job waiting this long starts first, whatever the backlogs
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,15 +189,34 @@ def pick_next(
     running_total: int,
     running_per_repo: Mapping[str, int],
     limits: Limits,
+    waited_s: Mapping[str, float] | None = None,
 ) -> str | None:
-    """The first job in ticket order that may start now, or None; `pending` must be in ticket order."""
+    """The job that may start now, or None; `pending` must be in ticket order, `waited_s` says how long
+    each has waited.
+
+    Of the jobs whose repository has room: the oldest, when it has waited `oldest_first_after_s`; else the
+    oldest of the repository with the most jobs waiting. The per-repository limit makes a repository's
+    backlog the longest chain of work, so it starts first (a burst of ten PRs in one repository starts its
+    two lanes at once, and the repositories with one PR fill the other slots); the age bound keeps a lone
+    PR from waiting behind other repositories' backlogs for long. Within a repository jobs start oldest
+    first."""
     if running_total >= limits.max_concurrent_agents:
         return None
+    waiting: Counter[str] = Counter()
+    eligible: list[tuple[str, str]] = []
     for job_id in pending:
+        if job_id in running:
+            continue
         repo = parse_job_id(job_id).repo
-        if job_id not in running and running_per_repo.get(repo, 0) < limits.max_per_repo:
-            return job_id
-    return None
+        waiting[repo] += 1
+        if running_per_repo.get(repo, 0) < limits.max_per_repo:
+            eligible.append((job_id, repo))
+    if not eligible:
+        return None
+    oldest = eligible[0][0]
+    if (waited_s or {}).get(oldest, 0.0) >= limits.oldest_first_after_s:
+        return oldest
+    return max(eligible, key=lambda job: waiting[job[1]])[0]  # the first of the most: the oldest
 
 
 def next_fence(stored: int, now_us: int) -> int:
@@ -214,7 +236,8 @@ class Scheduler(Protocol):
         ...
 
     async def claim(self, claim_id: str) -> Claim | None:
-        """Reap dead leases, then take the oldest eligible job; replays the same claim for `claim_id`."""
+        """Reap dead leases, then take the next eligible job (`pick_next`); replays the same claim for
+        `claim_id`."""
         ...
 
     async def wait_for_work(self, timeout_s: float) -> bool:

@@ -88,7 +88,11 @@ def _in_memory(settings: Settings, clock: Clock) -> Coordination:
     board = memory_board.Board(clock)
     scheduler = memory_coordination.InMemoryScheduler(
         board,
-        limits=admission.Limits(s.concurrency.max_concurrent_agents, s.concurrency.max_per_repo),
+        limits=admission.Limits(
+            s.concurrency.max_concurrent_agents,
+            s.concurrency.max_per_repo,
+            s.concurrency.oldest_first_after_s,
+        ),
         policy=lease.LeasePolicy(ttl_s=s.redis.lease_ttl_s, max_hold_s=s.timeouts.pr_lock_ttl_s),
     )
     return Coordination(

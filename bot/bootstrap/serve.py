@@ -147,7 +147,11 @@ def scheduler(settings: Settings, redis: aioredis.Redis) -> redis_scheduler.Redi
     return redis_scheduler.RedisScheduler(
         redis,
         redis_conn.Keys(s.redis.key_prefix),
-        limits=admission.Limits(s.concurrency.max_concurrent_agents, s.concurrency.max_per_repo),
+        limits=admission.Limits(
+            s.concurrency.max_concurrent_agents,
+            s.concurrency.max_per_repo,
+            s.concurrency.oldest_first_after_s,
+        ),
         policy=lease.LeasePolicy(ttl_s=s.redis.lease_ttl_s, max_hold_s=s.timeouts.pr_lock_ttl_s),
         backoff=admission.Backoff(
             s.redis.job_max_attempts, s.redis.job_retry_base_s, s.redis.job_retry_cap_s

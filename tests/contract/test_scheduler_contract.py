@@ -45,6 +45,29 @@ async def test_saturated_repo_does_not_block_another_repo(coord: Coordination) -
     assert claimed == ["o/a#1", "o/a#2", "o/b#1", None]
 
 
+async def test_the_longest_backlog_starts_first(coord: Coordination) -> None:
+    # Queued repository by repository, as a reconcile finds them: the last repository's backlog is the
+    # longest chain of work (two at a time), so its jobs start before the single ones queued earlier.
+    scheduler = coord.scheduler(limits=admission.Limits(max_concurrent_agents=4, max_per_repo=2))
+    await enqueue_all(scheduler, "o/a#1", "o/b#1", "o/c#1", "o/c#2", "o/c#3")
+
+    claimed = await claim_ids(scheduler, 5)
+
+    assert claimed == ["o/c#1", "o/c#2", "o/a#1", "o/b#1", None]
+
+
+async def test_a_job_that_waited_long_enough_starts_before_any_backlog(coord: Coordination) -> None:
+    limits = admission.Limits(max_concurrent_agents=10, max_per_repo=2, oldest_first_after_s=0.3)
+    scheduler = coord.scheduler(limits=limits)
+    await enqueue_all(scheduler, "o/lone#1")
+    await asyncio.sleep(0.4)
+    await enqueue_all(scheduler, "o/busy#1", "o/busy#2")
+
+    claimed = await claim_ids(scheduler, 3)
+
+    assert claimed == ["o/lone#1", "o/busy#1", "o/busy#2"]
+
+
 async def test_repo_slot_freed_by_finish_goes_to_its_next_job(coord: Coordination) -> None:
     scheduler = coord.scheduler(limits=admission.Limits(max_concurrent_agents=10, max_per_repo=2))
     await enqueue_all(scheduler, "o/a#1", "o/a#2", "o/a#3")

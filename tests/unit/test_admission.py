@@ -32,6 +32,25 @@ def test_pick_takes_the_oldest_job_whose_repo_has_room() -> None:
     assert chosen == "o/b#1"
 
 
+def test_pick_starts_the_longest_backlog_first_and_oldest_first_within_it() -> None:
+    pending = ["o/a#1", "o/b#1", "o/b#2", "o/c#1", "o/c#2", "o/c#3"]
+    limits = admission.Limits(max_concurrent_agents=10, max_per_repo=2)
+
+    assert admission.pick_next(pending, set(), 0, {}, limits) == "o/c#1"
+    assert admission.pick_next(pending, set(), 2, {"o/c": 2}, limits) == "o/b#1"  # c is full: b is next
+    assert admission.pick_next(["o/b#1", "o/a#1", "o/c#1"], set(), 0, {}, limits) == "o/b#1"  # tie: oldest
+
+
+def test_pick_starts_the_oldest_first_once_it_waited_long_enough() -> None:
+    pending = ["o/lone#1", "o/busy#1", "o/busy#2"]
+    limits = admission.Limits(max_concurrent_agents=10, max_per_repo=2, oldest_first_after_s=60)
+
+    fresh = admission.pick_next(pending, set(), 0, {}, limits, {"o/lone#1": 59.0})
+    overdue = admission.pick_next(pending, set(), 0, {}, limits, {"o/lone#1": 60.0})
+
+    assert (fresh, overdue) == ("o/busy#1", "o/lone#1")
+
+
 def test_pick_takes_nothing_when_the_global_limit_is_reached() -> None:
     assert admission.pick_next(["o/b#1"], set(), 3, {}, LIMITS) is None
 

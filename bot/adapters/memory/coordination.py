@@ -87,7 +87,11 @@ class InMemoryScheduler(memory_queue_views.QueueViews):
         self._promote()
         per_repo = board.slots()
         ordered = sorted(board.pending, key=board.pending.__getitem__)
-        chosen = admission.pick_next(ordered, board.running, sum(per_repo.values()), per_repo, self._limits)
+        now = board.clock.now()
+        waited = {job_id: now - board.since.get(job_id, now) for job_id in ordered}
+        chosen = admission.pick_next(
+            ordered, board.running, sum(per_repo.values()), per_repo, self._limits, waited
+        )
         return None if chosen is None else self._grant(chosen, claim_id)
 
     def _grant(self, job_id: str, claim_id: str) -> admission.Claim:

@@ -56,7 +56,7 @@ local function clock()
   local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
   return us, math.floor(us / 1000)
 end
-local function repo_of(job) return string.match(job, '^(.+)#%d+$') end
+local function repo_of(job) return string.match(job, '^([^#]+)#%d+$') end
 local function jget(job, f) return redis.call('HGET', K_JOB, job .. '|' .. f) end
 local function jset(job, f, v) redis.call('HSET', K_JOB, job .. '|' .. f, v) end
 local function jdel(job, f) redis.call('HDEL', K_JOB, job .. '|' .. f) end
@@ -165,12 +165,14 @@ ring(1)
 return 'queued'
 """
 
-# ARGV: claim_id, token, lease_ms, max_hold_ms, max_global, max_repo, scan_n, max_attempts, audit_cap
+# ARGV: claim_id, token, lease_ms, max_hold_ms, max_global, max_repo, scan_n, max_attempts, audit_cap,
+# oldest_first_ms
 CLAIM = r"""
 local claim_id, token = ARGV[1], ARGV[2]
 local lease_ms, max_hold = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_global, max_repo = tonumber(ARGV[5]), tonumber(ARGV[6])
 local scan_n, max_attempts, cap = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local oldest_first_ms = tonumber(ARGV[10])
 local function reply(job)
   return {1, job, lget(job, 'head'), jget(job, 'attempts') or '0', lget(job, 'ticket'), lget(job, 'token'),
           lget(job, 'fence'), redis.call('ZSCORE', K_RUNNING, job), lget(job, 'deadline'),
@@ -202,19 +204,36 @@ local function grant(job)
   audit(us, cap, 'event', 'claim', 'job', job, 'token', token, 'fence', fmt(fence))
   return reply(job)
 end
+-- admission.pick_next over the first scan_n waiting jobs: of those whose repository has room, the oldest once
+-- it has waited oldest_first_ms, else the oldest of the repository with the most jobs waiting. (A waiting
+-- job is never running too: grant takes it out of line; the check below only guards the pick.)
 if slots_taken() < max_global then
-  local offset = 0
-  while offset < scan_n do
-    local page = redis.call('ZRANGE', K_PENDING, offset, offset + 99)
-    if #page == 0 then break end
-    for _, job in ipairs(page) do
-      if tonumber(redis.call('HGET', K_REPO, repo_of(job)) or '0') < max_repo
-          and not redis.call('ZSCORE', K_RUNNING, job) then
-        return grant(job)
-      end
+  local waiting, repos, room = {}, {}, {}
+  local page = redis.call('ZRANGE', K_PENDING, 0, scan_n - 1)
+  for i, job in ipairs(page) do
+    local repo = repo_of(job)
+    repos[i] = repo
+    local w = waiting[repo]
+    if w == nil then
+      w = 0
+      room[repo] = tonumber(redis.call('HGET', K_REPO, repo) or '0') < max_repo
     end
-    offset = offset + 100
+    waiting[repo] = w + 1
   end
+  local oldest, overdue, best, most = nil, false, nil, 0
+  for i, job in ipairs(page) do
+    local repo = repos[i]
+    if room[repo] and (oldest == nil or waiting[repo] > most)
+        and not redis.call('ZSCORE', K_RUNNING, job) then
+      if oldest == nil then
+        oldest, overdue = job, ms - tonumber(jget(job, 'since') or ms) >= oldest_first_ms
+        if overdue then break end
+      end
+      best, most = job, waiting[repo]
+    end
+  end
+  if overdue then return grant(oldest) end
+  if best then return grant(best) end
 end
 local wake = -1
 for _, k in ipairs({K_DELAYED, K_RUNNING}) do

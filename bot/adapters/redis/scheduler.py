@@ -1,8 +1,9 @@
 """The `Scheduler` on Redis: one script per operation, a doorbell list for wake-ups, server time for leases.
 
-Admission (reap expired leases, promote due retries, take the oldest eligible job) is one script, so the
-global and per-repo limits hold across replicas. Waiting workers `BLPOP` the doorbell for at most
-`max_block_s` (below the client's socket timeout) or the nearest lease expiry / retry, whichever is first.
+Admission (reap expired leases, promote due retries, take the next eligible job: backlogs first, then by
+age) is one script, so the global and per-repo limits hold across replicas. Waiting workers `BLPOP` the
+doorbell for at most `max_block_s` (below the client's socket timeout) or the nearest lease expiry /
+retry, whichever is first.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class RedisScheduler:
             self._scan_n,
             self._backoff.max_attempts,
             self._audit_cap,
+            round(limits.oldest_first_after_s * 1000),
         ]
         keys = [*self._queue, self._keys("q", "claim", claim_id)]
         reply = await redis_lua.run(self._claim, "claim", keys, args)
