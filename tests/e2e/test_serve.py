@@ -16,7 +16,7 @@ from guardrails import lease
 from tests.e2e import serve_harness as h
 from tests.fakes import llm_servers
 from tests.fakes.fixtures import FakeLLMFactory
-from tests.fakes.github_server import FakeGitHub
+from tests.fakes.github_server import WRITE_METHODS, FakeGitHub
 
 pytestmark = pytest.mark.redis
 
@@ -86,9 +86,12 @@ async def test_a_signed_delivery_is_reviewed_to_consensus_and_merged_at_that_sha
     assert len(llm.chat_bodies()) == 2  # two approving rounds: the consensus
     merges = [r for r in gh.requests if r.method == "PUT" and r.path.endswith(f"/pulls/{number}/merge")]
     assert len(merges) == 1 and merges[0].status == 200
-    # Quorum's check was pending while the merge gate was asked, and success once it held (a token posts
-    # commit statuses).
-    assert [s.state for s in gh.statuses(h.REPO, head) if s.context == "quorum"] == ["pending", "success"]
+    # Quorum's first check on the head is the merge gate's answer, success once it held (a token posts
+    # commit statuses): three writes in all, review, check, merge, in that order.
+    assert [s.state for s in gh.statuses(h.REPO, head) if s.context == "quorum"] == ["success"]
+    writes = [(a.method, a.path) for a in gh.arrivals if a.method in WRITE_METHODS]
+    assert [m for m, _ in writes] == ["POST", "POST", "PUT"], writes
+    assert writes[0][1].endswith(f"/pulls/{number}/reviews") and f"/statuses/{head}" in writes[1][1]
 
 
 async def test_a_bad_signature_is_refused_and_nothing_is_queued(world) -> None:  # type: ignore[no-untyped-def]

@@ -3,8 +3,10 @@
 The reviewers' approval is not the whole gate when a human must approve too (protected paths, size,
 contributors, the tripwire, unreviewed files). A check at success would let whatever gates on it (branch
 protection, auto-merge, a writer merging their own PR) take the reviewers' approval for the human one. So
-an approval is published with the check pending (`review_text.tally`); the merger releases it to success once
-no human is needed or a human approved that exact head, and holds it with the reasons otherwise.
+the merger sets the check of an approved head: success once no human is needed or a human approved that
+exact head, held pending with the reasons otherwise. An approval publishes no check on a head Quorum has
+not checked yet (the merger's is the first), and a pending one on a head it has (`publisher`), so an
+earlier success never stands for the new decision.
 """
 
 from __future__ import annotations

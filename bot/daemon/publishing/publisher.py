@@ -15,6 +15,7 @@ from bot import forge
 from bot.daemon.context import DaemonDeps, Work, log
 from bot.daemon.publishing import compensation, review_text
 from bot.daemon.publishing.outbox import Pending
+from bot.domain import Decision
 from bot.errors import GitHubError, InputError, PublishRefused
 from guardrails import lease
 
@@ -36,6 +37,8 @@ async def publish_pending(deps: DaemonDeps, work: Work) -> bool:
         work.tracked.update(outbox="")
         await work.tracked.save()
         return False
+    # Quorum's check on this head so far: none before its first review of the head.
+    checked_before = record.review_sha == work.pr.head_sha
     posted = await _already_posted(deps, work, pending)
     if posted is None:
         posted = await _post(deps, work, pending)
@@ -44,7 +47,12 @@ async def publish_pending(deps: DaemonDeps, work: Work) -> bool:
     work.tracked.update(outbox="", review_id=posted, review_sha=work.pr.head_sha, review_blocking=blocking)
     await work.tracked.save()
     await retire_late_writes(deps, work)  # the reviews read just now, after the post
-    await _tally(deps, work, pending)
+    if pending.decision is not Decision.APPROVED or checked_before:
+        await _tally(deps, work, pending)
+    # An approval of a head with no check of Quorum's yet leaves it so: the merger creates the check
+    # next, at success or held pending with the reasons a human must approve (`held_check`), one write
+    # where a pending check and its release took two. A head already checked gets its pending check at
+    # once, so no earlier success of Quorum's outlives the new decision by more than this post.
     return True
 
 
