@@ -1,6 +1,6 @@
 """Throughput across PRs: how close `quorum serve` replicas come to keeping every slot on a model call.
 
-    python -m tests.bench.bench_throughput [--prs 30] [--repos 10] [--replicas 3] [--latency 1.0]
+    python -m tests.bench.bench_throughput [--prs 30] [--repos 10] [--replicas 3] [--latency 1.0] [--unpaced]
 
 Starts a real redis-server, the wire-level fake GitHub on real git, a scripted fake LLM that approves after
 a fixed latency, and `--replicas` real `quorum serve` processes sharing the Redis (production defaults:
@@ -12,8 +12,13 @@ replicas share one token, and GitHub allows its content-creating requests only s
 (Quorum paces them across replicas through Redis), so `write_floor_s` = (writes − 1) × interval is a second
 floor (the first write waits for none), and `efficiency_vs_bound` = max(model ideal, write floor) over
 `done_s` (first delivery to the last write's arrival at GitHub) says how close Quorum comes to what GitHub
-allows. Each PR takes four writes (review, pending check, released check, merge). `min_write_gap_s` is the
+allows. Each PR takes three writes (review, check, merge). `min_write_gap_s` is the
 closest two writes came, as the fake GitHub saw them arrive.
+
+At github.com's limits the write floor binds long before the model does (30 PRs take 120 writes: two
+minutes, against 10 s of model work through 6 slots). `--unpaced` runs the replicas as against a GitHub
+Enterprise Server whose administrators turned rate limiting off (no write interval, no caps), so the time
+left is Quorum's own: `efficiency` there says how well the slots are kept on model calls.
 
 The replicas are processes, not tasks in this one: each has its own event loop and interpreter lock, as
 on separate hosts, so neither the harness's fakes (threads here) nor the other replicas steal its loop.
@@ -46,6 +51,7 @@ from tests.support.redis_server import RedisServer
 
 SLOTS = 6  # the default `concurrency.max_concurrent_agents`
 WRITE_INTERVAL_S = github_rate.WRITE_INTERVAL_S  # GitHub's spacing of one credential's writes
+UNPACED_CAP = 1_000_000  # writes a minute and an hour: no cap that a run could reach
 _MARK = re.compile(r"BENCHJOB ([\w./-]+#\d+)")
 # Test speed-ups of the e2e environment: the benchmark runs with the production values instead.
 _PRODUCTION = ("QUORUM_REDIS__LEASE_TTL_S", "QUORUM_TIMEOUTS__MONITOR_INTERVAL_S",
@@ -68,7 +74,7 @@ class ScriptedModel:
         return llm_servers.Reply(h.review_json("approve"), delay_s=self.latency_s)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=False)
 class Held:
     """One claim of one job: when its slot was taken and given back (seconds, wall clock)."""
 
@@ -82,6 +88,7 @@ class Figures:
     prs: int
     replicas: int
     latency_s: float
+    write_interval_s: float  # the pace of the token's writes the replicas were given
     calls: int
     decisions: int
     merges: int
@@ -99,7 +106,7 @@ class Figures:
     def write_floor_s(self) -> float:
         """The least makespan GitHub's write pacing allows: one token's writes go 1 s apart, whatever the
         number of replicas."""
-        return max(self.writes - 1, 0) * WRITE_INTERVAL_S
+        return max(self.writes - 1, 0) * self.write_interval_s
 
     @property
     def ideal_s(self) -> float:
@@ -124,7 +131,8 @@ class Figures:
             f"efficiency={self.efficiency:.2f} efficiency_vs_bound={self.efficiency_vs_bound:.2f} "
             f"makespan_s={self.makespan_s:.1f} ideal_s={self.ideal_s:.1f} "
             f"calls={self.calls} prs={self.prs} decisions={self.decisions} merges={self.merges} "
-            f"replicas={self.replicas} slot_s={self.held_s:.1f} outside_model_s={self.outside_s:.1f} "
+            f"replicas={self.replicas} write_interval_s={self.write_interval_s:g} "
+            f"slot_s={self.held_s:.1f} outside_model_s={self.outside_s:.1f} "
             f"(before={self.before_s:.1f} between={self.between_s:.1f} after={self.after_s:.1f} "
             f"claims_without_calls={self.idle_claims}) github_writes={self.writes} "
             f"write_floor_s={self.write_floor_s:.1f} done_s={self.done_s:.1f} "
@@ -207,7 +215,8 @@ async def _deliver(daemons: list[h.Daemon], opened: list[tuple[str, int, str]]) 
 
 async def measure(
     work: Path, *, prs: int = 30, repos: int = 10, replicas: int = 3, latency_s: float = 1.0,
-    timeout_s: float = 300.0,
+    timeout_s: float = 300.0, write_interval_s: float = WRITE_INTERVAL_S, writes_per_minute: int = 80,
+    writes_per_hour: int = 500,
 ) -> Figures:  # fmt: skip
     """Run the whole benchmark under `work` and return its figures."""
     model = ScriptedModel(latency_s)
@@ -219,7 +228,12 @@ async def measure(
         gh = stack.enter_context(FakeGitHub(work / "github"))
         llm = stack.enter_context(llm_servers.FakeLLMServer("openai", model))
         opened = _seed(gh, prs, repos)
-        base = {**h.environment(gh, llm, server.url, work, 0), "QUORUM_GITHUB__WRITE_INTERVAL_S": "1.0"}
+        base = {
+            **h.environment(gh, llm, server.url, work, 0),
+            "QUORUM_GITHUB__WRITE_INTERVAL_S": str(write_interval_s),
+            "QUORUM_GITHUB__WRITES_PER_MINUTE": str(writes_per_minute),
+            "QUORUM_GITHUB__WRITES_PER_HOUR": str(writes_per_hour),
+        }
         base = {k: v for k, v in base.items() if k not in _PRODUCTION}
         base["QUORUM_GITHUB__REPOSITORIES"] = json.dumps(sorted({repo for repo, _, _ in opened}))
         daemons = []
@@ -239,16 +253,19 @@ async def measure(
         )
         makespan = time.time() - started
         # The merges queue behind every other write of the token, one interval apart.
-        merge_wait_s = 30 + 4 * prs * WRITE_INTERVAL_S
+        merge_wait_s = 30 + 4 * prs * write_interval_s
         await h.wait_for(lambda: all(gh.merged(r, n) for r, n, _ in opened), merge_wait_s, "every merge")
         holds = await _holds(server.url, base["QUORUM_REDIS__KEY_PREFIX"])
         decisions = sum(_decided(gh, r, n) for r, n, _ in opened)
         merges = sum(gh.merged(r, n) for r, n, _ in opened)
         writes_at = [a.at for a in gh.arrivals if a.method in WRITE_METHODS and a.at >= started]
         gaps = [gap for per_credential in gh.write_gaps().values() for gap in per_credential]
+    # The timeline, for a look at where slots waited (kept with `--keep`).
+    timeline = {"started": started, "holds": [vars(x) for x in holds], "calls": model.calls}
+    (work / "timeline.json").write_text(json.dumps(timeline))
     before, between, after, idle = _split(holds, model.calls)
     return Figures(
-        prs, replicas, latency_s, len(model.calls), decisions, merges, makespan,
+        prs, replicas, latency_s, write_interval_s, len(model.calls), decisions, merges, makespan,
         sum(x.finished - x.claimed for x in holds), before, between, after, idle, len(writes_at),
         min(gaps, default=0.0), max(writes_at, default=started) - started,
     )  # fmt: skip
@@ -272,12 +289,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repos", type=int, default=10)
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per model call")
+    parser.add_argument(
+        "--write-interval",
+        type=float,
+        default=WRITE_INTERVAL_S,
+        help="seconds between one token's writes (github.com asks 1; an Enterprise Server may allow less)",
+    )
+    parser.add_argument("--writes-per-minute", type=int, default=80)
+    parser.add_argument("--writes-per-hour", type=int, default=500)
+    parser.add_argument(
+        "--unpaced", action="store_true",
+        help="no write interval and no caps, as a GitHub Enterprise Server with rate limiting off",
+    )  # fmt: skip
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep the logs")
     args = parser.parse_args(argv)
+    if args.unpaced:
+        args.write_interval, args.writes_per_minute, args.writes_per_hour = 0.0, UNPACED_CAP, UNPACED_CAP
     with tempfile.TemporaryDirectory(prefix="quorum-bench-") as tmp:
         work = args.keep or Path(tmp)
         figures = asyncio.run(
-            measure(work, prs=args.prs, repos=args.repos, replicas=args.replicas, latency_s=args.latency)
+            measure(
+                work,
+                prs=args.prs,
+                repos=args.repos,
+                replicas=args.replicas,
+                latency_s=args.latency,
+                write_interval_s=args.write_interval,
+                writes_per_minute=args.writes_per_minute,
+                writes_per_hour=args.writes_per_hour,
+            )
         )
     print(figures.line())
 
