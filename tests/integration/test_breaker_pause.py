@@ -63,7 +63,9 @@ async def test_a_probe_held_back_by_the_pause_neither_closes_the_breaker_nor_kee
 
         await asyncio.sleep(1.1)  # the pause the provider asked for is over
         fake.push(Reply("ok", input_tokens=5, output_tokens=5))
-        completion, _cost = await guarded.call(REQUEST, SCOPE, deadlines.Deadline.after(clock, "review_job", 30))
+        completion, _cost = await guarded.call(
+            REQUEST, SCOPE, deadlines.Deadline.after(clock, "review_job", 30)
+        )
         answered = (await breakers.states())[0]
         requests = len(fake.chat_bodies())
 
