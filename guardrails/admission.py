@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -17,6 +17,7 @@ from typing import Protocol
 from bot.errors import InputError
 from guardrails import lease
 
+PICK_WINDOW = 200  # waiting jobs weighed together by `pick_next`, oldest first
 # GitHub keeps webhook deliveries for three days; a replay older than that is new work anyway.
 DELIVERY_TTL_S = 3 * 24 * 3600
 
@@ -199,22 +200,32 @@ def pick_next(
     backlog the longest chain of work, so it starts first (a burst of ten PRs in one repository starts its
     two lanes at once, and the repositories with one PR fill the other slots); the age bound keeps a lone
     PR from waiting behind other repositories' backlogs for long. Within a repository jobs start oldest
-    first."""
+    first. The waiting jobs are weighed `PICK_WINDOW` at a time, oldest first: a later window is looked at
+    only when no job of an earlier one may start, so a claim costs the same however long the queue."""
     if running_total >= limits.max_concurrent_agents:
         return None
-    waiting: Counter[str] = Counter()
-    eligible: list[tuple[str, str]] = []
-    for job_id in pending:
-        if job_id in running:
-            continue
-        repo = parse_job_id(job_id).repo
-        waiting[repo] += 1
-        if running_per_repo.get(repo, 0) < limits.max_per_repo:
-            eligible.append((job_id, repo))
+    ordered = [job_id for job_id in pending if job_id not in running]
+    for start in range(0, len(ordered), PICK_WINDOW):
+        picked = _pick_in(ordered[start : start + PICK_WINDOW], running_per_repo, limits, waited_s or {})
+        if picked is not None:
+            return picked
+    return None
+
+
+def _pick_in(
+    window: Sequence[str], running_per_repo: Mapping[str, int], limits: Limits, waited_s: Mapping[str, float]
+) -> str | None:
+    repos = [parse_job_id(job_id).repo for job_id in window]
+    waiting = Counter(repos)
+    eligible = [
+        (job_id, repo)
+        for job_id, repo in zip(window, repos, strict=True)
+        if running_per_repo.get(repo, 0) < limits.max_per_repo
+    ]
     if not eligible:
         return None
     oldest = eligible[0][0]
-    if (waited_s or {}).get(oldest, 0.0) >= limits.oldest_first_after_s:
+    if waited_s.get(oldest, 0.0) >= limits.oldest_first_after_s:
         return oldest
     return max(eligible, key=lambda job: waiting[job[1]])[0]  # the first of the most: the oldest
 

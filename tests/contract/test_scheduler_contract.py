@@ -56,6 +56,17 @@ async def test_the_longest_backlog_starts_first(coord: Coordination) -> None:
     assert claimed == ["o/c#1", "o/c#2", "o/a#1", "o/b#1", None]
 
 
+async def test_the_backlog_is_weighed_in_the_oldest_window_of_waiting_jobs(coord: Coordination) -> None:
+    # A whole window of older single jobs: the younger backlog behind it is not weighed yet.
+    scheduler = coord.scheduler(limits=admission.Limits(max_concurrent_agents=10, max_per_repo=1))
+    singles = [f"o/s{i}#1" for i in range(admission.PICK_WINDOW)]
+    await enqueue_all(scheduler, *singles, "o/big#1", "o/big#2", "o/big#3")
+
+    claimed = await claim_ids(scheduler, 2)
+
+    assert claimed == ["o/s0#1", "o/s1#1"]
+
+
 async def test_a_job_that_waited_long_enough_starts_before_any_backlog(coord: Coordination) -> None:
     limits = admission.Limits(max_concurrent_agents=10, max_per_repo=2, oldest_first_after_s=0.3)
     scheduler = coord.scheduler(limits=limits)

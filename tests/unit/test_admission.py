@@ -51,6 +51,17 @@ def test_pick_starts_the_oldest_first_once_it_waited_long_enough() -> None:
     assert (fresh, overdue) == ("o/busy#1", "o/lone#1")
 
 
+def test_pick_weighs_the_oldest_window_first_and_a_later_one_only_when_none_of_it_may_start() -> None:
+    window = admission.PICK_WINDOW
+    limits = admission.Limits(max_concurrent_agents=10, max_per_repo=1)
+    first = [f"o/a{i}#1" for i in range(window)]  # one job each of many repositories
+    backlog = [f"o/big#{n}" for n in range(1, 6)]  # the longest backlog, but younger than a whole window
+
+    assert admission.pick_next(first + backlog, set(), 0, {}, limits) == "o/a0#1"
+    busy = {f"o/a{i}": 1 for i in range(window)}  # every repository of the first window is full
+    assert admission.pick_next(first + backlog, set(), 0, busy, limits) == "o/big#1"
+
+
 def test_pick_takes_nothing_when_the_global_limit_is_reached() -> None:
     assert admission.pick_next(["o/b#1"], set(), 3, {}, LIMITS) is None
 

@@ -166,13 +166,13 @@ return 'queued'
 """
 
 # ARGV: claim_id, token, lease_ms, max_hold_ms, max_global, max_repo, scan_n, max_attempts, audit_cap,
-# oldest_first_ms
+# oldest_first_ms, window
 CLAIM = r"""
 local claim_id, token = ARGV[1], ARGV[2]
 local lease_ms, max_hold = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_global, max_repo = tonumber(ARGV[5]), tonumber(ARGV[6])
 local scan_n, max_attempts, cap = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local oldest_first_ms = tonumber(ARGV[10])
+local oldest_first_ms, window = tonumber(ARGV[10]), tonumber(ARGV[11])
 local function reply(job)
   return {1, job, lget(job, 'head'), jget(job, 'attempts') or '0', lget(job, 'ticket'), lget(job, 'token'),
           lget(job, 'fence'), redis.call('ZSCORE', K_RUNNING, job), lget(job, 'deadline'),
@@ -204,36 +204,40 @@ local function grant(job)
   audit(us, cap, 'event', 'claim', 'job', job, 'token', token, 'fence', fmt(fence))
   return reply(job)
 end
--- admission.pick_next over the first scan_n waiting jobs: of those whose repository has room, the oldest once
--- it has waited oldest_first_ms, else the oldest of the repository with the most jobs waiting. (A waiting
+-- admission.pick_next over the first scan_n waiting jobs, `window` at a time (the first window with a job
+-- that may start decides): of those whose repository has room, the oldest once it has waited
+-- oldest_first_ms, else the oldest of the repository with the most jobs waiting in the window. (A waiting
 -- job is never running too: grant takes it out of line; the check below only guards the pick.)
 if slots_taken() < max_global then
-  local waiting, repos, room = {}, {}, {}
-  local page = redis.call('ZRANGE', K_PENDING, 0, scan_n - 1)
-  for i, job in ipairs(page) do
-    local repo = repo_of(job)
-    repos[i] = repo
-    local w = waiting[repo]
-    if w == nil then
-      w = 0
-      room[repo] = tonumber(redis.call('HGET', K_REPO, repo) or '0') < max_repo
-    end
-    waiting[repo] = w + 1
-  end
-  local oldest, overdue, best, most = nil, false, nil, 0
-  for i, job in ipairs(page) do
-    local repo = repos[i]
-    if room[repo] and (oldest == nil or waiting[repo] > most)
-        and not redis.call('ZSCORE', K_RUNNING, job) then
-      if oldest == nil then
-        oldest, overdue = job, ms - tonumber(jget(job, 'since') or ms) >= oldest_first_ms
-        if overdue then break end
+  local room, offset = {}, 0
+  while offset < scan_n do
+    local page = redis.call('ZRANGE', K_PENDING, offset, math.min(offset + window, scan_n) - 1)
+    if #page == 0 then break end
+    local waiting, repos = {}, {}
+    for i, job in ipairs(page) do
+      local repo = repo_of(job)
+      repos[i] = repo
+      if room[repo] == nil then
+        room[repo] = tonumber(redis.call('HGET', K_REPO, repo) or '0') < max_repo
       end
-      best, most = job, waiting[repo]
+      waiting[repo] = (waiting[repo] or 0) + 1
     end
+    local oldest, overdue, best, most = nil, false, nil, 0
+    for i, job in ipairs(page) do
+      local repo = repos[i]
+      if room[repo] and (oldest == nil or waiting[repo] > most)
+          and not redis.call('ZSCORE', K_RUNNING, job) then
+        if oldest == nil then
+          oldest, overdue = job, ms - tonumber(jget(job, 'since') or ms) >= oldest_first_ms
+          if overdue then break end
+        end
+        best, most = job, waiting[repo]
+      end
+    end
+    if overdue then return grant(oldest) end
+    if best then return grant(best) end
+    offset = offset + window
   end
-  if overdue then return grant(oldest) end
-  if best then return grant(best) end
 end
 local wake = -1
 for _, k in ipairs({K_DELAYED, K_RUNNING}) do

@@ -104,6 +104,7 @@ class RedisScheduler:
             self._backoff.max_attempts,
             self._audit_cap,
             round(limits.oldest_first_after_s * 1000),
+            admission.PICK_WINDOW,
         ]
         keys = [*self._queue, self._keys("q", "claim", claim_id)]
         reply = await redis_lua.run(self._claim, "claim", keys, args)
