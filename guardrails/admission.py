@@ -201,7 +201,7 @@ def pick_next(
     two lanes at once, and the repositories with one PR fill the other slots); the age bound keeps a lone
     PR from waiting behind other repositories' backlogs for long. Within a repository jobs start oldest
     first. The waiting jobs are weighed `PICK_WINDOW` at a time, oldest first: a later window is looked at
-    only when no job of an earlier one may start, so a claim costs the same however long the queue."""
+    only when no job of an earlier one may start, so a claim's cost does not grow with the queue."""
     if running_total >= limits.max_concurrent_agents:
         return None
     ordered = [job_id for job_id in pending if job_id not in running]
