@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
+import sys
+import threading
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -27,6 +30,8 @@ from bot.ports import MetricsSink, Notifier
 from config.settings import Settings
 
 log = logging.getLogger("quorum.serve")
+STOP_MARGIN_S = 15.0  # past the grace period, a stop that has not ended is stuck
+EXIT_STOP_STUCK = 1
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -37,8 +42,43 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             ("github.webhook_secret (env QUORUM_GITHUB__WEBHOOK_SECRET): missing; or run with --poll",),
         )
     _drop_git_environment()
-    asyncio.run(serve(settings, poll=args.poll))
+    watch = StopWatch(settings.server.shutdown_grace_s + STOP_MARGIN_S)
+    try:
+        asyncio.run(serve(settings, poll=args.poll, watch=watch))
+    finally:
+        watch.cancel()
     return 0
+
+
+class StopWatch:
+    """Bounds a stop: once started, a stop still running after `limit_s` is stuck. It then logs why, writes
+    the stack of every thread and every task still running to stderr, and ends the process with
+    `EXIT_STOP_STUCK`, so a service manager restarts it at once and the log says what held it (running
+    jobs were handed back during the grace period, or their leases end on their own)."""
+
+    def __init__(self, limit_s: float) -> None:
+        self._limit_s = limit_s
+        self._timer: threading.Timer | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = threading.Timer(self._limit_s, self._stuck, args=(loop,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _stuck(self, loop: asyncio.AbstractEventLoop) -> None:
+        log.error("stopping has taken over %.0f s: exiting; what still runs follows", self._limit_s)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        for _ in range(3):  # the loop's thread may change the set of tasks while it is read from here
+            with contextlib.suppress(RuntimeError):
+                for task in list(asyncio.all_tasks(loop)):
+                    task.print_stack(limit=25, file=sys.stderr)
+                break
+        sys.stderr.flush()
+        os._exit(EXIT_STOP_STUCK)
 
 
 def _drop_git_environment() -> None:
@@ -57,8 +97,10 @@ class _Outlets:
     probes: dict[str, health.Probe]
 
 
-async def serve(settings: Settings, *, poll: bool, stopping: asyncio.Event | None = None) -> None:
-    """Run every part until `stopping` is set (by a signal when not given)."""
+async def serve(
+    settings: Settings, *, poll: bool, stopping: asyncio.Event | None = None, watch: StopWatch | None = None
+) -> None:
+    """Run every part until `stopping` is set (by a signal when not given); `watch` bounds the stop."""
     stopping = stopping or _on_signals()
     probes: dict[str, health.Probe] = {}
     async with contextlib.AsyncExitStack() as outlets:
@@ -68,7 +110,7 @@ async def serve(settings: Settings, *, poll: bool, stopping: asyncio.Event | Non
         # Every document goes to Elasticsearch (when configured) and is counted for /metrics.
         exporter = outlets_root.Exporter()
         sink = telemetry.FanOutSink(shipper, exporter.sink)
-        await _run(settings, poll, stopping, sink, notifier, _Outlets(supervisor, exporter, probes))
+        await _run(settings, poll, stopping, sink, notifier, _Outlets(supervisor, exporter, probes), watch)
     log.info("stopped")
 
 
@@ -79,6 +121,7 @@ async def _run(
     metrics: MetricsSink,
     notifier: Notifier,
     outlets: _Outlets,
+    watch: StopWatch | None = None,
 ) -> None:
     async with serve_root.runtime(settings, metrics=metrics, notifier=notifier, probes=outlets.probes) as rt:
         runner = await _start_http(settings, rt, outlets.exporter, poll=poll)
@@ -92,14 +135,19 @@ async def _run(
         # READY: Redis answered and webhooks are taken; GitHub and the rest may still be down.
         outlets.supervisor.ready("polling" if poll else "webhooks accepted")
         await stopping.wait()
+        if watch is not None:
+            watch.start(asyncio.get_running_loop())
         log.info("stopping: no new deliveries; running reviews get %.0f s", settings.server.shutdown_grace_s)
         outlets.supervisor.stopping("finishing running reviews")
         outlets.supervisor.extend_timeout(settings.server.shutdown_grace_s + 30)
         await runner.cleanup()
+        log.info("stopping: the HTTP server is closed")
         await working
+        log.info("stopping: the workers are done")
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        log.info("stopping: closing connections")
 
 
 async def _work(
