@@ -81,3 +81,59 @@ async def test_a_publishing_review_leaves_its_slot_to_the_next_one(
 
     assert model.count(f"{h.REPO}#1") == 2
     assert llm.max_in_flight == 1  # one slot: never two reviews at the model at once
+
+
+class GatedRecorder(Recorder):
+    """A `Recorder` whose answers for one PR wait until `gate` is set (that review holds the only slot)."""
+
+    def __init__(self, held_job: str) -> None:
+        super().__init__()
+        self.held_job, self.gate, self.asked = held_job, threading.Event(), threading.Event()
+
+    def __call__(self, request: llm_servers.RecordedRequest) -> llm_servers.Reply:
+        if f"SLOTJOB {self.held_job}" in request.raw.decode("utf-8", "replace"):
+            self.asked.set()
+            self.gate.wait(30)
+        return super().__call__(request)
+
+    def first_calls(self) -> list[str]:
+        with self._lock:
+            return list(dict.fromkeys(self.jobs))
+
+
+def _open_nth(gh: FakeGitHub, repo: str, n: int) -> tuple[int, str]:
+    text = f"# SLOTJOB {repo}#{n}\nX{n} = {n}\n"
+    head = gh.push_branch(repo, f"feature-{n}", {f"extra_{n}.py": text}, f"add extra {n}")
+    number = gh.open_pull(repo, f"feature-{n}")
+    assert number == n
+    return number, head
+
+
+async def test_a_free_slot_goes_to_the_longest_backlog_and_every_pr_still_merges(
+    fake_github: FakeGitHub, fake_llm: FakeLLMFactory, redis_url: str, tmp_path: Path
+) -> None:
+    busy, lone, backlog = "acme/busy", "acme/lone", "acme/backlog"
+    for repo in (busy, lone, backlog):
+        fake_github.create_repo(repo, {"calc.py": h.BASE_CALC})
+    model = GatedRecorder(f"{busy}#1")
+    llm = fake_llm("openai", model)
+    env = {
+        "QUORUM_CONCURRENCY__MAX_CONCURRENT_AGENTS": "1",
+        "QUORUM_GITHUB__REPOSITORIES": json.dumps([busy, lone, backlog]),
+        "QUORUM_SERVER__WORKERS": "2",
+    }
+    async with h.serving(fake_github, llm, redis_url, tmp_path, **env) as daemon:
+        opened = [(busy, *_open_nth(fake_github, busy, 1))]
+        await daemon.deliver("pull_request", _payload(*opened[0]))
+        await h.wait_for(model.asked.is_set, what="the first review at the model")
+        # Queued while the only slot is taken: the lone PR first, then a repository's two.
+        for repo, n in ((lone, 1), (backlog, 1), (backlog, 2)):
+            opened.append((repo, *_open_nth(fake_github, repo, n)))
+            assert (await daemon.deliver("pull_request", _payload(*opened[-1]))).status_code == 202
+        model.gate.set()
+        await h.wait_for(lambda: all(fake_github.merged(repo, n) for repo, n, _ in opened), 60, "every merge")
+
+    # The backlog's oldest went before the older lone PR (oldest-first would have taken the lone one), and
+    # the lone PR before the backlog's second: ties go to the oldest. Every PR merged.
+    assert model.first_calls() == [f"{busy}#1", f"{backlog}#1", f"{lone}#1", f"{backlog}#2"]
+    assert llm.max_in_flight == 1
