@@ -7,8 +7,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
+from bot.errors import ConfigError
 from config import fields
 from config.protected import PROTECTED_PATHS
+from guardrails import pacing
 
 Provider = Literal["local", "openai", "ollama", "anthropic"]
 DiscordEvent = Literal[
@@ -27,9 +29,6 @@ PROVIDER_DEFAULTS: dict[str, tuple[str | None, str]] = {
 }
 
 GITHUB_COM_API = "api.github.com"
-# github.com's secondary limits on one credential's content-creating requests: a minute, an hour, seconds
-# apart (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits).
-GITHUB_COM_WRITES: tuple[int, int, float] = (80, 500, 1.0)
 
 ToolProtocol = Literal["auto", "native", "text"]
 AgentMode = bool | Literal["auto"]
@@ -167,9 +166,9 @@ class GitHubSettings(fields.Section):
     # One credential's content-creating requests: at most so many a minute and an hour, this far apart, all
     # replicas together. github.com's secondary limits (80, 500, 1 s) are the defaults and the bounds there;
     # a GitHub Enterprise Server's limits are its administrators' to set, so there they are free.
-    writes_per_minute: int = Field(default=GITHUB_COM_WRITES[0], ge=1)
-    writes_per_hour: int = Field(default=GITHUB_COM_WRITES[1], ge=1)
-    write_interval_s: float = Field(default=GITHUB_COM_WRITES[2], ge=0.0, le=60.0)
+    writes_per_minute: int = Field(default=pacing.GITHUB_COM.per_minute, ge=1)
+    writes_per_hour: int = Field(default=pacing.GITHUB_COM.per_hour, ge=1)
+    write_interval_s: float = Field(default=pacing.GITHUB_COM.interval_s, ge=0.0, le=60.0)
 
     @model_validator(mode="after")
     def _template_names_repo(self) -> GitHubSettings:
@@ -180,18 +179,24 @@ class GitHubSettings(fields.Section):
     def write_limits_problem(self) -> str | None:
         """Why the write pace is looser than github.com allows, when `base_url` is github.com's; else None.
         Checked where the client is built, not at load: the Action learns its API URL from the runner."""
-        per_minute, per_hour, interval_s = GITHUB_COM_WRITES
-        if urlsplit(self.base_url).hostname != GITHUB_COM_API or (
-            self.writes_per_minute <= per_minute and self.writes_per_hour <= per_hour
-            and self.write_interval_s >= interval_s
-        ):  # fmt: skip
+        limit = pacing.GITHUB_COM
+        pace = pacing.PacingPolicy(
+            self.write_interval_s, self.writes_per_minute, per_hour=self.writes_per_hour
+        )
+        if urlsplit(self.base_url).hostname != GITHUB_COM_API or not pacing.looser_than(pace, limit):
             return None
         return (
-            f"github.com allows one credential at most {per_minute} content-creating requests a minute and "
-            f"{per_hour} an hour, {interval_s:g} s apart: github.writes_per_minute <= {per_minute}, "
-            f"github.writes_per_hour <= {per_hour} and github.write_interval_s >= {interval_s:g} (looser "
-            "values are for a GitHub Enterprise Server whose administrators allow them)"
+            f"github.com allows one credential at most {limit.per_minute} content-creating requests a minute "
+            f"and {limit.per_hour} an hour, {limit.interval_s:g} s apart: github.writes_per_minute <= "
+            f"{limit.per_minute}, github.writes_per_hour <= {limit.per_hour} and github.write_interval_s >= "
+            f"{limit.interval_s:g} (looser values are for a GitHub Enterprise Server whose administrators "
+            "allow them)"
         )
+
+    def check_write_limits(self) -> None:
+        """Raise `ConfigError` with `write_limits_problem`, if any (where a client is built)."""
+        if (problem := self.write_limits_problem()) is not None:
+            raise ConfigError(f"invalid configuration: {problem}", (problem,))
 
 
 class ElasticsearchSettings(fields.Section):

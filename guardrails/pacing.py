@@ -21,6 +21,8 @@ HOUR_S = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class PacingPolicy:
+    """The defaults are github.com's secondary limits (`GITHUB_COM`)."""
+
     interval_s: float = 1.0
     per_minute: int = 80
     hold_s: float = 75.0  # longer than one write can take (its request and an installation token's)
@@ -31,6 +33,18 @@ class PacingPolicy:
         """The longest wait the pace imposes short of the hourly cap (a hold, then the minute window); a
         longer wait is the hourly cap's, and a write is deferred rather than held that long."""
         return max(self.hold_s, WINDOW_S) + self.interval_s
+
+
+GITHUB_COM = PacingPolicy()  # what github.com allows one credential; stricter is allowed, looser is not
+
+
+def looser_than(policy: PacingPolicy, limit: PacingPolicy) -> bool:
+    """Whether `policy` lets writes go faster than `limit` in any of its three bounds."""
+    return (
+        policy.interval_s < limit.interval_s
+        or policy.per_minute > limit.per_minute
+        or policy.per_hour > limit.per_hour
+    )
 
 
 @dataclass(slots=True)

@@ -67,8 +67,7 @@ def github_client(settings: Settings, env: environment.ActionEnv) -> github_api.
             "quorum action needs a token",
             ("GITHUB_TOKEN (pass `github-token`, default `${{ github.token }}`) or QUORUM_GITHUB__TOKEN",),
         )
-    if (problem := gh.write_limits_problem()) is not None:
-        raise ConfigError(f"invalid configuration: {problem}", (problem,))
+    gh.check_write_limits()
     value = gh.token.get_secret_value()
     # Installation tokens (`ghs_`): the workflow's own, or another App's; a personal token says who it is.
     identity = forge.Identity(env.bot_login, is_app=True) if value.startswith("ghs_") else None

@@ -99,8 +99,7 @@ def github_client(
     `redis`, its writes are paced, and its rate limits held, together with every other replica's using the
     same credential."""
     gh = settings.github
-    if (problem := gh.write_limits_problem()) is not None:
-        raise ConfigError(f"invalid configuration: {problem}", (problem,))
+    gh.check_write_limits()
     policy = pacing.PacingPolicy(
         gh.write_interval_s,
         gh.writes_per_minute,

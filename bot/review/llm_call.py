@@ -203,8 +203,10 @@ class GuardedModel:
             # A 4xx the caller caused is still an answer: the model is alive, and a probe is resolved. A
             # call held back here (the endpoint's pause) reached nobody: it says nothing of the model.
             failed = exc.sent and counts_against_breaker(exc)
-            event = breaker.Event.FAILURE if failed else breaker.Event.SUCCESS
-            event = event if exc.sent else breaker.Event.UNSENT
+            if not exc.sent:
+                event = breaker.Event.UNSENT
+            else:
+                event = breaker.Event.FAILURE if failed else breaker.Event.SUCCESS
             change = await self._tell(now, event, str(exc) if failed else "")
             outcome = "retry" if transient(exc) else "error"
             self._record(now, None, charged, outcome, str(exc), change=change)

@@ -22,9 +22,11 @@ from guardrails import pacing
 log = logging.getLogger(__name__)
 
 SECONDARY_DEFAULT_S = 60.0
-WRITE_INTERVAL_S = 1.0  # GitHub: "wait at least one second between each request" that creates content
-WRITES_PER_MINUTE = 80  # GitHub's cap on content-creating requests
-WRITES_PER_HOUR = 500  # and per hour
+# GitHub: "wait at least one second between each request" that creates content; at most 80 a minute, 500
+# an hour (the numbers live in `pacing.GITHUB_COM`).
+WRITE_INTERVAL_S = pacing.GITHUB_COM.interval_s
+WRITES_PER_MINUTE = pacing.GITHUB_COM.per_minute
+WRITES_PER_HOUR = pacing.GITHUB_COM.per_hour
 PACER_RETRY_S = 30.0  # after the shared pacer failed, how long writes are paced in this process only
 _SECONDARY_HINTS = ("secondary rate limit", "please retry your request again later", "wait a few minutes")
 
